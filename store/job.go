@@ -1,0 +1,249 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// State is where a job is in its life. A job is in exactly one state; see
+// docs/state-machine.md for the legal transitions.
+type State string
+
+// The states of a job. Succeeded, failed and cancelled are final.
+const (
+	// StateScheduled jobs wait for their RunAt time.
+	StateScheduled State = "scheduled"
+	// StateWaiting jobs wait for their dependencies to succeed.
+	StateWaiting State = "waiting"
+	// StateAvailable jobs may be claimed by a worker now.
+	StateAvailable State = "available"
+	// StateRunning jobs are held by a worker under a lease.
+	StateRunning State = "running"
+	// StateRetrying jobs failed an attempt and wait for their backoff to end.
+	StateRetrying State = "retrying"
+	// StateSucceeded jobs finished successfully. Final.
+	StateSucceeded State = "succeeded"
+	// StateFailed jobs used up their attempts or failed permanently. Final.
+	StateFailed State = "failed"
+	// StateCancelled jobs were cancelled, directly or because a dependency
+	// did not succeed. Final.
+	StateCancelled State = "cancelled"
+)
+
+// States lists every state in the order a job usually passes through them.
+var States = []State{
+	StateWaiting, StateScheduled, StateAvailable, StateRunning,
+	StateRetrying, StateSucceeded, StateFailed, StateCancelled,
+}
+
+// Final reports whether no further transition happens without a manual retry.
+func (s State) Final() bool {
+	return s == StateSucceeded || s == StateFailed || s == StateCancelled
+}
+
+// Valid reports whether s is one of the states above.
+func (s State) Valid() bool {
+	for _, v := range States {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Priority bounds. Smaller runs first among the available jobs of a queue.
+const (
+	MinPriority     = 1
+	MaxPriority     = 9
+	DefaultPriority = 5
+)
+
+// Job is one unit of work and everything recorded about it. It is the row
+// every store keeps and every API returns.
+type Job struct {
+	// ID is the ticket: a time-ordered unique id (UUIDv7), assigned by the
+	// store at enqueue.
+	ID string `json:"id"`
+	// Kind names the handler.
+	Kind string `json:"kind"`
+	// Queue is the queue the job runs in.
+	Queue string `json:"queue"`
+	// State is where the job is in its life.
+	State State `json:"state"`
+	// Args is the job's input, a JSON object.
+	Args json.RawMessage `json:"args"`
+	// Blob is the job's optional binary payload in the blob store.
+	Blob *Blob `json:"blob,omitempty"`
+	// Priority orders available jobs of a queue: smaller runs first.
+	Priority int `json:"priority"`
+	// Attempt counts the attempts started so far (0 before the first).
+	Attempt int `json:"attempt"`
+	// MaxAttempts is how many attempts the job gets before it fails.
+	MaxAttempts int `json:"max_attempts"`
+	// Timeout limits one attempt; zero means the engine's default.
+	Timeout time.Duration `json:"timeout,omitempty"`
+	// UniqueKey, when set, allows at most one non-final job with this key.
+	UniqueKey string `json:"unique_key,omitempty"`
+	// DependsOn lists the ids of jobs that must succeed before this one runs.
+	DependsOn []string `json:"depends_on,omitempty"`
+	// ParentID is the job this one is a child of in a tree.
+	ParentID string `json:"parent_id,omitempty"`
+	// RunAt is the earliest time the job may run; for a retrying job, the
+	// end of its backoff.
+	RunAt time.Time `json:"run_at"`
+	// CreatedAt is when the job was enqueued.
+	CreatedAt time.Time `json:"created_at"`
+	// StartedAt is when the latest attempt started; zero before the first.
+	StartedAt time.Time `json:"started_at,omitzero"`
+	// FinishedAt is when the job reached a final state; zero before.
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	// Progress is what the handler last reported, if anything.
+	Progress *Progress `json:"progress,omitempty"`
+	// Result is what the handler recorded on success, a JSON value.
+	Result json.RawMessage `json:"result,omitempty"`
+	// Errors has one entry per failed attempt, oldest first.
+	Errors []AttemptError `json:"errors,omitempty"`
+	// Checkpoint is what a heartbeat saved; the next attempt receives it.
+	Checkpoint json.RawMessage `json:"checkpoint,omitempty"`
+	// CancelReason says why a cancelled job was cancelled.
+	CancelReason string `json:"cancel_reason,omitempty"`
+
+	// LeaseToken fences the current attempt of a running job. Only claim
+	// results carry it; reads of a job never do.
+	LeaseToken string `json:"lease_token,omitempty"`
+	// LeaseExpiresAt is when the current lease ends unless extended.
+	LeaseExpiresAt time.Time `json:"lease_expires_at,omitzero"`
+}
+
+// Blob describes a binary payload kept in a blob store.
+type Blob struct {
+	// Key locates the payload in the blob store.
+	Key string `json:"key"`
+	// Size is the payload's length in bytes.
+	Size int64 `json:"size"`
+	// SHA256 is the lower-case hex SHA-256 of the payload.
+	SHA256 string `json:"sha256"`
+	// ContentType is the media type the payload was uploaded with.
+	ContentType string `json:"content_type,omitempty"`
+}
+
+// Progress is a running job's own report of how far it got.
+type Progress struct {
+	// Percent is 0 to 100.
+	Percent int `json:"percent"`
+	// Message is a short human description, at most MaxProgressMessage bytes.
+	Message string `json:"message,omitempty"`
+}
+
+// AttemptError records one failed attempt.
+type AttemptError struct {
+	// Attempt is the attempt that failed, starting at 1.
+	Attempt int `json:"attempt"`
+	// At is when it failed.
+	At time.Time `json:"at"`
+	// Message is the error's text.
+	Message string `json:"message"`
+	// Stack is the goroutine stack when the attempt panicked.
+	Stack string `json:"stack,omitempty"`
+}
+
+// Limits on the fields of a job, enforced by ValidateNew.
+const (
+	MaxNameLen         = 128
+	MaxUniqueKeyLen    = 256
+	MaxProgressMessage = 256
+	MaxDependencies    = 1000
+	MaxMaxAttempts     = 1000
+)
+
+// ValidName reports whether s may be a kind or a queue name: 1-128
+// characters of ASCII letters, digits, '.', '_', '-' and ':'.
+func ValidName(s string) bool {
+	if len(s) == 0 || len(s) > MaxNameLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '.', c == '_', c == '-', c == ':':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// FieldError says which field of a new job is invalid and why. Stores and
+// the client return it (wrapped in ErrInvalid) so that callers can name the
+// field to the user.
+type FieldError struct {
+	// Index is the job's position in a batch, or -1 for a single job.
+	Index int
+	// Field is the JSON name of the field, e.g. "kind" or "depends_on[2]".
+	Field string
+	// Reason is a short human explanation.
+	Reason string
+}
+
+func (e *FieldError) Error() string {
+	if e.Index >= 0 {
+		return fmt.Sprintf("jobs[%d].%s: %s", e.Index, e.Field, e.Reason)
+	}
+	return e.Field + ": " + e.Reason
+}
+
+// Is makes errors.Is(err, ErrInvalid) true for every FieldError.
+func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
+
+// ValidateNew checks a job about to be enqueued, after defaults were
+// applied. It returns a *FieldError naming the first bad field.
+func ValidateNew(j *NewJob) error {
+	bad := func(field, reason string) error { return &FieldError{Index: -1, Field: field, Reason: reason} }
+	switch {
+	case !ValidName(j.Kind):
+		return bad("kind", "must be 1-128 characters of letters, digits, '.', '_', '-', ':'")
+	case !ValidName(j.Queue):
+		return bad("queue", "must be 1-128 characters of letters, digits, '.', '_', '-', ':'")
+	case j.Priority < MinPriority || j.Priority > MaxPriority:
+		return bad("priority", fmt.Sprintf("must be between %d and %d", MinPriority, MaxPriority))
+	case j.MaxAttempts < 1 || j.MaxAttempts > MaxMaxAttempts:
+		return bad("max_attempts", fmt.Sprintf("must be between 1 and %d", MaxMaxAttempts))
+	case j.Timeout < 0:
+		return bad("timeout", "must not be negative")
+	case len(j.UniqueKey) > MaxUniqueKeyLen:
+		return bad("unique_key", fmt.Sprintf("must be at most %d bytes", MaxUniqueKeyLen))
+	case len(j.DependsOn) > MaxDependencies:
+		return bad("depends_on", fmt.Sprintf("must list at most %d jobs", MaxDependencies))
+	case j.RunAt.IsZero():
+		return bad("run_at", "must be set")
+	}
+	if len(j.Args) > 0 && !isJSONObject(j.Args) {
+		return bad("args", "must be a JSON object")
+	}
+	seen := make(map[string]bool, len(j.DependsOn))
+	for i, d := range j.DependsOn {
+		if d == "" {
+			return bad(fmt.Sprintf("depends_on[%d]", i), "must not be empty")
+		}
+		if seen[d] {
+			return bad(fmt.Sprintf("depends_on[%d]", i), "lists "+d+" twice")
+		}
+		seen[d] = true
+	}
+	return nil
+}
+
+func isJSONObject(b json.RawMessage) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return json.Valid(b)
+		}
+		return false
+	}
+	return false
+}

@@ -1,0 +1,365 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Driver is the seam between Gantry and a durable store. Every driver passes
+// the conformance suite in store/storetest.
+//
+// The store never reads a clock: every method that needs the time takes it
+// in its params (Now), so that the engine's clock, and the tests' fake
+// clock, decide what is due and what has expired.
+//
+// Methods that change jobs are durable on return (fsynced or committed)
+// unless their doc comment says otherwise. A driver must be safe for
+// concurrent use.
+type Driver interface {
+	// Enqueue records new jobs, all or none. A job whose UniqueKey matches a
+	// non-final job (or an earlier job of the same call) is not created: its
+	// result is the existing job with Duplicate set. A job depending on a job
+	// that does not exist is refused with a *FieldError; one depending on a
+	// job that already failed or was cancelled is created cancelled.
+	Enqueue(ctx context.Context, p *EnqueueParams) (*EnqueueResult, error)
+
+	// Get returns the job with the given id, or ErrNotFound.
+	Get(ctx context.Context, id string) (*Job, error)
+
+	// List returns jobs newest first, filtered, one page at a time.
+	List(ctx context.Context, p *ListParams) (*ListResult, error)
+
+	// Claim leases up to p.Max available jobs of one queue, highest priority
+	// (smallest number) first, then in the order they became available.
+	// Scheduled and retrying jobs whose RunAt has come are available. Each
+	// claimed job is running, its Attempt counts one more, and it carries a
+	// fresh LeaseToken. A paused queue yields no jobs. Claims need not be
+	// durable on return: a claim lost in a crash leaves the job available,
+	// which at-least-once delivery allows.
+	Claim(ctx context.Context, p *ClaimParams) (*ClaimResult, error)
+
+	// Heartbeat extends the lease of a running job and records progress and
+	// a checkpoint. It returns ErrLeaseLost when the token is not the job's
+	// current one or the job is no longer running. Heartbeats need not be
+	// durable on return.
+	Heartbeat(ctx context.Context, p *HeartbeatParams) (*Job, error)
+
+	// Finish records the outcome of attempts, many at once. Each item
+	// succeeds or fails on its own: FinishResult.Errs[i] is ErrLeaseLost for
+	// a stale or wrong token, ErrNotFound for an unknown job. Dependents of a
+	// job that succeeded become available once all their dependencies have
+	// succeeded; dependents of a job that failed or was cancelled are
+	// cancelled, transitively.
+	Finish(ctx context.Context, p *FinishParams) (*FinishResult, error)
+
+	// Cancel moves a non-final job to cancelled (a running one loses its
+	// lease) and cancels its dependents. A final job gives a
+	// *TransitionError.
+	Cancel(ctx context.Context, p *CancelParams) (*Job, error)
+
+	// Retry moves a failed or cancelled job back to available (or waiting,
+	// when dependencies have not all succeeded yet) with a fresh set of
+	// attempts. Other states give a *TransitionError, and so does a job
+	// with a dependency that failed or was cancelled.
+	Retry(ctx context.Context, p *RetryParams) (*Job, error)
+
+	// Rescue ends the expired leases of running jobs: each counts as a
+	// failed attempt, retried after p.Backoff or failed when its attempts
+	// are used up.
+	Rescue(ctx context.Context, p *RescueParams) (*RescueResult, error)
+
+	// Promote makes scheduled and retrying jobs whose RunAt has come
+	// available.
+	Promote(ctx context.Context, p *PromoteParams) (*PromoteResult, error)
+
+	// Prune deletes jobs that reached a final state before p.FinishedBefore
+	// and returns the blob keys they referred to.
+	Prune(ctx context.Context, p *PruneParams) (*PruneResult, error)
+
+	// Queues returns every queue that has jobs or settings, by name.
+	Queues(ctx context.Context) ([]QueueInfo, error)
+
+	// PauseQueue pauses or resumes claiming from a queue. It works on
+	// queues that have no jobs yet.
+	PauseQueue(ctx context.Context, p *PauseParams) error
+
+	// Ping reports whether the store can serve requests.
+	Ping(ctx context.Context) error
+
+	// Close releases the store. Calls after Close return ErrClosed.
+	Close() error
+}
+
+// Notifier is an optional capability of a Driver: a store that implements it
+// reports changes as they commit, so that fetchers wake at once and waiters
+// see a job finish without polling. Without it, the engine polls.
+type Notifier interface {
+	// Notify calls fn with the changes of every commit from now on, until
+	// the returned stop function is called. fn runs on the store's own
+	// goroutine: it must not block or call back into the store.
+	Notify(fn func([]Change)) (stop func())
+}
+
+// Change tells that a job changed.
+type Change struct {
+	// ID, Queue and Kind identify the job.
+	ID, Queue, Kind string
+	// State is the job's state after the change.
+	State State
+	// Progress is true when only the job's progress or checkpoint changed.
+	Progress bool
+}
+
+// NewJob is a job to enqueue. The caller applies defaults before Enqueue:
+// drivers check it with ValidateNew.
+type NewJob struct {
+	Kind        string
+	Queue       string
+	Args        json.RawMessage // a JSON object; empty means {}
+	Blob        *Blob
+	Priority    int
+	RunAt       time.Time // the job is scheduled when RunAt is after Now
+	MaxAttempts int
+	Timeout     time.Duration
+	UniqueKey   string
+	DependsOn   []string
+	ParentID    string
+}
+
+// EnqueueParams are the arguments of Driver.Enqueue.
+type EnqueueParams struct {
+	Jobs []*NewJob
+	Now  time.Time
+}
+
+// EnqueueResult is the outcome of Driver.Enqueue, one entry per new job.
+type EnqueueResult struct {
+	Jobs []Enqueued
+}
+
+// Enqueued is one job of an EnqueueResult.
+type Enqueued struct {
+	Job *Job
+	// Duplicate is true when the job was not created because a non-final
+	// job with the same UniqueKey exists; Job is that job.
+	Duplicate bool
+}
+
+// ListParams are the arguments of Driver.List. Empty filters match all.
+type ListParams struct {
+	State    State
+	Kind     string
+	Queue    string
+	ParentID string
+	// Limit is the page size; zero means DefaultListLimit, and it is
+	// capped at MaxListLimit.
+	Limit int
+	// Cursor is ListResult.Next of the previous page, or empty for the first.
+	Cursor string
+}
+
+// Page sizes of List.
+const (
+	DefaultListLimit = 50
+	MaxListLimit     = 1000
+)
+
+// ListResult is one page of Driver.List.
+type ListResult struct {
+	Jobs []*Job
+	// Next is the cursor of the next page, or empty after the last page.
+	Next string
+}
+
+// ClaimParams are the arguments of Driver.Claim.
+type ClaimParams struct {
+	Queue string
+	// Max is the most jobs to claim; it is the caller's free worker slots.
+	Max int
+	// Kinds, when not nil, limits the claim to these kinds.
+	Kinds []string
+	// ExcludeKinds are never claimed (the kinds that have in-process
+	// handlers, when external workers lease).
+	ExcludeKinds []string
+	// LeaseFor is how long the lease lasts unless extended.
+	LeaseFor time.Duration
+	Now      time.Time
+}
+
+// ClaimResult is the outcome of Driver.Claim.
+type ClaimResult struct {
+	Jobs []*Job
+}
+
+// HeartbeatParams are the arguments of Driver.Heartbeat. Progress and
+// Checkpoint are kept as they are when nil.
+type HeartbeatParams struct {
+	ID         string
+	LeaseToken string
+	Progress   *Progress
+	Checkpoint json.RawMessage
+	// ExtendBy moves the lease's end to Now+ExtendBy; zero keeps it.
+	ExtendBy time.Duration
+	Now      time.Time
+}
+
+// Outcome is how an attempt ended.
+type Outcome string
+
+// The outcomes of an attempt.
+const (
+	// OutcomeSucceeded: the job succeeded; Result is recorded.
+	OutcomeSucceeded Outcome = "succeeded"
+	// OutcomeFailed: the attempt failed. The job is retried at RetryAt
+	// while attempts remain, unless Permanent; otherwise it fails.
+	OutcomeFailed Outcome = "failed"
+	// OutcomeSnoozed: the job runs again at RetryAt without spending the
+	// attempt.
+	OutcomeSnoozed Outcome = "snoozed"
+	// OutcomeCancelled: the handler cancelled its own job.
+	OutcomeCancelled Outcome = "cancelled"
+	// OutcomeReleased: the worker gave the job back unfinished (shutdown):
+	// it is available at once, without spending the attempt.
+	OutcomeReleased Outcome = "released"
+)
+
+// FinishItem is the outcome of one attempt.
+type FinishItem struct {
+	ID         string
+	LeaseToken string
+	Outcome    Outcome
+	// Result is recorded on success; a JSON value.
+	Result json.RawMessage
+	// Error describes a failed or cancelled attempt.
+	Error *AttemptError
+	// Permanent fails the job now whatever attempts remain.
+	Permanent bool
+	// RetryAt is when a failed job is retried, or a snoozed one runs again.
+	RetryAt time.Time
+}
+
+// FinishParams are the arguments of Driver.Finish.
+type FinishParams struct {
+	Items []FinishItem
+	Now   time.Time
+}
+
+// FinishResult is the outcome of Driver.Finish, one entry per item.
+type FinishResult struct {
+	// Jobs[i] is the job after item i, or nil when Errs[i] is not nil.
+	Jobs []*Job
+	Errs []error
+}
+
+// CancelParams are the arguments of Driver.Cancel.
+type CancelParams struct {
+	ID     string
+	Reason string
+	Now    time.Time
+}
+
+// RetryParams are the arguments of Driver.Retry.
+type RetryParams struct {
+	ID  string
+	Now time.Time
+}
+
+// RescueParams are the arguments of Driver.Rescue.
+type RescueParams struct {
+	Now time.Time
+	// Limit bounds the jobs rescued in one call; zero means no bound.
+	Limit int
+	// Backoff returns the delay before the next attempt of a job whose
+	// attempt'th attempt failed.
+	Backoff func(attempt int) time.Duration
+}
+
+// RescueResult is the outcome of Driver.Rescue.
+type RescueResult struct {
+	// Jobs are the rescued jobs, in their new state.
+	Jobs []*Job
+}
+
+// PromoteParams are the arguments of Driver.Promote.
+type PromoteParams struct {
+	Now time.Time
+	// Limit bounds the jobs promoted in one call; zero means no bound.
+	Limit int
+}
+
+// PromoteResult is the outcome of Driver.Promote.
+type PromoteResult struct {
+	Promoted int
+}
+
+// PruneParams are the arguments of Driver.Prune.
+type PruneParams struct {
+	FinishedBefore time.Time
+	// Limit bounds the jobs deleted in one call; zero means no bound.
+	Limit int
+}
+
+// PruneResult is the outcome of Driver.Prune.
+type PruneResult struct {
+	Deleted int
+	// BlobKeys are the blobs the deleted jobs referred to; the caller
+	// deletes them from the blob store.
+	BlobKeys []string
+}
+
+// PauseParams are the arguments of Driver.PauseQueue.
+type PauseParams struct {
+	Queue  string
+	Paused bool
+}
+
+// QueueInfo describes one queue.
+type QueueInfo struct {
+	Name   string
+	Paused bool
+	// Counts holds the number of jobs in each state; absent means zero.
+	Counts map[State]int64
+	// OldestAvailableAt is when the job that has been available the longest
+	// became available; zero when none is.
+	OldestAvailableAt time.Time
+}
+
+// Errors every driver returns, wrapped or as they are; callers test them
+// with errors.Is.
+var (
+	// ErrNotFound: no job with that id.
+	ErrNotFound = errors.New("job not found")
+	// ErrLeaseLost: the lease token is not the current one of a running job
+	// (the lease expired, the job was cancelled, or another attempt holds it).
+	ErrLeaseLost = errors.New("lease lost")
+	// ErrConflict: the job is not in a state that allows the change.
+	ErrConflict = errors.New("conflict")
+	// ErrInvalid: the input is not acceptable; see *FieldError.
+	ErrInvalid = errors.New("invalid")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("store closed")
+)
+
+// TransitionError refuses a change that the job's state does not allow.
+type TransitionError struct {
+	ID   string
+	From State
+	// To is the state the change would have led to.
+	To State
+	// Reason, when set, explains more than the states do.
+	Reason string
+}
+
+func (e *TransitionError) Error() string {
+	msg := fmt.Sprintf("job %s is %s and cannot become %s", e.ID, e.From, e.To)
+	if e.Reason != "" {
+		msg += ": " + e.Reason
+	}
+	return msg
+}
+
+// Is makes errors.Is(err, ErrConflict) true for every TransitionError.
+func (e *TransitionError) Is(target error) bool { return target == ErrConflict }
