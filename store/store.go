@@ -111,6 +111,10 @@ type Change struct {
 	State State
 	// Progress is true when only the job's progress or checkpoint changed.
 	Progress bool
+	// Job, when not nil, is the job right after the change; listeners treat
+	// it as read-only. Drivers that cannot provide it cheaply leave it nil,
+	// and listeners that need the job read it with Get.
+	Job *Job
 }
 
 // NewJob is a job to enqueue. The caller applies defaults before Enqueue:
