@@ -75,8 +75,9 @@ type Driver interface {
 	// available.
 	Promote(ctx context.Context, p *PromoteParams) (*PromoteResult, error)
 
-	// Prune deletes jobs that reached a final state before p.FinishedBefore
-	// and returns the blob keys they referred to.
+	// Prune deletes jobs that reached a final state before p.FinishedBefore,
+	// and idempotency keys that expired before p.Now, and returns the blob
+	// keys the deleted jobs referred to.
 	Prune(ctx context.Context, p *PruneParams) (*PruneResult, error)
 
 	// Queues returns every queue that has jobs or settings, by name.
@@ -137,12 +138,40 @@ type NewJob struct {
 type EnqueueParams struct {
 	Jobs []*NewJob
 	Now  time.Time
+
+	// IdempotencyKey, when set, makes the call idempotent: the store
+	// records the key with the created jobs in the same commit, and a later
+	// call with the same key before IdempotencyExpires creates nothing and
+	// returns the jobs of the first call with Replayed set. A later call
+	// whose IdempotencyHash differs gets an *IdempotencyError. Prune
+	// deletes expired keys.
+	IdempotencyKey string
+	// IdempotencyHash identifies the request the key was first used with
+	// (for example a SHA-256 of its body).
+	IdempotencyHash string
+	// IdempotencyExpires is when the key may be forgotten.
+	IdempotencyExpires time.Time
 }
 
 // EnqueueResult is the outcome of Driver.Enqueue, one entry per new job.
 type EnqueueResult struct {
 	Jobs []Enqueued
+	// Replayed is true when the IdempotencyKey had been used: Jobs are the
+	// jobs of the first call, as they are now.
+	Replayed bool
 }
+
+// IdempotencyError refuses an idempotency key reused for another request.
+type IdempotencyError struct {
+	Key string
+}
+
+func (e *IdempotencyError) Error() string {
+	return fmt.Sprintf("idempotency key %q was used for a different request", e.Key)
+}
+
+// Is makes errors.Is(err, ErrConflict) true for every IdempotencyError.
+func (e *IdempotencyError) Is(target error) bool { return target == ErrConflict }
 
 // Enqueued is one job of an EnqueueResult.
 type Enqueued struct {
@@ -302,6 +331,8 @@ type PromoteResult struct {
 // PruneParams are the arguments of Driver.Prune.
 type PruneParams struct {
 	FinishedBefore time.Time
+	// Now decides which idempotency keys expired.
+	Now time.Time
 	// Limit bounds the jobs deleted in one call; zero means no bound.
 	Limit int
 }
