@@ -1,0 +1,283 @@
+package store
+
+import (
+	"fmt"
+	"time"
+)
+
+// The functions in this file are the state machine of a job, written once
+// for every driver: each takes a job as it is stored and changes it in
+// place to what it becomes, or returns an error and leaves it untouched.
+// They read no clock and no store; the driver loads the job, calls one of
+// them, and writes the job and its indexes back. A driver keeps the
+// unique key of a job reserved while the job is not final and releases it
+// when the state becomes final.
+
+// LeaseExpiredMessage is the error recorded for an attempt whose lease
+// expired before the worker finished it.
+const LeaseExpiredMessage = "lease expired"
+
+// CheckLease returns ErrLeaseLost unless j is running under the lease
+// token.
+func CheckLease(j *Job, token string) error {
+	if j.State != StateRunning || token == "" || j.LeaseToken != token {
+		return ErrLeaseLost
+	}
+	return nil
+}
+
+// ClaimJob starts the next attempt of an available job: it becomes running
+// with a lease that ends at now+leaseFor, held by token.
+func ClaimJob(j *Job, token string, leaseFor time.Duration, now time.Time) error {
+	if j.State != StateAvailable {
+		return &TransitionError{ID: j.ID, From: j.State, To: StateRunning}
+	}
+	j.State = StateRunning
+	j.Attempt++
+	j.StartedAt = now
+	j.LeaseToken = token
+	j.LeaseExpiresAt = now.Add(leaseFor)
+	return nil
+}
+
+// HeartbeatJob extends the lease of a running job and records its progress
+// and checkpoint, keeping those that p leaves nil. It returns ErrLeaseLost
+// when p.LeaseToken is not the current lease.
+func HeartbeatJob(j *Job, p *HeartbeatParams) error {
+	if err := CheckLease(j, p.LeaseToken); err != nil {
+		return err
+	}
+	if p.Progress != nil {
+		pr := *p.Progress
+		j.Progress = &pr
+	}
+	if p.Checkpoint != nil {
+		j.Checkpoint = p.Checkpoint
+	}
+	if p.ExtendBy > 0 {
+		j.LeaseExpiresAt = p.Now.Add(p.ExtendBy)
+	}
+	return nil
+}
+
+// FinishJob records the outcome of the attempt that it.LeaseToken fences:
+//
+//   - succeeded: the job succeeds with it.Result;
+//   - failed: the error is appended with the attempt's number; the job
+//     fails when it.Permanent or its attempts are used up, and is retrying
+//     until it.RetryAt (now when zero) otherwise;
+//   - snoozed: the job is scheduled at it.RetryAt and the attempt is not
+//     spent;
+//   - cancelled: the job is cancelled, with the error's message as reason;
+//   - released: the job is available at once and the attempt is not spent.
+//
+// It returns ErrLeaseLost for a stale token, and an error wrapping
+// ErrInvalid for an unknown outcome.
+func FinishJob(j *Job, it *FinishItem, now time.Time) error {
+	if err := CheckLease(j, it.LeaseToken); err != nil {
+		return err
+	}
+	switch it.Outcome {
+	case OutcomeSucceeded:
+		j.State = StateSucceeded
+		j.Result = it.Result
+		j.FinishedAt = now
+	case OutcomeFailed:
+		appendError(j, it.Error, now)
+		if it.Permanent || j.Attempt >= j.MaxAttempts {
+			j.State = StateFailed
+			j.FinishedAt = now
+		} else {
+			j.State = StateRetrying
+			j.RunAt = notBefore(it.RetryAt, now)
+		}
+	case OutcomeSnoozed:
+		j.State = StateScheduled
+		j.RunAt = notBefore(it.RetryAt, now)
+		j.Attempt--
+	case OutcomeCancelled:
+		if it.Error != nil {
+			appendError(j, it.Error, now)
+			j.CancelReason = it.Error.Message
+		}
+		if j.CancelReason == "" {
+			j.CancelReason = "cancelled by its handler"
+		}
+		j.State = StateCancelled
+		j.FinishedAt = now
+	case OutcomeReleased:
+		j.State = StateAvailable
+		j.RunAt = now
+		j.Attempt--
+	default:
+		return fmt.Errorf("%w: unknown outcome %q", ErrInvalid, it.Outcome)
+	}
+	clearLease(j)
+	return nil
+}
+
+// RescueJob ends the expired lease of a running job: the attempt counts as
+// failed with LeaseExpiredMessage, and the job is retrying after
+// backoff(attempt), or failed when its attempts are used up. backoff may
+// be nil for no delay.
+func RescueJob(j *Job, now time.Time, backoff func(attempt int) time.Duration) error {
+	if j.State != StateRunning {
+		return &TransitionError{ID: j.ID, From: j.State, To: StateRetrying, Reason: "only running jobs have a lease"}
+	}
+	if now.Before(j.LeaseExpiresAt) {
+		return &TransitionError{ID: j.ID, From: j.State, To: StateRetrying, Reason: "the lease has not expired"}
+	}
+	appendError(j, &AttemptError{Message: LeaseExpiredMessage}, now)
+	if j.Attempt >= j.MaxAttempts {
+		j.State = StateFailed
+		j.FinishedAt = now
+	} else {
+		j.State = StateRetrying
+		var d time.Duration
+		if backoff != nil {
+			d = max(backoff(j.Attempt), 0)
+		}
+		j.RunAt = now.Add(d)
+	}
+	clearLease(j)
+	return nil
+}
+
+// CancelJob cancels a job that is not final, with the given reason. A
+// running job loses its lease. A final job gives a *TransitionError.
+func CancelJob(j *Job, reason string, now time.Time) error {
+	if j.State.Final() {
+		return &TransitionError{ID: j.ID, From: j.State, To: StateCancelled}
+	}
+	if reason == "" {
+		reason = "cancelled"
+	}
+	j.State = StateCancelled
+	j.CancelReason = reason
+	j.FinishedAt = now
+	clearLease(j)
+	return nil
+}
+
+// CancelForDependency cancels a job that is not final because dependency
+// depID ended in depState (failed or cancelled). Final jobs are left as
+// they are and reported false.
+func CancelForDependency(j *Job, depID string, depState State, now time.Time) bool {
+	if j.State.Final() {
+		return false
+	}
+	_ = CancelJob(j, DependencyReason(depID, depState), now)
+	return true
+}
+
+// DependencyReason is the CancelReason of a job cancelled because its
+// dependency depID ended in depState.
+func DependencyReason(depID string, depState State) string {
+	return fmt.Sprintf("dependency %s %s", depID, depState)
+}
+
+// RetryJob moves a failed or cancelled job back to available with a fresh
+// set of attempts (Attempt 0, errors kept), or to waiting when some of its
+// dependencies, whose states deps lists in any order, have not succeeded
+// yet. A dependency that failed or was cancelled, or a job in another
+// state, gives a *TransitionError. A dependency that no longer exists is
+// passed as StateSucceeded: only final jobs are ever deleted.
+func RetryJob(j *Job, deps []State, now time.Time) error {
+	if j.State != StateFailed && j.State != StateCancelled {
+		return &TransitionError{ID: j.ID, From: j.State, To: StateAvailable, Reason: "only failed and cancelled jobs can be retried"}
+	}
+	to := StateAvailable
+	for _, d := range deps {
+		switch {
+		case d == StateFailed || d == StateCancelled:
+			return &TransitionError{ID: j.ID, From: j.State, To: StateAvailable, Reason: "a dependency " + string(d)}
+		case d != StateSucceeded:
+			to = StateWaiting
+		}
+	}
+	j.State = to
+	j.Attempt = 0
+	j.RunAt = now
+	j.FinishedAt = time.Time{}
+	j.CancelReason = ""
+	j.Result = nil
+	clearLease(j)
+	return nil
+}
+
+// PromoteJob makes a scheduled or retrying job whose RunAt has come
+// available; it reports false and leaves the job as it is otherwise.
+func PromoteJob(j *Job, now time.Time) bool {
+	if (j.State != StateScheduled && j.State != StateRetrying) || j.RunAt.After(now) {
+		return false
+	}
+	j.State = StateAvailable
+	return true
+}
+
+// ReleaseDependent makes a waiting job whose dependencies have all
+// succeeded available, or scheduled when its RunAt is still ahead. Jobs
+// in other states are left as they are and reported false.
+func ReleaseDependent(j *Job, now time.Time) bool {
+	if j.State != StateWaiting {
+		return false
+	}
+	if j.RunAt.After(now) {
+		j.State = StateScheduled
+	} else {
+		j.State = StateAvailable
+	}
+	return true
+}
+
+// InitialState is the state of a new job at enqueue: cancelled when a
+// dependency already failed or was cancelled (the reason says which),
+// waiting while dependencies are pending, scheduled when runAt is after
+// now, available otherwise. deps are the states of its dependencies by id.
+func InitialState(runAt, now time.Time, depIDs []string, deps []State) (State, string) {
+	waiting := false
+	for i, d := range deps {
+		switch {
+		case d == StateFailed || d == StateCancelled:
+			return StateCancelled, DependencyReason(depIDs[i], d)
+		case d != StateSucceeded:
+			waiting = true
+		}
+	}
+	switch {
+	case waiting:
+		return StateWaiting, ""
+	case runAt.After(now):
+		return StateScheduled, ""
+	default:
+		return StateAvailable, ""
+	}
+}
+
+func appendError(j *Job, e *AttemptError, now time.Time) {
+	ae := AttemptError{Attempt: j.Attempt, At: now}
+	if e != nil {
+		ae.Message = e.Message
+		ae.Stack = e.Stack
+		if !e.At.IsZero() {
+			ae.At = e.At
+		}
+	}
+	if ae.Message == "" {
+		ae.Message = "attempt failed"
+	}
+	// Never write into a backing array the caller may share.
+	j.Errors = append(j.Errors[:len(j.Errors):len(j.Errors)], ae)
+}
+
+func clearLease(j *Job) {
+	j.LeaseToken = ""
+	j.LeaseExpiresAt = time.Time{}
+}
+
+func notBefore(t, now time.Time) time.Time {
+	if t.IsZero() || t.Before(now) {
+		return now
+	}
+	return t
+}
