@@ -1,0 +1,78 @@
+# Gantry's developer commands. The README and .ci/run call these targets, so
+# what passes here passes in CI. `make` alone lists them.
+#
+# Only the root module is covered: nested modules (bench/peers, ...) have their
+# own go.mod, and ./... stops at their boundary on purpose.
+
+GO          ?= go
+GOFMT       ?= $(shell $(GO) env GOROOT)/bin/gofmt
+# STATICCHECK is the staticcheck binary; .ci/run installs the pinned version.
+STATICCHECK ?= staticcheck
+# FUZZTIME is how long `make test` runs each fuzz target.
+FUZZTIME    ?= 10s
+# BENCHTIME is passed to -benchtime by `make bench`.
+BENCHTIME   ?= 1s
+# TESTFLAGS are added to the go test call of `make test`, e.g. TESTFLAGS=-v.
+TESTFLAGS   ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help test unit fuzz lint fmt-check vet staticcheck bench tidy-check build clean
+
+help: ## list the targets
+	@echo 'Usage: make TARGET [VAR=value]'
+	@echo
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z-]+:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@echo
+	@echo 'Variables: GO=$(GO) STATICCHECK=$(STATICCHECK) FUZZTIME=$(FUZZTIME) BENCHTIME=$(BENCHTIME) TESTFLAGS=$(TESTFLAGS)'
+
+test: unit fuzz ## the whole test suite: unit tests with the race detector, then the fuzz pass
+
+unit: ## go test -race ./... (tests needing PostgreSQL skip without GANTRY_TEST_POSTGRES_URL)
+	$(GO) test -race -count=1 $(TESTFLAGS) ./...
+
+# Every `func FuzzXxx(f *testing.F)` in a package of this module runs for
+# FUZZTIME on its own (go test -fuzz takes one target at a time), so new fuzz
+# targets join without editing this file. A failing input is written to the
+# package's testdata/fuzz and fails the target.
+fuzz: ## run every Fuzz* target of the module for FUZZTIME each
+	@set -e; mod=$$($(GO) list -m); targets=; \
+	for line in $$($(GO) list -e -f '{{.ImportPath}}={{.Dir}}' ./...); do \
+		ip=$${line%%=*}; dir=$${line#*=}; \
+		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*testing\.F).*/\1/p' "$$dir"/*_test.go 2>/dev/null); do \
+			targets="$$targets .$${ip#$$mod}:$$name"; \
+		done; \
+	done; \
+	set -- $$targets; echo "fuzz: $$# targets, $(FUZZTIME) each"; \
+	for t in "$$@"; do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "$(GO) test -run=^\$$ -fuzz=^$$name\$$ -fuzztime=$(FUZZTIME) $$pkg"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) "$$pkg"; \
+	done
+
+lint: fmt-check vet staticcheck ## gofmt, go vet and staticcheck, all clean
+
+fmt-check: ## fail if gofmt would change a file
+	@files=$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -not -path '*/node_modules/*' -print0 | xargs -0 -r $(GOFMT) -l); \
+	if [ -n "$$files" ]; then echo 'gofmt -l: these files are not formatted (run gofmt -w):'; echo "$$files"; exit 1; fi
+
+vet: ## go vet ./...
+	$(GO) vet ./...
+
+staticcheck: ## staticcheck ./...
+	@command -v $(STATICCHECK) >/dev/null 2>&1 || { \
+		echo 'staticcheck not found: bash .ci/run installs the pinned version, or set STATICCHECK=/path/to/staticcheck'; exit 1; }
+	$(STATICCHECK) ./...
+
+bench: ## run the benchmarks of the module once, BENCHTIME each
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -count=1 ./...
+
+# `go mod tidy -diff` is `go mod tidy` followed by a diff of go.mod and go.sum,
+# without writing them: checking never rewrites files someone is editing.
+tidy-check: ## fail if go mod tidy would change go.mod or go.sum
+	$(GO) mod tidy -diff
+
+build: ## build the gantry binary into bin/gantry
+	$(GO) build -o bin/gantry ./cmd/gantry
+
+clean: ## remove bin/
+	rm -rf bin
