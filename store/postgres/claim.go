@@ -1,0 +1,168 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/gantry-dev/gantry/store"
+)
+
+// promoteBatch bounds the due jobs one Claim promotes before claiming.
+const promoteBatch = 1000
+
+// Claim promotes the queue's due scheduled and retrying jobs, then leases
+// up to p.Max available ones with FOR UPDATE SKIP LOCKED, so that claims
+// from many nodes never wait for each other or take the same job. Both
+// statements go to the server in one round trip.
+func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimResult, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if p.Max <= 0 || (p.Kinds != nil && len(p.Kinds) == 0) {
+		return &store.ClaimResult{}, nil
+	}
+	if p.LeaseFor <= 0 {
+		return nil, &store.FieldError{Index: -1, Field: "lease", Reason: "must be positive"}
+	}
+	now := p.Now.Truncate(time.Microsecond).UTC()
+	expires := now.Add(p.LeaseFor).Truncate(time.Microsecond)
+	exclude := p.ExcludeKinds
+	if exclude == nil {
+		exclude = []string{}
+	}
+
+	b := &pgx.Batch{}
+	b.Queue(s.q.sql(`UPDATE {jobs} j SET state = 'available', available_at = j.run_at
+		FROM (SELECT id FROM {jobs}
+			WHERE queue = $1 AND state IN ('scheduled', 'retrying') AND run_at <= $2
+			ORDER BY run_at LIMIT $3 FOR UPDATE SKIP LOCKED) due
+		WHERE j.id = due.id`), p.Queue, now, promoteBatch)
+	// The lease token is the attempt, a dot and 96 random bits in hex, as
+	// store.NewLeaseToken makes it: the bits are bytes 1-6 and 11-16 of two
+	// version 4 UUIDs from the server's strong random source (the version
+	// and variant bits lie in bytes 7 and 9).
+	b.Queue(s.q.sql(`UPDATE {jobs} j SET state = 'running', attempt = j.attempt + 1, started_at = $5,
+			lease_token = (j.attempt + 1)::text || '.' || encode(
+				substring(uuid_send(gen_random_uuid()) FROM 1 FOR 6) ||
+				substring(uuid_send(gen_random_uuid()) FROM 11 FOR 6), 'hex'),
+			lease_expires_at = $6
+		FROM (SELECT id FROM {jobs}
+			WHERE queue = $1 AND state = 'available'
+				AND ($2::text[] IS NULL OR kind = ANY($2::text[]))
+				AND NOT (kind = ANY($3::text[]))
+				AND NOT EXISTS (SELECT 1 FROM {queues} q WHERE q.name = $1 AND q.paused)
+			ORDER BY priority, available_at, id
+			LIMIT $4 FOR UPDATE SKIP LOCKED) c
+		WHERE j.id = c.id
+		RETURNING `+jobColsOf("j")+`, j.available_at`),
+		p.Queue, p.Kinds, exclude, p.Max, now, expires)
+	br := s.pool.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return nil, s.wrap("claim", err)
+	}
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		return nil, s.wrap("claim", err)
+	}
+	type claimed struct {
+		job *store.Job
+		at  time.Time
+	}
+	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (claimed, error) {
+		var c claimed
+		var err error
+		c.job, err = scanJob(r, &c.at)
+		return c, err
+	})
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, s.wrap("claim", err)
+	}
+	slices.SortFunc(cs, func(a, b claimed) int {
+		if a.job.Priority != b.job.Priority {
+			return a.job.Priority - b.job.Priority
+		}
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return compareStrings(a.job.ID, b.job.ID)
+	})
+	res := &store.ClaimResult{Jobs: make([]*store.Job, len(cs))}
+	for i, c := range cs {
+		res.Jobs[i] = c.job
+	}
+	return res, nil
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Heartbeat extends a running job's lease and records its progress and
+// checkpoint in one statement.
+func (s *Store) Heartbeat(ctx context.Context, p *store.HeartbeatParams) (*store.Job, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if !validID(p.ID) {
+		return nil, store.ErrNotFound
+	}
+	now := p.Now.Truncate(time.Microsecond).UTC()
+	var expires pgtype.Timestamptz
+	if p.ExtendBy > 0 {
+		expires = timestamptz(now.Add(p.ExtendBy).Truncate(time.Microsecond))
+	}
+	var pct pgtype.Int2
+	var msg pgtype.Text
+	if p.Progress != nil {
+		if p.Progress.Percent < 0 || p.Progress.Percent > 100 {
+			return nil, &store.FieldError{Index: -1, Field: "progress", Reason: "must be between 0 and 100"}
+		}
+		if len(p.Progress.Message) > store.MaxProgressMessage {
+			return nil, &store.FieldError{Index: -1, Field: "message", Reason: "is too long"}
+		}
+		pct = pgtype.Int2{Int16: int16(p.Progress.Percent), Valid: true}
+		msg = pgtype.Text{String: p.Progress.Message, Valid: true}
+	}
+	var checkpoint []byte
+	if p.Checkpoint != nil {
+		checkpoint = p.Checkpoint
+	}
+	j, err := scanJob(s.pool.QueryRow(ctx, `UPDATE `+s.q.jobs+` SET
+			lease_expires_at = coalesce($3, lease_expires_at),
+			progress_percent = CASE WHEN $4::smallint IS NULL THEN progress_percent ELSE $4 END,
+			progress_message = CASE WHEN $4::smallint IS NULL THEN progress_message ELSE $5 END,
+			checkpoint = coalesce($6, checkpoint)
+		WHERE id = $1 AND state = 'running' AND lease_token = $2
+		RETURNING `+jobCols, p.ID, p.LeaseToken, expires, pct, msg, checkpoint))
+	if err == nil {
+		return forReader(j), nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, s.wrap("heartbeat", err)
+	}
+	var one int
+	err = s.pool.QueryRow(ctx, `SELECT 1 FROM `+s.q.jobs+` WHERE id = $1`, p.ID).Scan(&one)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, store.ErrNotFound
+	case err != nil:
+		return nil, s.wrap("heartbeat", err)
+	}
+	return nil, store.ErrLeaseLost
+}

@@ -1,0 +1,537 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/gantry-dev/gantry/store"
+)
+
+// errRetryTx makes inTx run the transaction again: a race with another
+// node that the next attempt resolves.
+var errRetryTx = errors.New("postgres: retry transaction")
+
+// maxValuesRows bounds the rows of one multi-row INSERT (PostgreSQL takes
+// at most 65535 parameters).
+const maxValuesRows = 1000
+
+// insertCols are the columns Enqueue writes, in the order of insertRow.
+var insertCols = []string{"id", "kind", "queue", "state", "args", "priority", "attempt", "max_attempts",
+	"timeout_ns", "unique_key", "depends_on", "parent_id", "run_at", "available_at", "created_at",
+	"finished_at", "cancel_reason", "blob_key", "blob_size", "blob_sha256", "blob_content_type", "pending_deps"}
+
+// Enqueue records new jobs, all or none, in one transaction. A batch
+// without unique keys and dependencies is a single INSERT (or COPY, from
+// Options.CopyThreshold jobs).
+func (s *Store) Enqueue(ctx context.Context, p *store.EnqueueParams) (*store.EnqueueResult, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	var res *store.EnqueueResult
+	simple := true
+	if p.IdempotencyKey != "" {
+		simple = false
+	}
+	for _, j := range p.Jobs {
+		if j != nil && (j.UniqueKey != "" || len(j.DependsOn) > 0) {
+			simple = false
+			break
+		}
+	}
+	if simple {
+		b, err := s.prepareBatch(p)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.insertJobs(ctx, s.pool, b.newJobs()); err != nil {
+			return nil, s.wrap("enqueue", err)
+		}
+		return b.result(), nil
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		res, err = s.enqueue(ctx, tx, p, true)
+		return err
+	})
+	if err != nil {
+		return nil, s.wrap("enqueue", err)
+	}
+	return res, nil
+}
+
+// EnqueueTx enqueues jobs in the caller's transaction: they exist if and
+// only if tx commits, and they are announced to listeners at that commit.
+// tx may come from any pool or connection to the store's database; the
+// statements name the store's schema. Unique keys are locked until tx
+// ends, so keep the transaction short.
+func (s *Store) EnqueueTx(ctx context.Context, tx pgx.Tx, p *store.EnqueueParams) (*store.EnqueueResult, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	res, err := s.enqueue(ctx, tx, p, false)
+	if err != nil {
+		return nil, s.wrap("enqueue", err)
+	}
+	return res, nil
+}
+
+// batch is an Enqueue being prepared: one entry per new job.
+type batch struct {
+	now     time.Time
+	jobs    []*store.Job // the job to create, or nil for a duplicate
+	pending []int        // dependencies of jobs[i] that have not succeeded
+	res     []store.Enqueued
+}
+
+// newRow is a job to insert with its count of pending dependencies.
+type newRow struct {
+	job     *store.Job
+	pending int
+}
+
+func (b *batch) newJobs() []newRow {
+	out := make([]newRow, 0, len(b.jobs))
+	for i, j := range b.jobs {
+		if j != nil {
+			out = append(out, newRow{j, b.pending[i]})
+		}
+	}
+	return out
+}
+
+func (b *batch) result() *store.EnqueueResult {
+	r := &store.EnqueueResult{Jobs: b.res}
+	for i := range r.Jobs {
+		if r.Jobs[i].Job == nil {
+			r.Jobs[i].Job = b.jobs[i]
+		}
+	}
+	// Duplicates within the batch share the first job's record: give each
+	// entry its own copy so that callers may change them.
+	for i := range r.Jobs {
+		c := *r.Jobs[i].Job
+		r.Jobs[i].Job = &c
+	}
+	return r
+}
+
+// prepareBatch validates the jobs and builds the records to insert, in the
+// state they have when nothing else (dependencies) decides otherwise.
+func (s *Store) prepareBatch(p *store.EnqueueParams) (*batch, error) {
+	now := p.Now.Truncate(time.Microsecond)
+	b := &batch{now: now, jobs: make([]*store.Job, len(p.Jobs)), pending: make([]int, len(p.Jobs)),
+		res: make([]store.Enqueued, len(p.Jobs))}
+	for i, nj := range p.Jobs {
+		if nj == nil {
+			return nil, &store.FieldError{Index: i, Field: "job", Reason: "must not be null"}
+		}
+		if err := store.ValidateNew(nj); err != nil {
+			var fe *store.FieldError
+			if errors.As(err, &fe) {
+				c := *fe
+				c.Index = i
+				return nil, &c
+			}
+			return nil, err
+		}
+		if nj.ParentID != "" && len(nj.ParentID) > store.MaxNameLen {
+			return nil, &store.FieldError{Index: i, Field: "parent_id", Reason: "is too long"}
+		}
+		args := slices.Clone(nj.Args)
+		if len(args) == 0 {
+			args = []byte("{}")
+		}
+		j := &store.Job{
+			ID:          store.NewID(),
+			Kind:        nj.Kind,
+			Queue:       nj.Queue,
+			Args:        args,
+			Blob:        cloneBlob(nj.Blob),
+			Priority:    nj.Priority,
+			MaxAttempts: nj.MaxAttempts,
+			Timeout:     nj.Timeout,
+			UniqueKey:   nj.UniqueKey,
+			DependsOn:   slices.Clone(nj.DependsOn),
+			ParentID:    nj.ParentID,
+			RunAt:       nj.RunAt.Truncate(time.Microsecond).UTC(),
+			CreatedAt:   now.UTC(),
+			State:       store.StateAvailable,
+		}
+		if j.RunAt.After(now) {
+			j.State = store.StateScheduled
+		}
+		b.jobs[i] = j
+	}
+	return b, nil
+}
+
+func cloneBlob(b *store.Blob) *store.Blob {
+	if b == nil {
+		return nil
+	}
+	c := *b
+	return &c
+}
+
+// enqueue is Enqueue and EnqueueTx. own says whether tx is the store's
+// own (so a lost race may be retried) or the caller's.
+func (s *Store) enqueue(ctx context.Context, tx pgx.Tx, p *store.EnqueueParams, own bool) (*store.EnqueueResult, error) {
+	if p.IdempotencyKey != "" {
+		res, err := s.replay(ctx, tx, p)
+		if res != nil || err != nil {
+			return res, err
+		}
+	}
+	b, err := s.prepareBatch(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.dedupe(ctx, tx, b); err != nil {
+		return nil, err
+	}
+	if err := s.resolveDeps(ctx, tx, b); err != nil {
+		return nil, err
+	}
+	jobs := b.newJobs()
+	if err := s.insertJobs(ctx, tx, jobs); err != nil {
+		if own && isUniqueViolation(err) {
+			return nil, errRetryTx
+		}
+		return nil, err
+	}
+	if err := s.insertDeps(ctx, tx, jobs); err != nil {
+		return nil, err
+	}
+	res := b.result()
+	if p.IdempotencyKey != "" {
+		if err := s.recordKey(ctx, tx, p, res); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// replay returns the jobs of the first call with p's idempotency key, or
+// nil when the key is unknown or expired. It locks the key until the
+// transaction ends, so a concurrent call with the same key waits for this
+// one and then replays it.
+func (s *Store) replay(ctx context.Context, tx pgx.Tx, p *store.EnqueueParams) (*store.EnqueueResult, error) {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
+		"gantry.idempotency:"+s.opts.Schema+":"+p.IdempotencyKey); err != nil {
+		return nil, err
+	}
+	var (
+		hash    string
+		ids     []string
+		dups    []bool
+		expires pgtype.Timestamptz
+	)
+	err := tx.QueryRow(ctx, `SELECT hash, job_ids::text[], duplicates, expires_at FROM `+s.q.idem+` WHERE key = $1`,
+		p.IdempotencyKey).Scan(&hash, &ids, &dups, &expires)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := p.Now.Truncate(time.Microsecond)
+	if expires.InfinityModifier == pgtype.Finite && !now.Before(expires.Time) {
+		return nil, nil // expired: the call runs anew and replaces the key
+	}
+	if hash != p.IdempotencyHash {
+		return nil, &store.IdempotencyError{Key: p.IdempotencyKey}
+	}
+	rows, err := tx.Query(ctx, `SELECT `+jobCols+` FROM `+s.q.jobs+` WHERE id = ANY($1::uuid[])`, ids)
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.Job, error) { return scanJob(r) })
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]*store.Job, len(jobs))
+	for _, j := range jobs {
+		byID[j.ID] = forReader(j)
+	}
+	res := &store.EnqueueResult{Replayed: true}
+	for i, id := range ids {
+		j := byID[id]
+		if j == nil {
+			continue // pruned since
+		}
+		c := *j
+		res.Jobs = append(res.Jobs, store.Enqueued{Job: &c, Duplicate: i < len(dups) && dups[i]})
+	}
+	return res, nil
+}
+
+// recordKey records p's idempotency key with the jobs of res.
+func (s *Store) recordKey(ctx context.Context, tx pgx.Tx, p *store.EnqueueParams, res *store.EnqueueResult) error {
+	ids := make([]string, len(res.Jobs))
+	dups := make([]bool, len(res.Jobs))
+	for i, e := range res.Jobs {
+		ids[i], dups[i] = e.Job.ID, e.Duplicate
+	}
+	expires := pgtype.Timestamptz{InfinityModifier: pgtype.Infinity, Valid: true}
+	if !p.IdempotencyExpires.IsZero() {
+		expires = timestamptz(p.IdempotencyExpires.Truncate(time.Microsecond))
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO `+s.q.idem+` (key, hash, job_ids, duplicates, expires_at)
+		VALUES ($1, $2, $3::uuid[], $4, $5)
+		ON CONFLICT (key) DO UPDATE SET hash = EXCLUDED.hash, job_ids = EXCLUDED.job_ids,
+			duplicates = EXCLUDED.duplicates, expires_at = EXCLUDED.expires_at`,
+		p.IdempotencyKey, p.IdempotencyHash, ids, dups, expires)
+	return err
+}
+
+// dedupe finds, for each job with a unique key, the non-final job that
+// already holds the key, in the database or earlier in the batch. It takes
+// a transaction-level advisory lock per key first, so that two nodes
+// enqueueing the same key one after the other see each other's job.
+func (s *Store) dedupe(ctx context.Context, tx pgx.Tx, b *batch) error {
+	var keys []string
+	for _, j := range b.jobs {
+		if j.UniqueKey != "" {
+			keys = append(keys, j.UniqueKey)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	if err := s.lockKeys(ctx, tx, keys); err != nil {
+		return err
+	}
+	rows, err := tx.Query(ctx, `SELECT `+jobCols+` FROM `+s.q.jobs+`
+		WHERE unique_key = ANY($1) AND state IN ('waiting', 'scheduled', 'available', 'running', 'retrying')`, keys)
+	if err != nil {
+		return err
+	}
+	existing, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.Job, error) { return scanJob(r) })
+	if err != nil {
+		return err
+	}
+	holder := make(map[string]*store.Job, len(keys))
+	for _, j := range existing {
+		holder[j.UniqueKey] = forReader(j)
+	}
+	first := make(map[string]int, len(keys)) // key -> index of the batch job that creates it
+	for i, j := range b.jobs {
+		if j.UniqueKey == "" {
+			continue
+		}
+		if h := holder[j.UniqueKey]; h != nil {
+			b.res[i] = store.Enqueued{Job: h, Duplicate: true}
+			b.jobs[i] = nil
+			continue
+		}
+		if k, ok := first[j.UniqueKey]; ok {
+			b.res[i] = store.Enqueued{Job: b.jobs[k], Duplicate: true}
+			b.jobs[i] = nil
+			continue
+		}
+		first[j.UniqueKey] = i
+	}
+	return nil
+}
+
+// lockKeys takes the advisory locks of unique keys, in a fixed order so
+// that two batches never wait for each other in a circle.
+func (s *Store) lockKeys(ctx context.Context, tx pgx.Tx, sortedKeys []string) error {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1 || k, 0))
+		FROM unnest($2::text[]) WITH ORDINALITY AS u(k, n) ORDER BY n`, "gantry.unique:"+s.opts.Schema+":", sortedKeys)
+	return err
+}
+
+// resolveDeps checks that every dependency exists and sets the state of
+// each new job from its dependencies' states. It locks the dependencies
+// FOR SHARE, so a dependency cannot finish between this check and commit
+// without seeing the new job's edge.
+func (s *Store) resolveDeps(ctx context.Context, tx pgx.Tx, b *batch) error {
+	var ids []string
+	for i, j := range b.jobs {
+		if j == nil {
+			continue
+		}
+		for k, d := range j.DependsOn {
+			if !validID(d) {
+				return unknownDep(i, k, d)
+			}
+			ids = append(ids, strings.ToLower(d))
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	rows, err := tx.Query(ctx, `SELECT id::text, state FROM `+s.q.jobs+`
+		WHERE id = ANY($1::uuid[]) ORDER BY id FOR SHARE`, ids)
+	if err != nil {
+		return err
+	}
+	states := make(map[string]store.State, len(ids))
+	var id, st string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &st}, func() error {
+		states[id] = store.State(st)
+		return nil
+	}); err != nil {
+		return err
+	}
+	for i, j := range b.jobs {
+		if j == nil || len(j.DependsOn) == 0 {
+			continue
+		}
+		pending := 0
+		var bad string
+		var badState store.State
+		for k, d := range j.DependsOn {
+			st, ok := states[strings.ToLower(d)]
+			switch {
+			case !ok:
+				return unknownDep(i, k, d)
+			case st == store.StateFailed || st == store.StateCancelled:
+				if bad == "" {
+					bad, badState = d, st
+				}
+			case st != store.StateSucceeded:
+				pending++
+			}
+		}
+		switch {
+		case bad != "":
+			j.State = store.StateCancelled
+			j.CancelReason = depReason(bad, badState)
+			j.FinishedAt = b.now.UTC()
+		case pending > 0:
+			j.State = store.StateWaiting
+		}
+		b.pending[i] = pending
+	}
+	return nil
+}
+
+func unknownDep(i, k int, id string) error {
+	return &store.FieldError{Index: i, Field: "depends_on[" + strconv.Itoa(k) + "]", Reason: "no job " + id}
+}
+
+// depReason is the cancel reason of a job whose dependency id ended in st.
+func depReason(id string, st store.State) string {
+	return fmt.Sprintf("dependency %s %s", id, st)
+}
+
+// insertJobs writes new jobs with one multi-row INSERT per maxValuesRows
+// jobs, or one COPY when there are at least Options.CopyThreshold.
+func (s *Store) insertJobs(ctx context.Context, db dbtx, jobs []newRow) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	if len(jobs) >= s.opts.CopyThreshold {
+		rows := make([][]any, len(jobs))
+		for i, r := range jobs {
+			rows[i] = insertRow(r.job, r.pending, true)
+		}
+		_, err := db.CopyFrom(ctx, pgx.Identifier{s.opts.Schema, "jobs"}, insertCols, pgx.CopyFromRows(rows))
+		return err
+	}
+	for len(jobs) > 0 {
+		n := min(len(jobs), maxValuesRows)
+		var sb strings.Builder
+		sb.WriteString(`INSERT INTO ` + s.q.jobs + ` (` + strings.Join(insertCols, ", ") + `) VALUES `)
+		args := make([]any, 0, n*len(insertCols))
+		for i, r := range jobs[:n] {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteByte('(')
+			for c := range insertCols {
+				if c > 0 {
+					sb.WriteString(", ")
+				}
+				sb.WriteString("$" + strconv.Itoa(len(args)+c+1))
+			}
+			sb.WriteByte(')')
+			args = append(args, insertRow(r.job, r.pending, false)...)
+		}
+		if _, err := db.Exec(ctx, sb.String(), args...); err != nil {
+			return err
+		}
+		jobs = jobs[n:]
+	}
+	return nil
+}
+
+// insertRow returns the values of insertCols for j. COPY needs binary
+// uuids; the text protocol takes strings.
+func insertRow(j *store.Job, pending int, binary bool) []any {
+	var id any = j.ID
+	var deps any = j.DependsOn
+	if binary {
+		id = uuid.MustParse(j.ID)
+		if j.DependsOn != nil {
+			u := make([]uuid.UUID, len(j.DependsOn))
+			for i, d := range j.DependsOn {
+				u[i] = uuid.MustParse(d)
+			}
+			deps = u
+		}
+	}
+	availableAt := j.CreatedAt
+	if j.State != store.StateAvailable {
+		availableAt = j.RunAt
+	}
+	var blobKey, blobSHA, blobType pgtype.Text
+	var blobSize pgtype.Int8
+	if j.Blob != nil {
+		blobKey = pgtype.Text{String: j.Blob.Key, Valid: true}
+		blobSHA = pgtype.Text{String: j.Blob.SHA256, Valid: true}
+		blobType = pgtype.Text{String: j.Blob.ContentType, Valid: true}
+		blobSize = pgtype.Int8{Int64: j.Blob.Size, Valid: true}
+	}
+	return []any{id, j.Kind, j.Queue, string(j.State), []byte(j.Args), int16(j.Priority), int32(j.Attempt),
+		int32(j.MaxAttempts), int64(j.Timeout), text(j.UniqueKey), deps, text(j.ParentID), j.RunAt,
+		availableAt, j.CreatedAt, timestamptz(j.FinishedAt), text(j.CancelReason),
+		blobKey, blobSize, blobSHA, blobType, int32(pending)}
+}
+
+// insertDeps records the dependency edges of new jobs.
+func (s *Store) insertDeps(ctx context.Context, tx pgx.Tx, jobs []newRow) error {
+	var from, to []string
+	for _, r := range jobs {
+		for _, d := range r.job.DependsOn {
+			from = append(from, r.job.ID)
+			to = append(to, d)
+		}
+	}
+	if len(from) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO `+s.q.deps+` (job_id, depends_on_id)
+		SELECT * FROM unnest($1::uuid[], $2::uuid[])`, from, to)
+	return err
+}
+
+// dbtx is what both a pool and a transaction offer.
+type dbtx interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error)
+}
+
+func text(s string) pgtype.Text { return pgtype.Text{String: s, Valid: s != ""} }
+
+func timestamptz(t time.Time) pgtype.Timestamptz {
+	return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()}
+}

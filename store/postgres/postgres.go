@@ -1,0 +1,294 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gantry-dev/gantry/store"
+)
+
+// Defaults of Options.
+const (
+	// DefaultSchema is the PostgreSQL schema that holds Gantry's tables.
+	DefaultSchema = "gantry"
+	// DefaultCopyThreshold is the batch size from which Enqueue inserts
+	// with COPY instead of a multi-row INSERT.
+	DefaultCopyThreshold = 32
+	// DefaultListenRetryMin and DefaultListenRetryMax bound the backoff
+	// between attempts to reconnect the notification listener.
+	DefaultListenRetryMin = 100 * time.Millisecond
+	DefaultListenRetryMax = 10 * time.Second
+	// DefaultListenTimeout bounds how long the first Notify waits for the
+	// listener to be connected before it returns anyway.
+	DefaultListenTimeout = 5 * time.Second
+	// DefaultTxRetries is how many times a transaction that lost a deadlock
+	// or a serialization conflict is tried again.
+	DefaultTxRetries = 5
+)
+
+// Options configures a Store. The zero value, or nil, uses the defaults.
+type Options struct {
+	// Schema is the PostgreSQL schema that holds Gantry's tables: 1-55
+	// characters of a-z, 0-9 and _. Default DefaultSchema. Change
+	// notifications use the channel Schema+"_changes".
+	Schema string
+	// Logger receives the store's own events (listener reconnects,
+	// migrations). Default: discard.
+	Logger *slog.Logger
+	// Migrate applies pending migrations in Open. Without it, Open refuses
+	// a schema that is not at LatestVersion and names the command to run.
+	Migrate bool
+	// MaxConns bounds the connection pool, not counting the listener's
+	// own connection. Default: pool_max_conns in the URL, else pgx's
+	// default (the greater of 4 and the number of CPUs).
+	MaxConns int32
+	// CopyThreshold is the batch size from which Enqueue uses COPY.
+	// Default DefaultCopyThreshold.
+	CopyThreshold int
+	// ListenRetryMin and ListenRetryMax bound the listener's reconnect
+	// backoff. Defaults DefaultListenRetryMin and DefaultListenRetryMax.
+	ListenRetryMin, ListenRetryMax time.Duration
+	// ListenTimeout bounds how long the first Notify waits for the listener
+	// to connect. Default DefaultListenTimeout.
+	ListenTimeout time.Duration
+	// TxRetries is how many times a transaction aborted by a deadlock or a
+	// serialization failure is retried. Default DefaultTxRetries; a
+	// negative value disables retries.
+	TxRetries int
+}
+
+func (o *Options) withDefaults() Options {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.Schema == "" {
+		c.Schema = DefaultSchema
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.CopyThreshold == 0 {
+		c.CopyThreshold = DefaultCopyThreshold
+	}
+	if c.ListenRetryMin == 0 {
+		c.ListenRetryMin = DefaultListenRetryMin
+	}
+	if c.ListenRetryMax == 0 {
+		c.ListenRetryMax = DefaultListenRetryMax
+	}
+	if c.ListenTimeout == 0 {
+		c.ListenTimeout = DefaultListenTimeout
+	}
+	if c.TxRetries == 0 {
+		c.TxRetries = DefaultTxRetries
+	}
+	return c
+}
+
+func (o *Options) validate() error {
+	if err := validSchema(o.Schema); err != nil {
+		return err
+	}
+	switch {
+	case o.MaxConns < 0:
+		return errors.New("postgres: MaxConns must not be negative")
+	case o.CopyThreshold < 1:
+		return errors.New("postgres: CopyThreshold must be at least 1")
+	case o.ListenRetryMin < 0 || o.ListenRetryMax < o.ListenRetryMin:
+		return errors.New("postgres: ListenRetryMin must be positive and at most ListenRetryMax")
+	case o.ListenTimeout < 0:
+		return errors.New("postgres: ListenTimeout must not be negative")
+	}
+	return nil
+}
+
+// ErrSchemaVersion: the schema is not at the version this build needs.
+// Open wraps it with the versions and the command that fixes it.
+var ErrSchemaVersion = errors.New("schema version mismatch")
+
+// Store is a store.Driver and store.Notifier on PostgreSQL. Many Gantry
+// nodes may share one database: claims use FOR UPDATE SKIP LOCKED, and
+// every change is announced with NOTIFY.
+type Store struct {
+	pool   *pgxpool.Pool
+	opts   Options
+	log    *slog.Logger
+	q      queries
+	closed atomic.Bool
+
+	closeOnce sync.Once
+	listen    listener
+}
+
+var (
+	_ store.Driver   = (*Store)(nil)
+	_ store.Notifier = (*Store)(nil)
+)
+
+// Open connects to the database at url (a postgres:// URL or a DSN that
+// pgx understands) and checks that the schema is at LatestVersion, or
+// migrates it when opts.Migrate is set. opts may be nil.
+func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
+	o := opts.withDefaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: parsing the URL: %w", err)
+	}
+	if o.MaxConns > 0 {
+		cfg.MaxConns = o.MaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	s := &Store{pool: pool, opts: o, log: o.Logger, q: newQueries(o.Schema)}
+	s.listen.init(s, cfg.ConnConfig)
+	if err := s.checkSchema(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) checkSchema(ctx context.Context) error {
+	if s.opts.Migrate {
+		st, err := Migrate(ctx, s.pool, s.opts.Schema, LatestVersion())
+		if err != nil {
+			return err
+		}
+		s.log.LogAttrs(ctx, slog.LevelDebug, "postgres: schema migrated",
+			slog.String("schema", st.Schema), slog.Int("version", st.Current))
+		return nil
+	}
+	v, err := currentVersion(ctx, s.pool, s.opts.Schema)
+	if err != nil {
+		return err
+	}
+	switch {
+	case v < LatestVersion():
+		return fmt.Errorf("postgres: schema %s is at version %d and this build needs %d: run `gantry migrate up`: %w",
+			s.opts.Schema, v, LatestVersion(), ErrSchemaVersion)
+	case v > LatestVersion():
+		return fmt.Errorf("postgres: schema %s is at version %d, newer than this build's %d: upgrade gantry or run an older build's `gantry migrate down`: %w",
+			s.opts.Schema, v, LatestVersion(), ErrSchemaVersion)
+	}
+	return nil
+}
+
+// Pool returns the store's connection pool, for callers that enqueue in
+// their own transactions (see EnqueueTx).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Schema returns the schema the store works in.
+func (s *Store) Schema() string { return s.opts.Schema }
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
+// Close stops the listener and closes the pool. It waits for calls in
+// flight to return their connections. Calls after Close return
+// store.ErrClosed; a second Close does nothing.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.listen.close()
+		s.pool.Close()
+	})
+	return nil
+}
+
+// wrap turns a driver error into the error a caller sees: store.ErrClosed
+// after Close, and the error with the operation's name otherwise.
+func (s *Store) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if s.closed.Load() && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("postgres: %s: %w", op, store.ErrClosed)
+	}
+	var fe *store.FieldError
+	var te *store.TransitionError
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrLeaseLost) ||
+		errors.As(err, &fe) || errors.As(err, &te) {
+		return err
+	}
+	return fmt.Errorf("postgres: %s: %w", op, err)
+}
+
+// inTx runs fn in a transaction and commits, retrying the whole transaction
+// when PostgreSQL aborted it for a deadlock or a serialization failure.
+func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	for try := 0; ; try++ {
+		err := pgx.BeginFunc(ctx, s.pool, fn)
+		if err == nil || !retryable(err) || try >= s.opts.TxRetries {
+			return err
+		}
+		s.log.LogAttrs(ctx, slog.LevelDebug, "postgres: retrying transaction", slog.String("error", err.Error()))
+	}
+}
+
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) &&
+		(pe.Code == pgerrcode.DeadlockDetected || pe.Code == pgerrcode.SerializationFailure)
+}
+
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == pgerrcode.UniqueViolation
+}
+
+// queries holds the statements, with the schema filled in.
+type queries struct {
+	schema  string // quoted
+	jobs    string // quoted schema.jobs
+	deps    string
+	queues  string
+	idem    string
+	channel string // the notification channel, unquoted
+	repl    *strings.Replacer
+}
+
+func newQueries(schema string) queries {
+	q := pgx.Identifier{schema}.Sanitize()
+	return queries{
+		schema:  q,
+		jobs:    q + ".jobs",
+		deps:    q + ".job_deps",
+		queues:  q + ".queues",
+		idem:    q + ".idempotency_keys",
+		channel: schema + "_changes",
+		repl:    strings.NewReplacer("{jobs}", q+".jobs", "{deps}", q+".job_deps", "{queues}", q+".queues"),
+	}
+}
+
+// sql replaces {jobs}, {deps} and {queues} in a statement.
+func (q queries) sql(s string) string {
+	return q.repl.Replace(s)
+}
