@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -167,9 +166,7 @@ func (s *Store) prepareBatch(p *store.EnqueueParams) (*batch, error) {
 			CreatedAt:   now.UTC(),
 			State:       store.StateAvailable,
 		}
-		if j.RunAt.After(now) {
-			j.State = store.StateScheduled
-		}
+		j.State, _ = store.InitialState(j.RunAt, now, nil, nil)
 		b.jobs[i] = j
 	}
 	return b, nil
@@ -394,28 +391,20 @@ func (s *Store) resolveDeps(ctx context.Context, tx pgx.Tx, b *batch) error {
 			continue
 		}
 		pending := 0
-		var bad string
-		var badState store.State
+		deps := make([]store.State, len(j.DependsOn))
 		for k, d := range j.DependsOn {
 			st, ok := states[strings.ToLower(d)]
-			switch {
-			case !ok:
+			if !ok {
 				return unknownDep(i, k, d)
-			case st == store.StateFailed || st == store.StateCancelled:
-				if bad == "" {
-					bad, badState = d, st
-				}
-			case st != store.StateSucceeded:
+			}
+			deps[k] = st
+			if st != store.StateSucceeded {
 				pending++
 			}
 		}
-		switch {
-		case bad != "":
-			j.State = store.StateCancelled
-			j.CancelReason = depReason(bad, badState)
+		j.State, j.CancelReason = store.InitialState(j.RunAt, b.now, j.DependsOn, deps)
+		if j.State == store.StateCancelled {
 			j.FinishedAt = b.now.UTC()
-		case pending > 0:
-			j.State = store.StateWaiting
 		}
 		b.pending[i] = pending
 	}
@@ -424,11 +413,6 @@ func (s *Store) resolveDeps(ctx context.Context, tx pgx.Tx, b *batch) error {
 
 func unknownDep(i, k int, id string) error {
 	return &store.FieldError{Index: i, Field: "depends_on[" + strconv.Itoa(k) + "]", Reason: "no job " + id}
-}
-
-// depReason is the cancel reason of a job whose dependency id ended in st.
-func depReason(id string, st store.State) string {
-	return fmt.Sprintf("dependency %s %s", id, st)
 }
 
 // insertJobs writes new jobs with one multi-row INSERT per maxValuesRows

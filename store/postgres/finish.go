@@ -14,8 +14,9 @@ import (
 )
 
 // Finish records the outcomes of attempts in one transaction: it locks the
-// jobs (in id order), applies each item in Go, writes the changed rows back
-// with one UPDATE, then releases or cancels their dependents.
+// jobs (in id order), applies each item with store.FinishJob, writes the
+// changed rows back with one UPDATE, then releases or cancels their
+// dependents.
 func (s *Store) Finish(ctx context.Context, p *store.FinishParams) (*store.FinishResult, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
@@ -42,7 +43,7 @@ func (s *Store) Finish(ctx context.Context, p *store.FinishParams) (*store.Finis
 				res.Errs[i] = store.ErrNotFound
 				continue
 			}
-			if err := applyFinish(j, it, now); err != nil {
+			if err := store.FinishJob(j, it, now); err != nil {
 				res.Errs[i] = err
 				continue
 			}
@@ -267,7 +268,7 @@ func (s *Store) Cancel(ctx context.Context, p *store.CancelParams) (*store.Job, 
 		if j == nil {
 			return store.ErrNotFound
 		}
-		if err := applyCancel(j, p.Reason, now); err != nil {
+		if err := store.CancelJob(j, p.Reason, now); err != nil {
 			return err
 		}
 		if err := s.writeJobs(ctx, tx, []*store.Job{j}, nil, now); err != nil {
@@ -307,23 +308,19 @@ func (s *Store) Retry(ctx context.Context, p *store.RetryParams) (*store.Job, er
 				return err
 			}
 		}
-		var deps depSummary
-		var depID, depState string
-		rows, err := tx.Query(ctx, s.q.sql(`SELECT x.id::text, x.state FROM {deps} d
+		var deps []store.State
+		pending := 0
+		var depState string
+		rows, err := tx.Query(ctx, s.q.sql(`SELECT x.state FROM {deps} d
 			JOIN {jobs} x ON x.id = d.depends_on_id
 			WHERE d.job_id = $1 ORDER BY x.id FOR SHARE OF x`), p.ID)
 		if err != nil {
 			return err
 		}
-		if _, err := pgx.ForEachRow(rows, []any{&depID, &depState}, func() error {
-			switch st := store.State(depState); st {
-			case store.StateSucceeded:
-			case store.StateFailed, store.StateCancelled:
-				if deps.bad == "" {
-					deps.bad, deps.badSt = depID, st
-				}
-			default:
-				deps.pending++
+		if _, err := pgx.ForEachRow(rows, []any{&depState}, func() error {
+			deps = append(deps, store.State(depState))
+			if depState != string(store.StateSucceeded) {
+				pending++
 			}
 			return nil
 		}); err != nil {
@@ -338,7 +335,7 @@ func (s *Store) Retry(ctx context.Context, p *store.RetryParams) (*store.Job, er
 			return store.ErrNotFound
 		}
 		from := j.State
-		if err := applyRetry(j, deps, now); err != nil {
+		if err := store.RetryJob(j, deps, now); err != nil {
 			return err
 		}
 		if key.Valid {
@@ -353,7 +350,7 @@ func (s *Store) Retry(ctx context.Context, p *store.RetryParams) (*store.Job, er
 				return err
 			}
 		}
-		if err := s.writeJobs(ctx, tx, []*store.Job{j}, []int{deps.pending}, now); err != nil {
+		if err := s.writeJobs(ctx, tx, []*store.Job{j}, []int{pending}, now); err != nil {
 			return err
 		}
 		out = forReader(j)
@@ -376,7 +373,7 @@ func (s *Store) Rescue(ctx context.Context, p *store.RescueParams) (*store.Rescu
 	res := &store.RescueResult{}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+jobCols+` FROM `+s.q.jobs+`
-			WHERE state = 'running' AND lease_expires_at < $1
+			WHERE state = 'running' AND lease_expires_at <= $1
 			ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED`, now, limit(p.Limit))
 		if err != nil {
 			return err
@@ -386,7 +383,9 @@ func (s *Store) Rescue(ctx context.Context, p *store.RescueParams) (*store.Rescu
 			return err
 		}
 		for _, j := range jobs {
-			applyRescue(j, now, p.Backoff)
+			if err := store.RescueJob(j, now, p.Backoff); err != nil {
+				return err // the query selected only expired leases
+			}
 		}
 		if err := s.writeJobs(ctx, tx, jobs, nil, now); err != nil {
 			return err
