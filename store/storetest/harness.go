@@ -529,7 +529,12 @@ func fmtTime(tm time.Time) string {
 	if tm.IsZero() {
 		return "zero"
 	}
-	return fmt.Sprintf("base%+v (%s)", tm.Sub(baseTime), tm.UTC().Format(time.RFC3339Nano))
+	d := tm.Sub(baseTime)
+	sign := "+"
+	if d < 0 {
+		sign = ""
+	}
+	return fmt.Sprintf("base%s%s (%s)", sign, d, tm.UTC().Format(time.RFC3339Nano))
 }
 
 // jsonEqual reports whether a and b hold the same JSON value; two empty
