@@ -58,40 +58,64 @@ func newSchema(tb testing.TB) string {
 }
 
 // setup opens a store on a fresh, migrated schema and closes it when the
-// test ends. A database that cannot be reached fails the test when
-// GANTRY_REQUIRE_PG=1 and skips it otherwise.
+// test ends. A database that cannot be reached skips the test, or fails it
+// when GANTRY_REQUIRE_PG=1.
 func setup(tb testing.TB, opts *postgres.Options) *postgres.Store {
 	tb.Helper()
 	url := testURL(tb)
-	schema := newSchema(tb)
+	reachable(tb, url)
 	o := postgres.Options{}
 	if opts != nil {
 		o = *opts
 	}
-	o.Schema = schema
+	o.Schema = newSchema(tb)
 	o.Migrate = true
+	return open(tb, url, &o)
+}
+
+// open opens a store with opts and closes it when the test ends.
+func open(tb testing.TB, url string, opts *postgres.Options) *postgres.Store {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := postgres.Open(ctx, url, &o)
+	s, err := postgres.Open(ctx, url, opts)
 	if err != nil {
-		if os.Getenv("GANTRY_REQUIRE_PG") != "1" && !isSchemaError(err) {
-			tb.Skipf("PostgreSQL at GANTRY_TEST_POSTGRES_URL is not reachable: %v", err)
-		}
 		tb.Fatalf("Open: %v", err)
 	}
 	tb.Cleanup(func() { s.Close() })
 	return s
 }
 
-func isSchemaError(err error) bool {
-	return err != nil && (len(err.Error()) > 0 && contains(err.Error(), "migrate"))
+// reachable skips the test, or fails it when GANTRY_REQUIRE_PG=1, unless
+// the database at url answers.
+func reachable(tb testing.TB, url string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err == nil {
+		err = conn.Ping(ctx)
+		conn.Close(ctx)
+	}
+	if err != nil {
+		if os.Getenv("GANTRY_REQUIRE_PG") == "1" {
+			tb.Fatalf("GANTRY_REQUIRE_PG=1 but PostgreSQL at GANTRY_TEST_POSTGRES_URL is not reachable: %v", err)
+		}
+		tb.Skipf("PostgreSQL at GANTRY_TEST_POSTGRES_URL is not reachable: %v", err)
+	}
 }
 
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
+// exec runs sql on a connection of its own.
+func exec(tb testing.TB, sql string, args ...any) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, testURL(tb))
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return false
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql, args...); err != nil {
+		tb.Fatalf("%s: %v", sql, err)
+	}
 }
