@@ -189,6 +189,66 @@ func testConcurrency(t *testing.T, open opener) {
 		}
 	})
 
+	t.Run("RescueRacesFinish", func(t *testing.T) {
+		// The leases have ended; each worker's late Finish races one
+		// Rescue. Whether a late Finish may still win is the driver's
+		// choice, but exactly one of the two ends each attempt.
+		h := setup(t, open)
+		n := 50
+		if testing.Short() {
+			n = 10
+		}
+		h.enqueueMany(n)
+		jobs := h.claim(store.ClaimParams{Max: n})
+		if len(jobs) != n {
+			t.Fatalf("Claim(max %d): got %d jobs", n, len(jobs))
+		}
+		h.advance(leaseFor + time.Second)
+		finishErrs := make([]error, n)
+		var rescued []*store.Job
+		var wg sync.WaitGroup
+		for i, j := range jobs {
+			wg.Go(func() {
+				res, err := h.d.Finish(h.ctx, &store.FinishParams{Now: h.now, Items: []store.FinishItem{
+					{ID: j.ID, LeaseToken: j.LeaseToken, Outcome: store.OutcomeSucceeded}}})
+				if err != nil {
+					t.Errorf("Finish: %v", err)
+					return
+				}
+				finishErrs[i] = res.Errs[0]
+			})
+		}
+		wg.Go(func() {
+			res, err := h.d.Rescue(h.ctx, &store.RescueParams{Now: h.now, Backoff: minutesBackoff})
+			if err != nil {
+				t.Errorf("Rescue: %v", err)
+				return
+			}
+			rescued = res.Jobs
+		})
+		wg.Wait()
+		wasRescued := map[string]bool{}
+		for _, j := range rescued {
+			wasRescued[j.ID] = true
+		}
+		for i, j := range jobs {
+			got := h.get(j.ID)
+			switch {
+			case finishErrs[i] == nil && !wasRescued[j.ID]:
+				wantState(t, "job whose late Finish won", got, store.StateSucceeded)
+			case errors.Is(finishErrs[i], store.ErrLeaseLost) && wasRescued[j.ID]:
+				wantState(t, "job whose Rescue won", got, store.StateRetrying)
+			default:
+				t.Errorf("job %s: Finish gave %v, rescued %v (now %s); want exactly one of them to end the attempt",
+					j.ID, finishErrs[i], wasRescued[j.ID], got.State)
+			}
+		}
+		// No attempt is left running.
+		for _, j := range h.rescue(0) {
+			t.Errorf("job %s: still running after its Finish and a Rescue", j.ID)
+		}
+	})
+
 	t.Run("CancelRacesFinish", func(t *testing.T) {
 		h := setup(t, open)
 		n := 50

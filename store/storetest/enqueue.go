@@ -107,6 +107,16 @@ func testEnqueue(t *testing.T, open opener) {
 		}
 	})
 
+	t.Run("LargeArgs", func(t *testing.T) {
+		// The API's default limit on args is 1 MiB.
+		h := setup(t, open)
+		args := []byte(`{"data":"` + strings.Repeat("x", 1<<20-20) + `","n":1}`)
+		j := h.enqueue(withArgs(string(args)))
+		if got := h.get(j.ID).Args; string(got) != string(args) {
+			t.Errorf("Args of %d bytes came back as %d bytes, not byte-equal", len(args), len(got))
+		}
+	})
+
 	t.Run("BatchIDsUniqueAndInOrder", func(t *testing.T) {
 		h := setup(t, open)
 		const n = 100

@@ -60,6 +60,20 @@ func testNotifier(t *testing.T, open opener) {
 			func() []store.Change { return changes(a, store.StateAvailable, false) })
 	})
 
+	t.Run("Maintenance", func(t *testing.T) {
+		h, r := notifier(t)
+		s := h.enqueue(withRunAt(h.now.Add(time.Minute)))
+		c := h.claimJob(h.enqueue(withKind("r")))
+		h.advance(time.Hour)
+		r.expect(t, "Promote", func() {
+			if _, err := h.d.Promote(h.ctx, &store.PromoteParams{Now: h.now}); err != nil {
+				t.Fatalf("Promote: %v", err)
+			}
+		}, func() []store.Change { return changes(s, store.StateAvailable, false) })
+		r.expect(t, "Rescue", func() { h.rescue(0) },
+			func() []store.Change { return changes(c, store.StateRetrying, false) })
+	})
+
 	t.Run("DependentBecomesAvailable", func(t *testing.T) {
 		h, r := notifier(t)
 		a := h.enqueue(withKind("a"))

@@ -281,6 +281,43 @@ func testTransitions(t *testing.T, open opener) {
 		h.succeed(staleNow)
 	})
 
+	t.Run("FinishSameJobTwiceInBatch", func(t *testing.T) {
+		// Items apply in order: the first ends the attempt, so the second
+		// holds a spent token.
+		h := setup(t, open)
+		j := h.claimJob(h.enqueue(withAttempts(3)))
+		res := h.finish(
+			store.FinishItem{ID: j.ID, LeaseToken: j.LeaseToken, Outcome: store.OutcomeSucceeded, Result: json.RawMessage(`1`)},
+			h.failItem(j, "late", time.Minute),
+		)
+		if res.Errs[0] != nil {
+			t.Errorf("first item: %v, want it applied", res.Errs[0])
+		}
+		wantErr(t, "second item for the same attempt", res.Errs[1], store.ErrLeaseLost)
+		got := h.get(j.ID)
+		wantState(t, "Get after the batch", got, store.StateSucceeded)
+		if len(got.Errors) != 0 {
+			t.Errorf("Errors = %+v, want none (the second item was refused)", got.Errors)
+		}
+	})
+
+	t.Run("FinishUnknownOutcome", func(t *testing.T) {
+		h := setup(t, open)
+		j := h.claimJob(h.enqueue())
+		before := h.get(j.ID)
+		res, err := h.d.Finish(h.ctx, &store.FinishParams{Now: h.now, Items: []store.FinishItem{
+			{ID: j.ID, LeaseToken: j.LeaseToken, Outcome: "exploded"}}})
+		if err == nil && (res == nil || len(res.Errs) != 1) {
+			t.Fatalf("Finish: result %+v, want one entry", res)
+		}
+		if err == nil {
+			err = res.Errs[0]
+		}
+		wantErr(t, "Finish with an unknown outcome (the call's or the item's error)", err, store.ErrInvalid)
+		wantJob(t, "Get after a refused Finish", h.get(j.ID), before)
+		h.succeed(j)
+	})
+
 	t.Run("Cancel", func(t *testing.T) {
 		for _, s := range nonFinal {
 			t.Run(string(s), func(t *testing.T) {

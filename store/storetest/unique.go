@@ -86,6 +86,20 @@ func testUnique(t *testing.T, open opener) {
 		}
 	})
 
+	t.Run("ReservedAgainAfterRetry", func(t *testing.T) {
+		h := setup(t, open)
+		first := h.jobIn(store.StateFailed, withUniqueKey("img-42"))
+		h.retry(first.ID)
+		res, err := h.enqueueBatch(h.newJob(withUniqueKey("img-42")))
+		if err != nil {
+			t.Fatalf("Enqueue: %v", err)
+		}
+		if !res.Jobs[0].Duplicate || res.Jobs[0].Job.ID != first.ID {
+			t.Errorf("Enqueue while the retried job is available again: Duplicate %v of %s, want a duplicate of %s",
+				res.Jobs[0].Duplicate, res.Jobs[0].Job.ID, first.ID)
+		}
+	})
+
 	t.Run("KeysAreIndependent", func(t *testing.T) {
 		h := setup(t, open)
 		a := h.enqueue(withUniqueKey("a"))
