@@ -1,0 +1,328 @@
+package gantry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/engine"
+	"github.com/gantry-dev/gantry/store"
+)
+
+// Bounds of the external-worker protocol (Lease, Heartbeat, Complete, Fail).
+const (
+	// MaxLeaseJobs is the most jobs one Lease call hands out.
+	MaxLeaseJobs = engine.DefaultMaxClaim
+	// MinLeaseFor and MaxLeaseFor bound how long a lease lasts without a
+	// heartbeat.
+	MinLeaseFor = time.Second
+	MaxLeaseFor = 24 * time.Hour
+	// MaxFailMessage is the longest error message Fail records; longer
+	// ones are cut.
+	MaxFailMessage = 16 << 10
+)
+
+// leasePollMax bounds how long a waiting Lease goes without looking at the
+// store when no change notification arrives: it catches jobs that became
+// due (scheduled, retrying) and queues that were resumed, which send none.
+const leasePollMax = time.Second
+
+// leasePollNoNotify is the poll interval of a waiting Lease when the store
+// sends no change notifications at all.
+const leasePollNoNotify = 100 * time.Millisecond
+
+// LeaseParams are the arguments of Client.Lease.
+type LeaseParams struct {
+	// Queue is the queue to lease from. Default DefaultQueue.
+	Queue string
+	// Max is the most jobs to lease, 1 to MaxLeaseJobs. Default 1.
+	Max int
+	// LeaseFor is how long the leases last unless a heartbeat extends
+	// them; after that the attempt counts as failed and the job is retried.
+	// MinLeaseFor to MaxLeaseFor. Default: the client's LeaseFor.
+	LeaseFor time.Duration
+	// Wait is how long Lease waits for jobs when none is available. Zero
+	// returns at once.
+	Wait time.Duration
+	// Kinds, when not empty, limits the lease to these kinds.
+	Kinds []string
+}
+
+// HeartbeatParams are the arguments of Client.Heartbeat.
+type HeartbeatParams struct {
+	// ID and LeaseToken name the job and its current attempt.
+	ID         string
+	LeaseToken string
+	// Progress, when not nil, replaces the job's progress.
+	Progress *Progress
+	// Checkpoint, when not empty, is saved for the next attempt (a JSON
+	// value).
+	Checkpoint json.RawMessage
+	// Extend moves the end of the lease to now+Extend, at most MaxLeaseFor.
+	// Default: the client's LeaseFor. Negative keeps the lease's end.
+	Extend time.Duration
+}
+
+// FailParams are the arguments of Client.Fail.
+type FailParams struct {
+	// ID and LeaseToken name the job and its current attempt.
+	ID         string
+	LeaseToken string
+	// Error says why the attempt failed; it is recorded in the job's
+	// errors. At most MaxFailMessage bytes are kept.
+	Error string
+	// Permanent fails the job now, whatever attempts remain. Otherwise the
+	// job is retried while attempts remain.
+	Permanent bool
+	// RetryIn is the delay before the next attempt. Default: the client's
+	// Backoff.
+	RetryIn time.Duration
+}
+
+// leaseFor is the client's lease length.
+func (c *Client) leaseFor() time.Duration {
+	if c.cfg.LeaseFor > 0 {
+		return c.cfg.LeaseFor
+	}
+	return DefaultLeaseFor
+}
+
+// backoff is the client's retry delay after the attempt'th failure.
+func (c *Client) backoff(attempt int) time.Duration {
+	if c.cfg.Backoff != nil {
+		return c.cfg.Backoff(attempt)
+	}
+	return engine.Backoff(attempt)
+}
+
+func leaseField(field, reason string) error {
+	return &FieldError{Index: -1, Field: field, Reason: reason}
+}
+
+// Lease hands jobs of a queue to an external worker: it claims up to p.Max
+// available jobs of kinds that have no handler in this client, each running
+// under a lease with its own token. The worker reports with Heartbeat,
+// Complete or Fail; a lease that ends without them counts as a failed
+// attempt. When no job is available, Lease waits up to p.Wait for one,
+// woken by the store's change notifications (or by polling a store without
+// them), and returns an empty slice if none came. It returns early with what
+// it has when ctx ends or the client stops.
+//
+// Invalid params give an error wrapping ErrInvalid (a *FieldError).
+func (c *Client) Lease(ctx context.Context, p *LeaseParams) ([]*Job, error) {
+	if p == nil {
+		p = &LeaseParams{}
+	}
+	q := *p
+	if q.Queue == "" {
+		q.Queue = DefaultQueue
+	}
+	if q.Max == 0 {
+		q.Max = 1
+	}
+	if q.LeaseFor == 0 {
+		q.LeaseFor = c.leaseFor()
+	}
+	switch {
+	case !store.ValidName(q.Queue):
+		return nil, leaseField("queue", "must be 1-128 characters of letters, digits, '.', '_', '-', ':'")
+	case q.Max < 1 || q.Max > MaxLeaseJobs:
+		return nil, leaseField("max", fmt.Sprintf("must be between 1 and %d", MaxLeaseJobs))
+	case q.LeaseFor < MinLeaseFor || q.LeaseFor > MaxLeaseFor:
+		return nil, leaseField("lease", fmt.Sprintf("must be between %v and %v", MinLeaseFor, MaxLeaseFor))
+	case q.Wait < 0:
+		return nil, leaseField("wait", "must not be negative")
+	}
+	for i, k := range q.Kinds {
+		if !store.ValidName(k) {
+			return nil, leaseField(fmt.Sprintf("kinds[%d]", i), "must be 1-128 characters of letters, digits, '.', '_', '-', ':'")
+		}
+	}
+	claim := &store.ClaimParams{
+		Queue:        q.Queue,
+		Max:          q.Max,
+		Kinds:        nil,
+		ExcludeKinds: c.Kinds(),
+		LeaseFor:     q.LeaseFor,
+	}
+	if len(q.Kinds) > 0 {
+		claim.Kinds = q.Kinds
+	}
+	try := func() ([]*Job, error) {
+		claim.Now = c.cfg.Now()
+		res, err := c.store.Claim(ctx, claim)
+		if err != nil {
+			return nil, err
+		}
+		return res.Jobs, nil
+	}
+
+	jobs, err := try()
+	if err != nil || len(jobs) > 0 || q.Wait == 0 {
+		return jobs, err
+	}
+
+	// Wait: subscribe before the next look, so that no job made available
+	// between the look and the wait is missed.
+	wake := make(chan struct{}, 1)
+	poll := leasePollNoNotify
+	if n, ok := c.store.(store.Notifier); ok {
+		poll = min(c.pollInterval(), leasePollMax)
+		stop := n.Notify(func(changes []store.Change) {
+			for i := range changes {
+				if changes[i].Queue == q.Queue && changes[i].State == store.StateAvailable {
+					select {
+					case wake <- struct{}{}:
+					default:
+					}
+					return
+				}
+			}
+		})
+		defer stop()
+	}
+	deadline := time.NewTimer(q.Wait)
+	defer deadline.Stop()
+	ticker := time.NewTicker(poll)
+	defer ticker.Stop()
+	for {
+		if jobs, err := try(); err != nil || len(jobs) > 0 {
+			return jobs, err
+		}
+		select {
+		case <-wake:
+		case <-ticker.C:
+		case <-deadline.C:
+			return []*Job{}, nil
+		case <-ctx.Done():
+			return []*Job{}, nil
+		case <-c.hub.ctx.Done():
+			return []*Job{}, nil
+		}
+	}
+}
+
+func (c *Client) pollInterval() time.Duration {
+	if c.cfg.PollInterval > 0 {
+		return c.cfg.PollInterval
+	}
+	return engine.DefaultPollInterval
+}
+
+// Heartbeat tells that the worker holding a job's lease is still at it: it
+// extends the lease and records progress and a checkpoint. It returns the
+// job as recorded, or an error wrapping ErrLeaseLost when the token is not
+// the current one of the running job (the lease expired and another attempt
+// began, or the job was cancelled), or ErrNotFound.
+func (c *Client) Heartbeat(ctx context.Context, p *HeartbeatParams) (*Job, error) {
+	if p == nil {
+		return nil, leaseField("id", "must be set")
+	}
+	if err := checkLeased(p.ID, p.LeaseToken); err != nil {
+		return nil, err
+	}
+	hp := &store.HeartbeatParams{ID: p.ID, LeaseToken: p.LeaseToken, ExtendBy: p.Extend}
+	switch {
+	case p.Extend == 0:
+		hp.ExtendBy = c.leaseFor()
+	case p.Extend < 0:
+		hp.ExtendBy = 0
+	case p.Extend > MaxLeaseFor:
+		return nil, leaseField("extend", fmt.Sprintf("must be at most %v", MaxLeaseFor))
+	}
+	if p.Progress != nil {
+		if p.Progress.Percent < 0 || p.Progress.Percent > 100 {
+			return nil, leaseField("progress", "must be between 0 and 100")
+		}
+		if len(p.Progress.Message) > store.MaxProgressMessage {
+			return nil, leaseField("message", fmt.Sprintf("must be at most %d bytes", store.MaxProgressMessage))
+		}
+		pr := *p.Progress
+		hp.Progress = &pr
+	}
+	if len(p.Checkpoint) > 0 {
+		if !json.Valid(p.Checkpoint) {
+			return nil, leaseField("checkpoint", "must be a JSON value")
+		}
+		hp.Checkpoint = p.Checkpoint
+	}
+	hp.Now = c.cfg.Now()
+	return c.store.Heartbeat(ctx, hp)
+}
+
+// Complete records that the attempt holding the lease succeeded, with
+// result (a JSON value, or empty for none) as the job's result. It returns
+// the job as recorded, or an error wrapping ErrLeaseLost or ErrNotFound.
+func (c *Client) Complete(ctx context.Context, id, leaseToken string, result json.RawMessage) (*Job, error) {
+	if err := checkLeased(id, leaseToken); err != nil {
+		return nil, err
+	}
+	if len(result) > 0 && !json.Valid(result) {
+		return nil, leaseField("result", "must be a JSON value")
+	}
+	return c.finish(ctx, store.FinishItem{ID: id, LeaseToken: leaseToken, Outcome: store.OutcomeSucceeded, Result: result})
+}
+
+// Fail records that the attempt holding the lease failed. The job is
+// retried after p.RetryIn (or the client's backoff) while attempts remain,
+// unless p.Permanent; otherwise it fails. It returns the job as recorded, or
+// an error wrapping ErrLeaseLost or ErrNotFound.
+func (c *Client) Fail(ctx context.Context, p *FailParams) (*Job, error) {
+	if p == nil {
+		return nil, leaseField("id", "must be set")
+	}
+	if err := checkLeased(p.ID, p.LeaseToken); err != nil {
+		return nil, err
+	}
+	if p.RetryIn < 0 {
+		return nil, leaseField("retry_in", "must not be negative")
+	}
+	// A well-formed token names its attempt; a malformed one matches no
+	// lease, and the store says so.
+	attempt, _ := store.LeaseAttempt(p.LeaseToken)
+	msg := p.Error
+	if msg == "" {
+		msg = "failed by its worker"
+	}
+	if len(msg) > MaxFailMessage {
+		msg = msg[:MaxFailMessage]
+	}
+	now := c.cfg.Now()
+	retryIn := p.RetryIn
+	if retryIn == 0 {
+		retryIn = c.backoff(max(attempt, 1))
+	}
+	return c.finish(ctx, store.FinishItem{
+		ID:         p.ID,
+		LeaseToken: p.LeaseToken,
+		Outcome:    store.OutcomeFailed,
+		Error:      &store.AttemptError{Attempt: attempt, At: now, Message: msg},
+		Permanent:  p.Permanent,
+		RetryAt:    now.Add(retryIn),
+	})
+}
+
+func (c *Client) finish(ctx context.Context, item store.FinishItem) (*Job, error) {
+	res, err := c.store.Finish(ctx, &store.FinishParams{Items: []store.FinishItem{item}, Now: c.cfg.Now()})
+	if err != nil {
+		return nil, err
+	}
+	if len(res.Errs) > 0 && res.Errs[0] != nil {
+		return nil, res.Errs[0]
+	}
+	if len(res.Jobs) == 0 || res.Jobs[0] == nil {
+		return nil, fmt.Errorf("gantry: finishing job %s: the store returned no job", item.ID)
+	}
+	return res.Jobs[0], nil
+}
+
+func checkLeased(id, token string) error {
+	switch {
+	case id == "":
+		return leaseField("id", "must be set")
+	case token == "":
+		return leaseField("lease_token", "must be set")
+	}
+	return nil
+}
