@@ -1,0 +1,561 @@
+package gantry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/cron"
+	"github.com/gantry-dev/gantry/internal/engine"
+	"github.com/gantry-dev/gantry/store"
+)
+
+// Defaults of Config and EnqueueOpts.
+const (
+	DefaultQueue       = "default"
+	DefaultWorkers     = engine.DefaultWorkers
+	DefaultMaxAttempts = 20
+	DefaultLeaseFor    = engine.DefaultLeaseFor
+	DefaultTimeout     = engine.DefaultTimeout
+	DefaultRetention   = engine.DefaultRetention
+)
+
+// Config configures a Client. The zero value is valid: it runs the handlers
+// of no registry (an insert-only client) and otherwise uses the defaults.
+type Config struct {
+	// Registry holds the handlers this client runs. Nil: none.
+	Registry *Registry
+	// Queues configures the queues this client works. Default: the
+	// "default" queue with DefaultWorkers workers.
+	Queues map[string]QueueConfig
+	// MaxAttempts is the attempts a job gets when it sets none. Default
+	// DefaultMaxAttempts.
+	MaxAttempts int
+	// Timeout limits an attempt of a job that sets none. Default
+	// DefaultTimeout.
+	Timeout time.Duration
+	// LeaseFor is how long a claimed job stays leased without a heartbeat;
+	// after it, the job is retried elsewhere. Running jobs are heartbeated
+	// automatically. Default DefaultLeaseFor.
+	LeaseFor time.Duration
+	// Backoff is the delay before retrying after the attempt'th failed
+	// attempt. Default: exponential from 1s to 1h with full jitter.
+	Backoff func(attempt int) time.Duration
+	// Retention is how long finished jobs are kept. Default
+	// DefaultRetention; negative keeps them forever.
+	Retention time.Duration
+	// PollInterval is how often idle workers look for jobs when the store
+	// sends no wake-ups. Default 1s.
+	PollInterval time.Duration
+	// MaintenanceInterval is how often expired leases are rescued and due
+	// jobs promoted. Default 1s.
+	MaintenanceInterval time.Duration
+	// StopGrace is how long Stop waits for handlers to return after its
+	// deadline cancelled them. Default 5s.
+	StopGrace time.Duration
+	// Periodic jobs are enqueued once per tick of their schedule.
+	Periodic []PeriodicJob
+	// DisableMaintenance leaves rescues, promotion, retention and periodic
+	// jobs to other processes on the same store.
+	DisableMaintenance bool
+	// Logger receives the client's logs. Default: none.
+	Logger *slog.Logger
+	// Now returns the current time. Default time.Now. Tests set it.
+	Now func() time.Time
+	// OnPrune is called with the blob keys of the jobs that retention
+	// deleted, so that their payloads are deleted too.
+	OnPrune func(ctx context.Context, blobKeys []string)
+	// Hooks receive events for metrics. Optional.
+	Hooks Hooks
+}
+
+// Hooks are optional callbacks for metrics and logs. They run on the
+// client's goroutines and must not block.
+type Hooks struct {
+	// Started is called when an attempt starts.
+	Started func(j *Job)
+	// Finished is called when an attempt's outcome is recorded, with the
+	// job as recorded and the attempt's run time.
+	Finished func(j *Job, took time.Duration)
+}
+
+// QueueConfig configures one queue.
+type QueueConfig struct {
+	// Workers is how many jobs of the queue run at once in this client.
+	// Default DefaultWorkers.
+	Workers int
+}
+
+// PeriodicJob is a job enqueued once per tick of a cron schedule.
+type PeriodicJob struct {
+	// Name identifies the periodic job across restarts and nodes.
+	Name string
+	// Schedule is a cron expression ("*/5 * * * *"), a descriptor
+	// ("@hourly") or "@every 10m". Ticks are in UTC unless the schedule
+	// starts with CRON_TZ=Area/City.
+	Schedule string
+	// Args are the job's args.
+	Args Args
+	// Opts are the job's options; RunAt, Delay and UniqueKey are set per
+	// tick.
+	Opts *EnqueueOpts
+}
+
+func (c *Config) withDefaults() Config {
+	cfg := *c
+	if len(cfg.Queues) == 0 {
+		cfg.Queues = map[string]QueueConfig{DefaultQueue: {Workers: DefaultWorkers}}
+	} else {
+		cfg.Queues = maps.Clone(cfg.Queues)
+	}
+	for name, q := range cfg.Queues {
+		if q.Workers == 0 {
+			q.Workers = DefaultWorkers
+			cfg.Queues[name] = q
+		}
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
+}
+
+func (c *Config) validate() error {
+	if c.MaxAttempts < 1 || c.MaxAttempts > store.MaxMaxAttempts {
+		return fmt.Errorf("gantry: MaxAttempts %d is not between 1 and %d", c.MaxAttempts, store.MaxMaxAttempts)
+	}
+	if c.Timeout < 0 {
+		return fmt.Errorf("gantry: Timeout %v is negative", c.Timeout)
+	}
+	for name, q := range c.Queues {
+		if !store.ValidName(name) {
+			return fmt.Errorf("gantry: queue name %q is not valid", name)
+		}
+		if q.Workers < 0 {
+			return fmt.Errorf("gantry: queue %q has %d workers", name, q.Workers)
+		}
+	}
+	return nil
+}
+
+// Client enqueues jobs into a store and, once started, runs the jobs its
+// registry has handlers for. It is safe for concurrent use.
+type Client struct {
+	cfg    Config
+	store  store.Driver
+	engine *engine.Engine
+	hub    *hub
+}
+
+// NewClient returns a client on st. It checks cfg but does not touch the
+// store: Start does.
+func NewClient(st store.Driver, cfg *Config) (*Client, error) {
+	if st == nil {
+		return nil, errors.New("gantry: NewClient needs a store")
+	}
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	c := &Client{cfg: cfg.withDefaults(), store: st}
+	if err := c.cfg.validate(); err != nil {
+		return nil, err
+	}
+	reg := c.cfg.Registry
+	if reg == nil {
+		reg = NewRegistry()
+	}
+	periodic, err := c.periodic()
+	if err != nil {
+		return nil, err
+	}
+	queues := make(map[string]int, len(c.cfg.Queues))
+	for name, q := range c.cfg.Queues {
+		queues[name] = q.Workers
+	}
+	ecfg := engine.Config{
+		Store:               st,
+		Work:                reg.work,
+		Kinds:               reg.Kinds(),
+		Queues:              queues,
+		LeaseFor:            c.cfg.LeaseFor,
+		Timeout:             c.cfg.Timeout,
+		Backoff:             c.cfg.Backoff,
+		PollInterval:        c.cfg.PollInterval,
+		MaintenanceInterval: c.cfg.MaintenanceInterval,
+		Retention:           c.cfg.Retention,
+		OnPrune:             c.cfg.OnPrune,
+		StopGrace:           c.cfg.StopGrace,
+		Periodic:            periodic,
+		DisableMaintenance:  c.cfg.DisableMaintenance,
+		Now:                 c.cfg.Now,
+		Logger:              c.cfg.Logger,
+		Hooks: engine.Hooks{
+			Started:  c.cfg.Hooks.Started,
+			Finished: c.cfg.Hooks.Finished,
+		},
+	}
+	if c.engine, err = engine.New(ecfg); err != nil {
+		return nil, fmt.Errorf("gantry: %w", err)
+	}
+	c.hub = newHub(st, c.cfg.Now)
+	return c, nil
+}
+
+func (c *Client) periodic() ([]engine.Periodic, error) {
+	out := make([]engine.Periodic, 0, len(c.cfg.Periodic))
+	for i, p := range c.cfg.Periodic {
+		if !store.ValidName(p.Name) {
+			return nil, fmt.Errorf("gantry: periodic job %d: name %q is not valid", i, p.Name)
+		}
+		sched, err := cron.Parse(p.Schedule)
+		if err != nil {
+			return nil, fmt.Errorf("gantry: periodic job %q: %w", p.Name, err)
+		}
+		if p.Args == nil {
+			return nil, fmt.Errorf("gantry: periodic job %q has no args", p.Name)
+		}
+		opts := EnqueueOpts{}
+		if p.Opts != nil {
+			opts = *p.Opts
+		}
+		opts.RunAt, opts.Delay, opts.UniqueKey = time.Time{}, 0, ""
+		spec, err := Spec(p.Args, &opts)
+		if err != nil {
+			return nil, fmt.Errorf("gantry: periodic job %q: %w", p.Name, err)
+		}
+		nj, err := c.newJob(spec, c.cfg.Now())
+		if err != nil {
+			return nil, fmt.Errorf("gantry: periodic job %q: %w", p.Name, err)
+		}
+		out = append(out, engine.Periodic{Name: p.Name, Next: sched.Next, Job: *nj})
+	}
+	return out, nil
+}
+
+// Start checks that the store answers, then starts working the configured
+// queues. The client works until Stop, whatever happens to ctx.
+func (c *Client) Start(ctx context.Context) error {
+	return c.engine.Start(ctx)
+}
+
+// Stop stops claiming jobs and waits for running ones to finish. If ctx
+// ends first, running handlers are cancelled (context.Cause of their ctx is
+// an error saying the client is shutting down) and their jobs released, so
+// that they run again at once on the next start. Stop returns ctx's error
+// in that case. Watches end too. Stop does not close the store.
+func (c *Client) Stop(ctx context.Context) error {
+	err := c.engine.Stop(ctx)
+	c.hub.close()
+	return err
+}
+
+// EnqueueOpts are the options of one job. The zero value means: queue
+// "default", priority 5, run now, the client's MaxAttempts and Timeout.
+type EnqueueOpts struct {
+	// Queue is the job's queue. Default DefaultQueue.
+	Queue string
+	// Priority orders available jobs of a queue, 1 first to 9 last.
+	// Default DefaultPriority.
+	Priority int
+	// RunAt is the earliest time the job runs. Do not set with Delay.
+	RunAt time.Time
+	// Delay runs the job this long after it is enqueued.
+	Delay time.Duration
+	// MaxAttempts is how many attempts the job gets.
+	MaxAttempts int
+	// Timeout limits each attempt.
+	Timeout time.Duration
+	// UniqueKey allows at most one non-final job with this key: enqueueing
+	// another returns the existing one, marked Duplicate.
+	UniqueKey string
+	// DependsOn lists jobs that must succeed before this one runs. If one
+	// fails or is cancelled, this job is cancelled.
+	DependsOn []string
+	// ParentID is the job this one is a child of.
+	ParentID string
+	// Blob is the job's binary payload, already in the blob store.
+	Blob *Blob
+}
+
+// JobSpec is a job to enqueue with untyped args, for batches and for
+// programs that receive jobs as JSON.
+type JobSpec struct {
+	// Kind names the handler.
+	Kind string
+	// Args is a JSON object; empty means {}.
+	Args json.RawMessage
+	// Opts may be nil.
+	Opts *EnqueueOpts
+}
+
+// Spec encodes typed args into a JobSpec.
+func Spec(args Args, opts *EnqueueOpts) (JobSpec, error) {
+	if args == nil {
+		return JobSpec{}, &FieldError{Index: -1, Field: "args", Reason: "must not be nil"}
+	}
+	b, err := json.Marshal(args)
+	if err != nil {
+		return JobSpec{}, fmt.Errorf("gantry: encoding args of kind %s: %w", args.Kind(), err)
+	}
+	return JobSpec{Kind: args.Kind(), Args: b, Opts: opts}, nil
+}
+
+// Enqueue records one job durably and returns it. A job with the UniqueKey
+// of a non-final job is not created: the existing job is returned with
+// Duplicate set.
+func (c *Client) Enqueue(ctx context.Context, args Args, opts *EnqueueOpts) (*Enqueued, error) {
+	spec, err := Spec(args, opts)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.EnqueueMany(ctx, []JobSpec{spec})
+	if err != nil {
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			fe.Index = -1
+		}
+		return nil, err
+	}
+	return &res[0], nil
+}
+
+// EnqueueMany records jobs durably in one commit, all or none. On an
+// invalid job it returns an error wrapping a *FieldError whose Index is the
+// job's position.
+func (c *Client) EnqueueMany(ctx context.Context, specs []JobSpec) ([]Enqueued, error) {
+	res, err := c.EnqueueBatch(ctx, specs, nil)
+	if err != nil {
+		return nil, err
+	}
+	return res.Jobs, nil
+}
+
+// DefaultIdempotencyTTL is how long an idempotency key is remembered.
+const DefaultIdempotencyTTL = 24 * time.Hour
+
+// BatchOpts are options of a whole EnqueueBatch call.
+type BatchOpts struct {
+	// IdempotencyKey makes the call idempotent: a repeat with the same key
+	// and RequestHash within KeepFor creates nothing and returns the jobs
+	// of the first call; a repeat with another RequestHash fails with an
+	// error wrapping ErrConflict.
+	IdempotencyKey string
+	// RequestHash identifies the request, e.g. the SHA-256 of its body.
+	RequestHash string
+	// KeepFor is how long the key is remembered. Default
+	// DefaultIdempotencyTTL.
+	KeepFor time.Duration
+}
+
+// BatchResult is the outcome of EnqueueBatch.
+type BatchResult struct {
+	Jobs []Enqueued
+	// Replayed is true when the idempotency key had been used before.
+	Replayed bool
+}
+
+// EnqueueBatch is EnqueueMany with options for the whole call.
+func (c *Client) EnqueueBatch(ctx context.Context, specs []JobSpec, opts *BatchOpts) (*BatchResult, error) {
+	if len(specs) == 0 {
+		return &BatchResult{}, nil
+	}
+	now := c.cfg.Now()
+	jobs := make([]*store.NewJob, len(specs))
+	for i, s := range specs {
+		nj, err := c.newJob(s, now)
+		if err != nil {
+			var fe *FieldError
+			if errors.As(err, &fe) {
+				fe.Index = i
+			}
+			return nil, err
+		}
+		jobs[i] = nj
+	}
+	p := &store.EnqueueParams{Jobs: jobs, Now: now}
+	if opts != nil && opts.IdempotencyKey != "" {
+		keep := opts.KeepFor
+		if keep <= 0 {
+			keep = DefaultIdempotencyTTL
+		}
+		p.IdempotencyKey = opts.IdempotencyKey
+		p.IdempotencyHash = opts.RequestHash
+		p.IdempotencyExpires = now.Add(keep)
+	}
+	res, err := c.store.Enqueue(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return &BatchResult{Jobs: res.Jobs, Replayed: res.Replayed}, nil
+}
+
+// newJob applies defaults to a spec and validates it.
+func (c *Client) newJob(s JobSpec, now time.Time) (*store.NewJob, error) {
+	var o EnqueueOpts
+	if s.Opts != nil {
+		o = *s.Opts
+	}
+	nj := &store.NewJob{
+		Kind:        s.Kind,
+		Queue:       o.Queue,
+		Args:        s.Args,
+		Blob:        o.Blob,
+		Priority:    o.Priority,
+		RunAt:       o.RunAt,
+		MaxAttempts: o.MaxAttempts,
+		Timeout:     o.Timeout,
+		UniqueKey:   o.UniqueKey,
+		DependsOn:   o.DependsOn,
+		ParentID:    o.ParentID,
+	}
+	switch {
+	case !o.RunAt.IsZero() && o.Delay != 0:
+		return nil, &FieldError{Index: -1, Field: "delay", Reason: "must not be set together with run_at"}
+	case o.Delay < 0:
+		return nil, &FieldError{Index: -1, Field: "delay", Reason: "must not be negative"}
+	}
+	if nj.Queue == "" {
+		nj.Queue = DefaultQueue
+	}
+	if nj.Priority == 0 {
+		nj.Priority = DefaultPriority
+	}
+	if nj.RunAt.IsZero() {
+		nj.RunAt = now.Add(o.Delay)
+	}
+	if nj.MaxAttempts == 0 {
+		nj.MaxAttempts = c.cfg.MaxAttempts
+	}
+	if len(nj.Args) == 0 {
+		nj.Args = json.RawMessage("{}")
+	}
+	if err := store.ValidateNew(nj); err != nil {
+		return nil, err
+	}
+	return nj, nil
+}
+
+// Get returns the job with id, or an error wrapping ErrNotFound.
+func (c *Client) Get(ctx context.Context, id string) (*Job, error) {
+	return c.store.Get(ctx, id)
+}
+
+// ListParams filter and page a job listing. Empty filters match all.
+type ListParams = store.ListParams
+
+// ListResult is one page of jobs, newest first, and the cursor of the next.
+type ListResult = store.ListResult
+
+// List returns jobs newest first, one page at a time.
+func (c *Client) List(ctx context.Context, p *ListParams) (*ListResult, error) {
+	if p == nil {
+		p = &ListParams{}
+	}
+	return c.store.List(ctx, p)
+}
+
+// Cancel cancels a job that has not finished. A running job's handler sees
+// its context cancelled with a cause saying so. Jobs that depend on it are
+// cancelled too.
+func (c *Client) Cancel(ctx context.Context, id, reason string) (*Job, error) {
+	if reason == "" {
+		reason = "cancelled on request"
+	}
+	return c.store.Cancel(ctx, &store.CancelParams{ID: id, Reason: reason, Now: c.cfg.Now()})
+}
+
+// Retry makes a failed or cancelled job available again with a fresh set
+// of attempts.
+func (c *Client) Retry(ctx context.Context, id string) (*Job, error) {
+	return c.store.Retry(ctx, &store.RetryParams{ID: id, Now: c.cfg.Now()})
+}
+
+// Queues returns every queue with its counts per state.
+func (c *Client) Queues(ctx context.Context) ([]QueueInfo, error) {
+	return c.store.Queues(ctx)
+}
+
+// PauseQueue stops every client on the store from claiming jobs of queue;
+// running jobs go on. ResumeQueue undoes it.
+func (c *Client) PauseQueue(ctx context.Context, queue string) error {
+	return c.setPaused(ctx, queue, true)
+}
+
+// ResumeQueue lets clients claim jobs of a paused queue again.
+func (c *Client) ResumeQueue(ctx context.Context, queue string) error {
+	return c.setPaused(ctx, queue, false)
+}
+
+func (c *Client) setPaused(ctx context.Context, queue string, paused bool) error {
+	if !store.ValidName(queue) {
+		return &FieldError{Index: -1, Field: "queue", Reason: "must be 1-128 characters of letters, digits, '.', '_', '-', ':'"}
+	}
+	return c.store.PauseQueue(ctx, &store.PauseParams{Queue: queue, Paused: paused})
+}
+
+// Store returns the store the client works on.
+func (c *Client) Store() store.Driver { return c.store }
+
+// Kinds returns the kinds this client has handlers for.
+func (c *Client) Kinds() []string { return c.engine.Kinds() }
+
+// Wait blocks until the job is final and returns it, or returns ctx's
+// error when ctx ends first (with the job as last seen, if any).
+func (c *Client) Wait(ctx context.Context, id string) (*Job, error) {
+	events, err := c.Watch(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var last *Job
+	for ev := range events {
+		last = ev.Job
+	}
+	if last != nil && last.State.Final() {
+		return last, nil
+	}
+	if ctx.Err() != nil {
+		return last, ctx.Err()
+	}
+	return last, ErrStopped
+}
+
+// EventType says what changed in a job.
+type EventType string
+
+// The types of Event.
+const (
+	// EventState: the job's state changed (the first event of a watch
+	// carries the state the job had when the watch began).
+	EventState EventType = "state"
+	// EventProgress: the running job reported progress.
+	EventProgress EventType = "progress"
+)
+
+// Event is one change of a watched job.
+type Event struct {
+	Type EventType
+	// Job is the job right after the change. Read-only.
+	Job *Job
+}
+
+// Watch follows a job: the channel first carries the job as it is, then
+// one event per change of state or progress, in order, and is closed after
+// the job reaches a final state, when ctx ends, or when the client stops.
+// A slow reader may miss intermediate progress events, never the final
+// state.
+func (c *Client) Watch(ctx context.Context, id string) (<-chan Event, error) {
+	return c.hub.watch(ctx, id)
+}

@@ -1,0 +1,103 @@
+package gantry_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+
+	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/store/embedded"
+)
+
+// ThumbnailArgs are the args of the "thumbnail" kind.
+type ThumbnailArgs struct {
+	Image string `json:"image"`
+	Width int    `json:"width"`
+}
+
+// Kind names the kind; it is stored with every job and must never change.
+func (ThumbnailArgs) Kind() string { return "thumbnail" }
+
+// A program registers a typed handler, enqueues a job and waits for its
+// result.
+func Example() {
+	dir, err := os.MkdirTemp("", "gantry-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	st, err := embedded.Open(dir, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer st.Close()
+
+	reg := gantry.NewRegistry()
+	gantry.Register(reg, gantry.HandlerFunc[ThumbnailArgs](func(ctx context.Context, t *gantry.Task[ThumbnailArgs]) error {
+		if err := t.Progress(ctx, 50, "resizing"); err != nil {
+			return err
+		}
+		return t.SetResult(map[string]string{"thumbnail": fmt.Sprintf("%s@%dw", t.Args.Image, t.Args.Width)})
+	}))
+	c, err := gantry.NewClient(st, &gantry.Config{Registry: reg})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+	defer c.Stop(ctx)
+
+	res, err := c.Enqueue(ctx, ThumbnailArgs{Image: "cat.png", Width: 256}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	job, err := c.Wait(ctx, res.Job.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(job.State, string(job.Result))
+	// Output: succeeded {"thumbnail":"cat.png@256w"}
+}
+
+// Jobs can wait for other jobs: a job that depends on others runs after
+// they all succeed, and is cancelled if one of them fails.
+func ExampleEnqueueOpts_dependsOn() {
+	dir, err := os.MkdirTemp("", "gantry-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	st, err := embedded.Open(dir, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer st.Close()
+	c, err := gantry.NewClient(st, nil) // enqueue only: no handlers here
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	upload, err := c.Enqueue(ctx, ThumbnailArgs{Image: "cat.png"}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	notify, err := c.Enqueue(ctx, ThumbnailArgs{Image: "cat.png", Width: 64}, &gantry.EnqueueOpts{DependsOn: []string{upload.Job.ID}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(upload.Job.State, notify.Job.State)
+	if _, err := c.Cancel(ctx, upload.Job.ID, "image deleted"); err != nil {
+		log.Fatal(err)
+	}
+	j, err := c.Get(ctx, notify.Job.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(j.State)
+	// Output:
+	// available waiting
+	// cancelled
+}

@@ -1,0 +1,103 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/gantry-dev/gantry/store"
+)
+
+// completerBuffer bounds the outcomes waiting to be recorded; workers block
+// when it is full, which slows claiming down to what the store can record.
+const completerBuffer = 4096
+
+type completion struct {
+	item store.FinishItem
+	a    *Attempt // nil for releases of jobs that never started
+}
+
+// completer records attempt outcomes in batches: while one batch commits,
+// the next one gathers, so many outcomes share one durable commit.
+type completer struct {
+	e    *Engine
+	in   chan completion
+	done chan struct{}
+}
+
+func newCompleter(e *Engine) *completer {
+	c := &completer{e: e, in: make(chan completion, completerBuffer), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		c.loop()
+	}()
+	return c
+}
+
+func (c *completer) add(item store.FinishItem, a *Attempt) {
+	c.in <- completion{item: item, a: a}
+}
+
+// close records what is queued and waits for it.
+func (c *completer) close() {
+	close(c.in)
+	<-c.done
+}
+
+func (c *completer) loop() {
+	batch := make([]completion, 0, DefaultCompleterBatch)
+	for first := range c.in {
+		batch = append(batch[:0], first)
+	gather:
+		for len(batch) < DefaultCompleterBatch {
+			select {
+			case x, ok := <-c.in:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, x)
+			default:
+				break gather
+			}
+		}
+		c.record(batch)
+	}
+}
+
+// record writes one batch, retrying while the store fails for reasons other
+// than being closed. Recording runs without the engine's cancellation:
+// outcomes must not be lost to a shutdown.
+func (c *completer) record(batch []completion) {
+	e := c.e
+	items := make([]store.FinishItem, len(batch))
+	for i := range batch {
+		items[i] = batch[i].item
+	}
+	ctx := context.WithoutCancel(e.bgCtx)
+	var res *store.FinishResult
+	var err error
+	for try := 1; ; try++ {
+		res, err = e.store.Finish(ctx, &store.FinishParams{Items: items, Now: e.cfg.Now()})
+		if err == nil || errors.Is(err, store.ErrClosed) || try == 10 {
+			break
+		}
+		e.log.Warn("recording outcomes failed; retrying", slog.Int("jobs", len(items)), slog.Any("error", err))
+		time.Sleep(min(time.Duration(try)*100*time.Millisecond, 2*time.Second))
+	}
+	if err != nil {
+		// The leases will expire and the jobs run again: at-least-once.
+		e.log.Error("recording outcomes failed; the jobs will run again when their leases expire",
+			slog.Int("jobs", len(items)), slog.Any("error", err))
+		return
+	}
+	for i, j := range res.Jobs {
+		if err := res.Errs[i]; err != nil {
+			e.log.Debug("outcome refused", slog.String("job_id", items[i].ID), slog.Any("error", err))
+			continue
+		}
+		if h := e.cfg.Hooks.Finished; h != nil && batch[i].a != nil {
+			h(j, batch[i].a.took)
+		}
+	}
+}
