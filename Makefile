@@ -8,6 +8,8 @@ GO          ?= go
 GOFMT       ?= $(shell $(GO) env GOROOT)/bin/gofmt
 # STATICCHECK is the staticcheck binary; .ci/run installs the pinned version.
 STATICCHECK ?= staticcheck
+# GOLANGCI_LINT is golangci-lint v2, used only by the optional `make lint-more`.
+GOLANGCI_LINT ?= golangci-lint
 # FUZZTIME is how long `make test` runs each fuzz target.
 FUZZTIME    ?= 10s
 # BENCHTIME is passed to -benchtime by `make bench`.
@@ -16,7 +18,7 @@ BENCHTIME   ?= 1s
 TESTFLAGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help test unit fuzz lint fmt-check vet staticcheck bench tidy-check build clean
+.PHONY: help test unit fuzz lint fmt-check vet staticcheck lint-more bench tidy-check build clean
 
 help: ## list the targets
 	@echo 'Usage: make TARGET [VAR=value]'
@@ -62,6 +64,9 @@ staticcheck: ## staticcheck ./...
 	@command -v $(STATICCHECK) >/dev/null 2>&1 || { \
 		echo 'staticcheck not found: bash .ci/run installs the pinned version, or set STATICCHECK=/path/to/staticcheck'; exit 1; }
 	$(STATICCHECK) ./...
+
+lint-more: ## golangci-lint with .golangci.yml (optional, not run by CI)
+	$(GOLANGCI_LINT) run ./...
 
 bench: ## run the benchmarks of the module once, BENCHTIME each
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -count=1 ./...
