@@ -1,0 +1,285 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gantry-dev/gantry/store"
+)
+
+// Defaults of Serve.
+const (
+	DefaultAddr            = "127.0.0.1:8080"
+	DefaultDataDir         = "gantry-data"
+	DefaultStore           = "embedded"
+	DefaultWorkers         = 16
+	DefaultMaxJSONBytes    = 1 << 20
+	DefaultMaxBlobBytes    = 5 << 30
+	DefaultLogFormat       = "text"
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultDrainDelay      = 2 * time.Second
+)
+
+// MaxWorkers bounds the workers of one queue.
+const MaxWorkers = 10000
+
+// Serve is the configuration of `gantry serve`.
+type Serve struct {
+	// Addr is the TCP address to listen on. Default DefaultAddr.
+	Addr string
+	// DataDir holds the embedded store (DataDir/jobs) and the blobs
+	// (DataDir/blobs). Default DefaultDataDir, relative to the working
+	// directory.
+	DataDir string
+	// Store is "embedded" or a postgres:// URL. Default DefaultStore.
+	Store string
+	// Workers is how many jobs of the default queue run at once in this
+	// process (only the built-in kinds run in-process). Default
+	// DefaultWorkers.
+	Workers int
+	// MaxPending is the admission limit of every queue (non-final jobs);
+	// zero means none. Default 0.
+	MaxPending int
+	// MaxJSONBytes limits JSON request bodies. Default DefaultMaxJSONBytes.
+	MaxJSONBytes ByteSize
+	// MaxBlobBytes limits uploaded payloads. Default DefaultMaxBlobBytes.
+	MaxBlobBytes ByteSize
+	// ConfigFile is the JSON config file read, if any.
+	ConfigFile string
+	// LogFormat is "text" or "json". Default DefaultLogFormat.
+	LogFormat string
+	// LogLevel is the least level logged. Default info.
+	LogLevel slog.Level
+	// AllowUnauthenticated allows a non-loopback Addr without tokens.
+	AllowUnauthenticated bool
+	// Tokens are the accepted bearer tokens; none means no authentication.
+	Tokens Tokens
+	// ShutdownTimeout bounds the graceful shutdown after a signal. Default
+	// DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// DrainDelay is how long the server keeps serving (with /readyz at 503
+	// and new work refused) after a signal before it stops accepting
+	// connections, so that load balancers notice. Default DefaultDrainDelay.
+	DrainDelay time.Duration
+	// Demo registers the built-in kinds gantry.sleep and gantry.echo.
+	// Default true.
+	Demo bool
+	// Queues configures named queues; only the config file sets it.
+	Queues map[string]Queue
+}
+
+// Queue is the configuration of one queue in the config file.
+type Queue struct {
+	// Workers is how many of its jobs run at once in this process; zero:
+	// the queue is not worked in-process (its jobs are for external
+	// workers). For the default queue, the file's "workers" key.
+	Workers int `json:"workers"`
+	// MaxPending is its admission limit, overriding max_pending; zero:
+	// none.
+	MaxPending int `json:"max_pending"`
+}
+
+// DefaultServe returns the defaults.
+func DefaultServe() *Serve {
+	return &Serve{
+		Addr:            DefaultAddr,
+		DataDir:         DefaultDataDir,
+		Store:           DefaultStore,
+		Workers:         DefaultWorkers,
+		MaxJSONBytes:    DefaultMaxJSONBytes,
+		MaxBlobBytes:    DefaultMaxBlobBytes,
+		LogFormat:       DefaultLogFormat,
+		LogLevel:        slog.LevelInfo,
+		ShutdownTimeout: DefaultShutdownTimeout,
+		DrainDelay:      DefaultDrainDelay,
+		Demo:            true,
+	}
+}
+
+// serveAliases are the seed names of the environment.
+var serveAliases = map[string][]string{
+	"workers":     {"MAX_WORKERS"},
+	"max-pending": {"MAX_QUEUE"},
+}
+
+// Flags registers the flags of `gantry serve` on fs, bound to s.
+func (s *Serve) Flags(fs *flag.FlagSet) {
+	fs.StringVar(&s.Addr, "addr", s.Addr, "`host:port` to listen on; without tokens, only a loopback address")
+	fs.StringVar(&s.DataDir, "data-dir", s.DataDir, "`dir`ectory of the embedded store (jobs/) and the blobs (blobs/)")
+	fs.StringVar(&s.Store, "store", s.Store, "job store: embedded, or a postgres://user@host/db `URL`")
+	fs.IntVar(&s.Workers, "workers", s.Workers, "in-process workers of the default queue (env also MAX_WORKERS)")
+	fs.IntVar(&s.MaxPending, "max-pending", s.MaxPending, "most unfinished jobs a queue may hold before enqueues get 429; 0: no limit (env also MAX_QUEUE)")
+	fs.Var(&s.MaxJSONBytes, "max-json-bytes", "largest JSON request `size` (bytes, or with KiB, MiB, GiB, KB, MB, GB)")
+	fs.Var(&s.MaxBlobBytes, "max-blob-bytes", "largest uploaded payload `size` (bytes, or with KiB, MiB, GiB, KB, MB, GB)")
+	fs.StringVar(&s.ConfigFile, "config", s.ConfigFile, "JSON config `file`; flags and environment variables override it")
+	fs.StringVar(&s.LogFormat, "log-format", s.LogFormat, "log `format`: text or json")
+	fs.TextVar(&s.LogLevel, "log-level", s.LogLevel, "least `level` logged: debug, info, warn or error")
+	fs.BoolVar(&s.AllowUnauthenticated, "allow-unauthenticated", s.AllowUnauthenticated, "allow a non-loopback --addr without tokens")
+	fs.Var(&s.Tokens, "tokens", "bearer tokens as `list` \"token:scope,scope;token2:admin\" (scopes: enqueue, read, work, admin); prefer GANTRY_TOKENS, the command line is visible to other users")
+	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", s.ShutdownTimeout, "how long running jobs and requests may take to finish after SIGINT or SIGTERM")
+	fs.DurationVar(&s.DrainDelay, "drain-delay", s.DrainDelay, "how long to keep answering (readyz 503, new work 503) after a signal before closing the listener")
+	fs.BoolVar(&s.Demo, "demo", s.Demo, "run the built-in kinds gantry.sleep and gantry.echo in-process")
+}
+
+// LoadServe returns the settings of `gantry serve` from args (the flags
+// after "serve"), the environment and the config file they name (--config
+// or GANTRY_CONFIG), over the defaults, validated. It returns flag.ErrHelp
+// for --help, and a *UsageError for anything wrong in the inputs.
+func LoadServe(args []string, getenv func(string) string) (*Serve, error) {
+	// First pass: find the config file, and fail early on bad flags.
+	probe := DefaultServe()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(discard{})
+	probe.Flags(fs)
+	pos, err := ParseArgs(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) > 0 {
+		return nil, usagef("serve takes no arguments, got %q", pos[0])
+	}
+	path := probe.ConfigFile
+	if path == "" {
+		path = getenv(EnvName("config"))
+	}
+
+	s := DefaultServe()
+	fs = flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(discard{})
+	s.Flags(fs)
+	if path != "" {
+		s.ConfigFile = path
+		if err := ApplyFile(fs, path, map[string]func(json.RawMessage) error{"queues": s.decodeQueues}, "config"); err != nil {
+			return nil, err
+		}
+	}
+	if err := ApplyEnv(fs, getenv, serveAliases, "config"); err != nil {
+		return nil, err
+	}
+	if _, err := ParseArgs(fs, args); err != nil {
+		return nil, err
+	}
+	if err := s.Validate(); err != nil {
+		return nil, &UsageError{Err: err}
+	}
+	return s, nil
+}
+
+func (s *Serve) decodeQueues(raw json.RawMessage) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var qs map[string]Queue
+	if err := dec.Decode(&qs); err != nil {
+		return err
+	}
+	s.Queues = qs
+	if q, ok := qs["default"]; ok && q.Workers > 0 {
+		s.Workers = q.Workers
+	}
+	return nil
+}
+
+// Validate checks the settings against each other.
+func (s *Serve) Validate() error {
+	if _, port, err := net.SplitHostPort(s.Addr); err != nil {
+		return fmt.Errorf("--addr %q: %v", s.Addr, err)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("--addr %q: the port must be a number from 0 to 65535", s.Addr)
+	}
+	if s.DataDir == "" {
+		return errors.New("--data-dir must not be empty")
+	}
+	if _, err := s.StoreKind(); err != nil {
+		return err
+	}
+	switch {
+	case s.Workers < 1 || s.Workers > MaxWorkers:
+		return fmt.Errorf("--workers %d must be between 1 and %d", s.Workers, MaxWorkers)
+	case s.MaxPending < 0:
+		return fmt.Errorf("--max-pending %d must not be negative", s.MaxPending)
+	case s.MaxJSONBytes < 1:
+		return fmt.Errorf("--max-json-bytes %d must be positive", s.MaxJSONBytes)
+	case s.MaxBlobBytes < 1:
+		return fmt.Errorf("--max-blob-bytes %d must be positive", s.MaxBlobBytes)
+	case s.LogFormat != "text" && s.LogFormat != "json":
+		return fmt.Errorf("--log-format %q must be text or json", s.LogFormat)
+	case s.ShutdownTimeout <= 0:
+		return fmt.Errorf("--shutdown-timeout %v must be positive", s.ShutdownTimeout)
+	case s.DrainDelay < 0:
+		return fmt.Errorf("--drain-delay %v must not be negative", s.DrainDelay)
+	case s.DrainDelay >= s.ShutdownTimeout:
+		return fmt.Errorf("--drain-delay %v must be shorter than --shutdown-timeout %v", s.DrainDelay, s.ShutdownTimeout)
+	}
+	for name, q := range s.Queues {
+		switch {
+		case !store.ValidName(name):
+			return fmt.Errorf("queues: %q is not a valid queue name (1-128 letters, digits, '.', '_', '-', ':')", name)
+		case q.Workers < 0 || q.Workers > MaxWorkers:
+			return fmt.Errorf("queues.%s.workers %d must be between 0 and %d", name, q.Workers, MaxWorkers)
+		case q.MaxPending < 0:
+			return fmt.Errorf("queues.%s.max_pending %d must not be negative", name, q.MaxPending)
+		}
+	}
+	return nil
+}
+
+// StoreKind returns "embedded" or "postgres", or an error for any other
+// --store.
+func (s *Serve) StoreKind() (string, error) {
+	if s.Store == "embedded" {
+		return "embedded", nil
+	}
+	u, err := url.Parse(s.Store)
+	if err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		return "postgres", nil
+	}
+	return "", fmt.Errorf("--store %q: want embedded or a postgres:// URL", RedactURL(s.Store))
+}
+
+// RedactURL hides the password of a URL, for logs and errors.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
+}
+
+// CheckExposure refuses to serve without authentication on an address other
+// hosts can reach, unless AllowUnauthenticated is set.
+func (s *Serve) CheckExposure() error {
+	if len(s.Tokens) > 0 || s.AllowUnauthenticated || IsLoopback(s.Addr) {
+		return nil
+	}
+	return fmt.Errorf("refusing to listen on %s without authentication: any host that can reach it could enqueue, read and cancel jobs. "+
+		"Set tokens (GANTRY_TOKENS=\"secret:admin\" or --tokens), listen on a loopback address (--addr 127.0.0.1:8080), "+
+		"or pass --allow-unauthenticated if something in front of Gantry authenticates requests", s.Addr)
+}
+
+// IsLoopback reports whether addr (host:port) listens only on a loopback
+// interface: localhost, 127.0.0.0/8 or ::1. An empty host (all interfaces)
+// is not.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
