@@ -41,7 +41,8 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimRe
 		FROM (SELECT id FROM {jobs}
 			WHERE queue = $1 AND state IN ('scheduled', 'retrying') AND run_at <= $2
 			ORDER BY run_at LIMIT $3 FOR UPDATE SKIP LOCKED) due
-		WHERE j.id = due.id`), p.Queue, now, promoteBatch)
+		WHERE j.id = due.id
+		RETURNING j.id::text, j.queue, j.kind, j.state`), p.Queue, now, promoteBatch)
 	// The lease token is the attempt, a dot and 96 random bits in hex, as
 	// store.NewLeaseToken makes it: the bits are bytes 1-6 and 11-16 of two
 	// version 4 UUIDs from the server's strong random source (the version
@@ -62,11 +63,17 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimRe
 		RETURNING `+jobColsOf("j")+`, j.available_at`),
 		p.Queue, p.Kinds, exclude, p.Max, now, expires)
 	br := s.pool.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
+	rows, err := br.Query()
+	if err != nil {
 		br.Close()
 		return nil, s.wrap("claim", err)
 	}
-	rows, err := br.Query()
+	changes, err := scanChanges(rows)
+	if err != nil {
+		br.Close()
+		return nil, s.wrap("claim", err)
+	}
+	rows, err = br.Query()
 	if err != nil {
 		br.Close()
 		return nil, s.wrap("claim", err)
@@ -99,7 +106,9 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimRe
 	res := &store.ClaimResult{Jobs: make([]*store.Job, len(cs))}
 	for i, c := range cs {
 		res.Jobs[i] = c.job
+		changes = append(changes, change(c.job))
 	}
+	s.out.add(changes)
 	return res, nil
 }
 
@@ -151,6 +160,11 @@ func (s *Store) Heartbeat(ctx context.Context, p *store.HeartbeatParams) (*store
 		WHERE id = $1 AND state = 'running' AND lease_token = $2
 		RETURNING `+jobCols, p.ID, p.LeaseToken, expires, pct, msg, checkpoint))
 	if err == nil {
+		if p.Progress != nil || p.Checkpoint != nil {
+			c := change(j)
+			c.Progress = true
+			s.out.add([]store.Change{c})
+		}
 		return forReader(j), nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {

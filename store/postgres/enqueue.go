@@ -55,7 +55,9 @@ func (s *Store) Enqueue(ctx context.Context, p *store.EnqueueParams) (*store.Enq
 		if err := s.insertJobs(ctx, s.pool, b.newJobs()); err != nil {
 			return nil, s.wrap("enqueue", err)
 		}
-		return b.result(), nil
+		res = b.result()
+		s.out.add(created(res))
+		return res, nil
 	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
@@ -65,19 +67,39 @@ func (s *Store) Enqueue(ctx context.Context, p *store.EnqueueParams) (*store.Enq
 	if err != nil {
 		return nil, s.wrap("enqueue", err)
 	}
+	s.out.add(created(res))
 	return res, nil
 }
 
+// created returns the changes of the jobs an Enqueue created.
+func created(res *store.EnqueueResult) []store.Change {
+	if res.Replayed {
+		return nil
+	}
+	out := make([]store.Change, 0, len(res.Jobs))
+	for _, e := range res.Jobs {
+		if !e.Duplicate {
+			out = append(out, change(e.Job))
+		}
+	}
+	return out
+}
+
 // EnqueueTx enqueues jobs in the caller's transaction: they exist if and
-// only if tx commits, and they are announced to listeners at that commit.
-// tx may come from any pool or connection to the store's database; the
-// statements name the store's schema. Unique keys are locked until tx
-// ends, so keep the transaction short.
+// only if tx commits, and they are announced to listeners at that commit
+// (by a NOTIFY inside tx, which makes its commit wait for other notifying
+// commits; Enqueue does not have that cost). tx may come from any pool or
+// connection to the store's database; the statements name the store's
+// schema. Unique keys are locked until tx ends, so keep the transaction
+// short.
 func (s *Store) EnqueueTx(ctx context.Context, tx pgx.Tx, p *store.EnqueueParams) (*store.EnqueueResult, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
 	res, err := s.enqueue(ctx, tx, p, false)
+	if err == nil {
+		err = s.notifyInTx(ctx, tx, created(res))
+	}
 	if err != nil {
 		return nil, s.wrap("enqueue", err)
 	}

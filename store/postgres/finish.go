@@ -23,7 +23,9 @@ func (s *Store) Finish(ctx context.Context, p *store.FinishParams) (*store.Finis
 	}
 	now := p.Now.Truncate(time.Microsecond).UTC()
 	var res *store.FinishResult
+	var changes []store.Change
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		changes = nil
 		res = &store.FinishResult{Jobs: make([]*store.Job, len(p.Items)), Errs: make([]error, len(p.Items))}
 		ids := make([]string, 0, len(p.Items))
 		for _, it := range p.Items {
@@ -56,11 +58,17 @@ func (s *Store) Finish(ctx context.Context, p *store.FinishParams) (*store.Finis
 		if err := s.writeJobs(ctx, tx, changed, nil, now); err != nil {
 			return err
 		}
-		return s.settleDependents(ctx, tx, changed, now)
+		for _, j := range changed {
+			changes = append(changes, change(j))
+		}
+		more, err := s.settleDependents(ctx, tx, changed, now)
+		changes = append(changes, more...)
+		return err
 	})
 	if err != nil {
 		return nil, s.wrap("finish", err)
 	}
+	s.out.add(changes)
 	return res, nil
 }
 
@@ -191,7 +199,8 @@ func nilIfEmpty(b []byte) []byte {
 
 // settleDependents releases the dependents of jobs that succeeded and
 // cancels, transitively, those of jobs that failed or were cancelled.
-func (s *Store) settleDependents(ctx context.Context, tx pgx.Tx, jobs []*store.Job, now time.Time) error {
+// It returns the changes it made.
+func (s *Store) settleDependents(ctx context.Context, tx pgx.Tx, jobs []*store.Job, now time.Time) ([]store.Change, error) {
 	var ok, bad, badStates []string
 	for _, j := range jobs {
 		switch j.State {
@@ -202,10 +211,11 @@ func (s *Store) settleDependents(ctx context.Context, tx pgx.Tx, jobs []*store.J
 			badStates = append(badStates, string(j.State))
 		}
 	}
+	var changes []store.Change
 	if len(ok) > 0 {
 		// A dependent whose last pending dependency succeeded becomes
 		// available, or scheduled when its RunAt is still ahead.
-		if _, err := tx.Exec(ctx, s.q.sql(`UPDATE {jobs} j SET
+		rows, err := tx.Query(ctx, s.q.sql(`UPDATE {jobs} j SET
 			pending_deps = greatest(j.pending_deps - d.n, 0),
 			state = CASE WHEN j.pending_deps - d.n > 0 THEN 'waiting'
 				WHEN j.run_at > $2 THEN 'scheduled' ELSE 'available' END,
@@ -213,23 +223,36 @@ func (s *Store) settleDependents(ctx context.Context, tx pgx.Tx, jobs []*store.J
 				WHEN j.run_at > $2 THEN j.run_at ELSE $2 END
 			FROM (SELECT job_id, count(*) AS n FROM {deps}
 				WHERE depends_on_id = ANY($1::uuid[]) GROUP BY job_id) d
-			WHERE j.id = d.job_id AND j.state = 'waiting'`), ok, now); err != nil {
-			return err
+			WHERE j.id = d.job_id AND j.state = 'waiting'
+			RETURNING j.id::text, j.queue, j.kind, j.state`), ok, now)
+		if err != nil {
+			return nil, err
+		}
+		released, err := scanChanges(rows)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range released {
+			if c.State != store.StateWaiting {
+				changes = append(changes, c)
+			}
 		}
 	}
 	if len(bad) > 0 {
-		if err := s.cancelDependents(ctx, tx, bad, badStates, now); err != nil {
-			return err
+		cancelled, err := s.cancelDependents(ctx, tx, bad, badStates, now)
+		if err != nil {
+			return nil, err
 		}
+		changes = append(changes, cancelled...)
 	}
-	return nil
+	return changes, nil
 }
 
 // cancelDependents cancels the non-final dependents of the given jobs, and
 // theirs, in one recursive statement. Each says which dependency did not
 // succeed.
-func (s *Store) cancelDependents(ctx context.Context, tx pgx.Tx, ids, states []string, now time.Time) error {
-	_, err := tx.Exec(ctx, s.q.sql(`WITH RECURSIVE c(id, reason) AS (
+func (s *Store) cancelDependents(ctx context.Context, tx pgx.Tx, ids, states []string, now time.Time) ([]store.Change, error) {
+	rows, err := tx.Query(ctx, s.q.sql(`WITH RECURSIVE c(id, reason) AS (
 			SELECT d.job_id, 'dependency ' || r.id || ' ' || r.state
 			FROM unnest($1::uuid[], $2::text[]) AS r(id, state)
 			JOIN {deps} d ON d.depends_on_id = r.id
@@ -244,9 +267,13 @@ func (s *Store) cancelDependents(ctx context.Context, tx pgx.Tx, ids, states []s
 		UPDATE {jobs} j SET state = 'cancelled', finished_at = $3, cancel_reason = x.reason,
 			lease_token = NULL, lease_expires_at = NULL
 		FROM (SELECT DISTINCT ON (id) id, reason FROM c ORDER BY id, reason) x
-		WHERE j.id = x.id AND j.state IN ('waiting', 'scheduled', 'available', 'running', 'retrying')`),
+		WHERE j.id = x.id AND j.state IN ('waiting', 'scheduled', 'available', 'running', 'retrying')
+		RETURNING j.id::text, j.queue, j.kind, j.state`),
 		ids, states, now)
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return scanChanges(rows)
 }
 
 // Cancel cancels a non-final job and, transitively, its dependents.
@@ -259,6 +286,7 @@ func (s *Store) Cancel(ctx context.Context, p *store.CancelParams) (*store.Job, 
 	}
 	now := p.Now.Truncate(time.Microsecond).UTC()
 	var out *store.Job
+	var changes []store.Change
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		jobs, err := s.lockJobs(ctx, tx, []string{p.ID})
 		if err != nil {
@@ -275,11 +303,14 @@ func (s *Store) Cancel(ctx context.Context, p *store.CancelParams) (*store.Job, 
 			return err
 		}
 		out = forReader(j)
-		return s.settleDependents(ctx, tx, []*store.Job{j}, now)
+		more, err := s.settleDependents(ctx, tx, []*store.Job{j}, now)
+		changes = append([]store.Change{change(j)}, more...)
+		return err
 	})
 	if err != nil {
 		return nil, s.wrap("cancel", err)
 	}
+	s.out.add(changes)
 	return out, nil
 }
 
@@ -359,6 +390,7 @@ func (s *Store) Retry(ctx context.Context, p *store.RetryParams) (*store.Job, er
 	if err != nil {
 		return nil, s.wrap("retry", err)
 	}
+	s.out.add([]store.Change{change(out)})
 	return out, nil
 }
 
@@ -371,7 +403,9 @@ func (s *Store) Rescue(ctx context.Context, p *store.RescueParams) (*store.Rescu
 	}
 	now := p.Now.Truncate(time.Microsecond).UTC()
 	res := &store.RescueResult{}
+	var changes []store.Change
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		changes = nil
 		rows, err := tx.Query(ctx, `SELECT `+jobCols+` FROM `+s.q.jobs+`
 			WHERE state = 'running' AND lease_expires_at <= $1
 			ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED`, now, limit(p.Limit))
@@ -391,11 +425,17 @@ func (s *Store) Rescue(ctx context.Context, p *store.RescueParams) (*store.Rescu
 			return err
 		}
 		res.Jobs = jobs
-		return s.settleDependents(ctx, tx, jobs, now)
+		for _, j := range jobs {
+			changes = append(changes, change(j))
+		}
+		more, err := s.settleDependents(ctx, tx, jobs, now)
+		changes = append(changes, more...)
+		return err
 	})
 	if err != nil {
 		return nil, s.wrap("rescue", err)
 	}
+	s.out.add(changes)
 	for _, j := range res.Jobs {
 		forReader(j)
 	}

@@ -18,15 +18,21 @@ func (s *Store) Promote(ctx context.Context, p *store.PromoteParams) (*store.Pro
 		return nil, store.ErrClosed
 	}
 	now := p.Now.Truncate(time.Microsecond).UTC()
-	tag, err := s.pool.Exec(ctx, s.q.sql(`UPDATE {jobs} j SET state = 'available', available_at = j.run_at
+	rows, err := s.pool.Query(ctx, s.q.sql(`UPDATE {jobs} j SET state = 'available', available_at = j.run_at
 		FROM (SELECT id FROM {jobs}
 			WHERE state IN ('scheduled', 'retrying') AND run_at <= $1
 			ORDER BY run_at LIMIT $2 FOR UPDATE SKIP LOCKED) due
-		WHERE j.id = due.id`), now, limit(p.Limit))
+		WHERE j.id = due.id
+		RETURNING j.id::text, j.queue, j.kind, j.state`), now, limit(p.Limit))
 	if err != nil {
 		return nil, s.wrap("promote", err)
 	}
-	return &store.PromoteResult{Promoted: int(tag.RowsAffected())}, nil
+	changes, err := scanChanges(rows)
+	if err != nil {
+		return nil, s.wrap("promote", err)
+	}
+	s.out.add(changes)
+	return &store.PromoteResult{Promoted: len(changes)}, nil
 }
 
 // Prune deletes final jobs that finished before p.FinishedBefore, oldest

@@ -130,6 +130,7 @@ type Store struct {
 
 	closeOnce sync.Once
 	listen    listener
+	out       outbox
 }
 
 var (
@@ -162,6 +163,7 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	s.out.start(s)
 	return s, nil
 }
 
@@ -215,6 +217,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		s.listen.close()
+		s.out.close()
 		s.pool.Close()
 	})
 	return nil

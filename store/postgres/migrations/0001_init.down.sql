@@ -3,5 +3,3 @@ DROP TABLE IF EXISTS {schema}.idempotency_keys;
 DROP TABLE IF EXISTS {schema}.job_deps;
 DROP TABLE IF EXISTS {schema}.queues;
 DROP TABLE IF EXISTS {schema}.jobs;
-DROP FUNCTION IF EXISTS {schema}.jobs_notify_insert();
-DROP FUNCTION IF EXISTS {schema}.jobs_notify_update();
