@@ -1,0 +1,261 @@
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/gantry-dev/gantry/store"
+)
+
+// Claim leases up to p.Max available jobs of one queue. It is not durable
+// on return; see store.Driver.
+func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimResult, error) {
+	if p.Max <= 0 {
+		return &store.ClaimResult{}, nil
+	}
+	if p.LeaseFor <= 0 {
+		return nil, &store.FieldError{Index: -1, Field: "lease", Reason: "must be positive"}
+	}
+	r := &claimReq{p: p}
+	if err := s.submit(ctx, r); err != nil {
+		return nil, err
+	}
+	return &store.ClaimResult{Jobs: r.jobs}, nil
+}
+
+type claimReq struct {
+	reqBase
+	p    *store.ClaimParams
+	jobs []*store.Job
+}
+
+// candidate is an entry of the available index.
+type candidate struct {
+	kind *kindMem
+	pos  availPos
+	id   jobID
+}
+
+func (r *claimReq) apply(tx *txn) {
+	p := r.p
+	tx.promoteDue(p.Now, tx.s.opts.PromoteLimit)
+	q := tx.m.queues[p.Queue]
+	if q == nil || q.paused {
+		return
+	}
+	kinds := make([]*kindMem, 0, len(q.kindList))
+	for _, k := range q.kindList {
+		if (p.Kinds == nil || slices.Contains(p.Kinds, k.name)) && !slices.Contains(p.ExcludeKinds, k.name) {
+			kinds = append(kinds, k)
+		}
+	}
+	if len(kinds) == 0 {
+		return
+	}
+	lower := queueKindPrefix(tAvail, p.Queue, "")
+	lower = lower[:len(lower)-1] // "a" queue 0
+	var it *pebble.Iterator
+	defer func() {
+		if it != nil {
+			it.Close()
+		}
+	}()
+	left := p.Max
+	var cands []candidate
+	for prio := store.MinPriority; prio <= store.MaxPriority && left > 0; prio++ {
+		cands = cands[:0]
+		for _, k := range kinds {
+			pm := &k.prios[prio]
+			if pm.avail <= 0 {
+				continue
+			}
+			if it == nil {
+				var err error
+				it, err = tx.b.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+				if err != nil {
+					tx.fail(err)
+					r.err = err
+					return
+				}
+			}
+			// Start at the cursor: the entries before it were claimed and
+			// only their tombstones may remain.
+			prefix := availPrefix(p.Queue, k.name, prio)
+			n := 0
+			for ok := it.SeekGE(append(prefix, pm.cursor[:]...)); ok && n < left; ok = it.Next() {
+				key := it.Key()
+				if !bytes.HasPrefix(key, prefix) || len(key) != len(prefix)+16 {
+					break
+				}
+				v := it.Value()
+				if len(v) != 16 {
+					tx.fail(fmt.Errorf("embedded: bad available entry %q", key))
+					r.err = tx.err
+					return
+				}
+				c := candidate{kind: k, pos: availPos(key[len(prefix):])}
+				copy(c.id[:], v)
+				cands = append(cands, c)
+				n++
+			}
+		}
+		if len(cands) > left {
+			slices.SortFunc(cands, func(a, b candidate) int {
+				return bytes.Compare(a.pos[:], b.pos[:])
+			})
+			cands = cands[:left]
+		} else if len(kinds) > 1 {
+			slices.SortFunc(cands, func(a, b candidate) int {
+				return bytes.Compare(a.pos[:], b.pos[:])
+			})
+		}
+		for _, c := range cands {
+			x, err := tx.load(c.id)
+			if err != nil || x == nil {
+				tx.fail(fmt.Errorf("embedded: available entry names job %s: %v", idString(c.id), err))
+				r.err = tx.err
+				return
+			}
+			pm := &c.kind.prios[prio]
+			if bytes.Compare(c.pos[:], pm.cursor[:]) >= 0 {
+				pm.cursor = c.pos.next()
+				tx.dirtyCursors[cursorID{p.Queue, c.kind.name, prio}] = struct{}{}
+			}
+			if err := store.ClaimJob(&x.job, store.NewLeaseToken(x.job.Attempt+1), p.LeaseFor, p.Now); err != nil {
+				tx.fail(fmt.Errorf("embedded: available entry of a job that is %s", x.job.State))
+				r.err = tx.err
+				return
+			}
+			tx.save(x, p.Now)
+			out := x.job
+			r.jobs = append(r.jobs, &out)
+			left--
+		}
+	}
+}
+
+// promoteDue makes up to limit scheduled and retrying jobs whose RunAt is
+// not after now available, in RunAt order. It returns how many it moved.
+func (tx *txn) promoteDue(now time.Time, limit int) int {
+	if !tx.m.schedNext.IsZero() && tx.m.schedNext.After(now) {
+		return 0
+	}
+	it, err := tx.b.NewIter(&pebble.IterOptions{LowerBound: tx.m.schedLow, UpperBound: []byte{tSched + 1}})
+	if err != nil {
+		tx.fail(err)
+		return 0
+	}
+	var due [][]byte
+	var last []byte
+	next := time.Time{}
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		if len(k) != 25 {
+			continue
+		}
+		at := keyTime(k[1:9])
+		if at.After(now) {
+			next = at
+			break
+		}
+		if limit > 0 && len(due) == limit {
+			next = at
+			break
+		}
+		due = append(due, append([]byte(nil), k...))
+		last = due[len(due)-1]
+	}
+	if err := it.Close(); err != nil {
+		tx.fail(err)
+		return 0
+	}
+	if last != nil {
+		// Every entry up to last is promoted below: start after it next time.
+		tx.m.schedLow = append(append([]byte(nil), last...), 0)
+	}
+	n := 0
+	for _, k := range due {
+		x, err := tx.load(jobID(k[9:]))
+		if err != nil {
+			tx.fail(err)
+			return n
+		}
+		if x == nil || !isSched(x.job.State) || !x.job.RunAt.Equal(keyTime(k[1:9])) {
+			// A stale entry; the index and the job disagree. Drop it.
+			tx.s.log.Warn("embedded: dropping stale scheduled entry", slog.String("job_id", idString(jobID(k[9:]))))
+			tx.del(k)
+			continue
+		}
+		store.PromoteJob(&x.job, now)
+		tx.save(x, x.job.RunAt)
+		n++
+	}
+	// save lowers schedNext for new entries; after this walk the head is
+	// known exactly.
+	tx.m.schedNext = next
+	if next.IsZero() {
+		tx.m.schedNext = farFuture
+	}
+	return n
+}
+
+// farFuture stands for "no scheduled job" in memory.schedNext.
+var farFuture = time.Unix(1<<40, 0)
+
+// Heartbeat extends the lease of a running job and records its progress.
+// It is not durable on return; see store.Driver.
+func (s *Store) Heartbeat(ctx context.Context, p *store.HeartbeatParams) (*store.Job, error) {
+	if p.Progress != nil {
+		if p.Progress.Percent < 0 || p.Progress.Percent > 100 {
+			return nil, &store.FieldError{Index: -1, Field: "progress", Reason: "must be between 0 and 100"}
+		}
+		if len(p.Progress.Message) > store.MaxProgressMessage {
+			return nil, &store.FieldError{Index: -1, Field: "message", Reason: fmt.Sprintf("must be at most %d bytes", store.MaxProgressMessage)}
+		}
+	}
+	r := &heartbeatReq{p: p}
+	if err := s.submit(ctx, r); err != nil {
+		return nil, err
+	}
+	return r.job, nil
+}
+
+type heartbeatReq struct {
+	reqBase
+	p   *store.HeartbeatParams
+	job *store.Job
+}
+
+func (r *heartbeatReq) apply(tx *txn) {
+	id, ok := parseID(r.p.ID)
+	if !ok {
+		r.err = store.ErrNotFound
+		return
+	}
+	x, err := tx.load(id)
+	if err != nil {
+		tx.fail(err)
+		r.err = err
+		return
+	}
+	if x == nil {
+		r.err = store.ErrNotFound
+		return
+	}
+	if err := store.HeartbeatJob(&x.job, r.p); err != nil {
+		r.err = err
+		return
+	}
+	tx.save(x, r.p.Now)
+	if r.p.Progress != nil || r.p.Checkpoint != nil {
+		tx.change(x, true)
+	}
+	out := x.job
+	r.job = &out
+}

@@ -1,0 +1,5 @@
+package embedded
+
+const crashChildEnv = "GANTRY_EMBEDDED_CRASH_CHILD"
+
+func crashChild() {}

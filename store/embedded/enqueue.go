@@ -1,0 +1,256 @@
+package embedded
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/gantry-dev/gantry/store"
+)
+
+var emptyArgs = []byte("{}")
+
+// Enqueue records new jobs, all or none, durably. See store.Driver.
+func (s *Store) Enqueue(ctx context.Context, p *store.EnqueueParams) (*store.EnqueueResult, error) {
+	r := &enqueueReq{p: p}
+	r.durable = true
+	if err := s.submit(ctx, r); err != nil {
+		return nil, err
+	}
+	return r.res, nil
+}
+
+type enqueueReq struct {
+	reqBase
+	p   *store.EnqueueParams
+	res *store.EnqueueResult
+}
+
+// planned is one new job after validation.
+type planned struct {
+	nj       *store.NewJob
+	dup      jobID // the existing job when dupOf is set
+	dupOf    bool
+	dupIndex int // index of an earlier job of the call with the same key, or -1
+	state    store.State
+	reason   string
+	pending  []jobID // dependencies not yet succeeded
+}
+
+func (r *enqueueReq) apply(tx *txn) {
+	p := r.p
+	if p.IdempotencyKey != "" {
+		if replayed, err := r.replay(tx); err != nil || replayed {
+			r.err = err
+			return
+		}
+	}
+	// Reads and checks first: nothing is written unless every job is valid.
+	plans := make([]planned, len(p.Jobs))
+	byKey := make(map[string]int)
+	for i, nj := range p.Jobs {
+		pl := &plans[i]
+		pl.nj = nj
+		pl.dupIndex = -1
+		if nj == nil {
+			r.err = &store.FieldError{Index: i, Field: "job", Reason: "must not be null"}
+			return
+		}
+		if err := store.ValidateNew(nj); err != nil {
+			if fe, ok := err.(*store.FieldError); ok {
+				fe.Index = i
+			}
+			r.err = err
+			return
+		}
+		if nj.UniqueKey != "" {
+			if k, ok := byKey[nj.UniqueKey]; ok {
+				pl.dupIndex = k
+				continue
+			}
+			v, ok, err := tx.get(strKey(tUnique, nj.UniqueKey))
+			if err != nil {
+				r.err = err
+				return
+			}
+			if ok && len(v) == 16 {
+				pl.dupOf = true
+				copy(pl.dup[:], v)
+				continue
+			}
+			byKey[nj.UniqueKey] = i
+		}
+		if nj.ParentID != "" {
+			id, ok := parseID(nj.ParentID)
+			if ok {
+				_, ok, r.err = tx.loadState(id)
+				if r.err != nil {
+					return
+				}
+			}
+			if !ok {
+				r.err = &store.FieldError{Index: i, Field: "parent_id", Reason: "no job " + nj.ParentID}
+				return
+			}
+		}
+		states := make([]store.State, len(nj.DependsOn))
+		for k, d := range nj.DependsOn {
+			id, ok := parseID(d)
+			var st store.State
+			if ok {
+				st, ok, r.err = tx.loadState(id)
+				if r.err != nil {
+					return
+				}
+			}
+			if !ok {
+				r.err = &store.FieldError{Index: i, Field: fmt.Sprintf("depends_on[%d]", k), Reason: "no job " + d}
+				return
+			}
+			states[k] = st
+			if st != store.StateSucceeded && !st.Final() {
+				pl.pending = append(pl.pending, id)
+			}
+		}
+		pl.state, pl.reason = store.InitialState(nj.RunAt, p.Now, nj.DependsOn, states)
+	}
+
+	// Writes.
+	res := &store.EnqueueResult{Jobs: make([]store.Enqueued, len(plans))}
+	for i := range plans {
+		pl := &plans[i]
+		switch {
+		case pl.dupIndex >= 0:
+			res.Jobs[i] = store.Enqueued{Job: res.Jobs[pl.dupIndex].Job, Duplicate: true}
+			continue
+		case pl.dupOf:
+			x, err := tx.load(pl.dup)
+			if err != nil || x == nil {
+				tx.fail(fmt.Errorf("embedded: unique key %q names a missing job: %v", pl.nj.UniqueKey, err))
+				r.err = tx.err
+				return
+			}
+			x.job.LeaseToken = ""
+			res.Jobs[i] = store.Enqueued{Job: &x.job, Duplicate: true}
+			continue
+		}
+		x := tx.insert(pl, p.Now)
+		out := x.job
+		res.Jobs[i] = store.Enqueued{Job: &out}
+	}
+	if p.IdempotencyKey != "" {
+		r.remember(tx, res)
+	}
+	r.res = res
+}
+
+// insert writes one new job.
+func (tx *txn) insert(pl *planned, now time.Time) *rec {
+	nj := pl.nj
+	u := uuid.Must(uuid.NewV7())
+	x := &rec{id: jobID(u), isNew: true}
+	args := []byte(nj.Args)
+	if len(args) == 0 {
+		args = emptyArgs
+	}
+	x.job = store.Job{
+		ID:          u.String(),
+		Kind:        nj.Kind,
+		Queue:       nj.Queue,
+		State:       pl.state,
+		Args:        args,
+		Blob:        nj.Blob,
+		Priority:    nj.Priority,
+		MaxAttempts: nj.MaxAttempts,
+		Timeout:     nj.Timeout,
+		UniqueKey:   nj.UniqueKey,
+		DependsOn:   nj.DependsOn,
+		ParentID:    nj.ParentID,
+		RunAt:       nj.RunAt,
+		CreatedAt:   now,
+	}
+	if pl.state == store.StateCancelled {
+		x.job.CancelReason = pl.reason
+		x.job.FinishedAt = now
+	}
+	if pl.state == store.StateWaiting {
+		x.st.DepsLeft = len(pl.pending)
+		for _, d := range pl.pending {
+			tx.set(depKey(d, x.id), nil)
+		}
+		tx.m.mayHaveDeps = true
+	}
+	tx.save(x, now)
+	return x
+}
+
+// The idempotency record: hash, expiry, then one entry per job of the
+// first call: a duplicate flag and the job's id.
+
+func (r *enqueueReq) replay(tx *txn) (bool, error) {
+	p := r.p
+	v, ok, err := tx.get(strKey(tIdem, p.IdempotencyKey))
+	if err != nil || !ok {
+		return false, err
+	}
+	d := dec{b: v}
+	hash := d.string()
+	expires := d.time()
+	n := d.small()
+	if d.err != nil {
+		return false, fmt.Errorf("embedded: idempotency key %q: %w", p.IdempotencyKey, errCorrupt)
+	}
+	if !expires.After(p.Now) {
+		return false, nil // expired: the key is free again
+	}
+	if hash != p.IdempotencyHash {
+		return false, &store.IdempotencyError{Key: p.IdempotencyKey}
+	}
+	res := &store.EnqueueResult{Replayed: true}
+	for range n {
+		dup := d.bool()
+		raw := d.raw()
+		if d.err != nil || len(raw) != 16 {
+			return false, fmt.Errorf("embedded: idempotency key %q: %w", p.IdempotencyKey, errCorrupt)
+		}
+		x, err := tx.load(jobID(raw))
+		if err != nil {
+			return false, err
+		}
+		if x == nil {
+			continue // pruned since
+		}
+		x.job.LeaseToken = ""
+		res.Jobs = append(res.Jobs, store.Enqueued{Job: &x.job, Duplicate: dup})
+	}
+	r.res = res
+	return true, nil
+}
+
+func (r *enqueueReq) remember(tx *txn, res *store.EnqueueResult) {
+	p := r.p
+	key := strKey(tIdem, p.IdempotencyKey)
+	// An expired record of the same key is replaced; drop its expiry entry.
+	if v, ok, _ := tx.get(key); ok {
+		d := dec{b: v}
+		d.string()
+		if old := d.time(); d.err == nil {
+			tx.del(idemExpiryKey(old, p.IdempotencyKey))
+		}
+	}
+	e := enc{}
+	e.string(p.IdempotencyHash)
+	e.time(p.IdempotencyExpires)
+	e.uint(uint64(len(res.Jobs)))
+	for _, j := range res.Jobs {
+		e.bool(j.Duplicate)
+		id, _ := parseID(j.Job.ID)
+		e.bytes(id[:])
+	}
+	tx.set(key, e.b)
+	ek := idemExpiryKey(p.IdempotencyExpires, p.IdempotencyKey)
+	tx.set(ek, nil)
+	tx.m.idemLow = minKey(tx.m.idemLow, ek)
+}

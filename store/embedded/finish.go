@@ -1,0 +1,170 @@
+package embedded
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gantry-dev/gantry/store"
+)
+
+// Finish records the outcomes of attempts, each on its own, durably. See
+// store.Driver.
+func (s *Store) Finish(ctx context.Context, p *store.FinishParams) (*store.FinishResult, error) {
+	r := &finishReq{p: p}
+	r.durable = true
+	if err := s.submit(ctx, r); err != nil {
+		return nil, err
+	}
+	return r.res, nil
+}
+
+type finishReq struct {
+	reqBase
+	p   *store.FinishParams
+	res *store.FinishResult
+}
+
+func (r *finishReq) apply(tx *txn) {
+	items := r.p.Items
+	res := &store.FinishResult{Jobs: make([]*store.Job, len(items)), Errs: make([]error, len(items))}
+	for i := range items {
+		res.Jobs[i], res.Errs[i] = tx.finishOne(&items[i], r.p)
+		if tx.err != nil {
+			r.err = tx.err
+			return
+		}
+	}
+	r.res = res
+}
+
+func (tx *txn) finishOne(it *store.FinishItem, p *store.FinishParams) (*store.Job, error) {
+	id, ok := parseID(it.ID)
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	x, err := tx.load(id)
+	if err != nil {
+		tx.fail(err)
+		return nil, err
+	}
+	if x == nil {
+		return nil, store.ErrNotFound
+	}
+	if err := store.FinishJob(&x.job, it, p.Now); err != nil {
+		return nil, err
+	}
+	tx.save(x, p.Now)
+	// Dependents are updated before the next item, which may depend on them.
+	tx.runCascades()
+	out := x.job
+	return &out, nil
+}
+
+// Cancel moves a non-final job to cancelled and cancels its dependents,
+// durably. See store.Driver.
+func (s *Store) Cancel(ctx context.Context, p *store.CancelParams) (*store.Job, error) {
+	r := &jobReq{id: p.ID, fn: func(tx *txn, x *rec) error {
+		return store.CancelJob(&x.job, p.Reason, p.Now)
+	}, now: p.Now}
+	r.durable = true
+	if err := s.submit(ctx, r); err != nil {
+		return nil, err
+	}
+	return r.job, nil
+}
+
+// Retry moves a failed or cancelled job back to available (or waiting),
+// durably. See store.Driver.
+func (s *Store) Retry(ctx context.Context, p *store.RetryParams) (*store.Job, error) {
+	r := &jobReq{id: p.ID, now: p.Now}
+	r.fn = func(tx *txn, x *rec) error { return tx.retry(x, p.Now) }
+	r.durable = true
+	if err := s.submit(ctx, r); err != nil {
+		return nil, err
+	}
+	return r.job, nil
+}
+
+// jobReq changes one job with fn, which returns an error without writing
+// anything or changes x.job for the request to save.
+type jobReq struct {
+	reqBase
+	id  string
+	now time.Time
+	fn  func(tx *txn, x *rec) error
+	job *store.Job
+}
+
+func (r *jobReq) apply(tx *txn) {
+	id, ok := parseID(r.id)
+	if !ok {
+		r.err = store.ErrNotFound
+		return
+	}
+	x, err := tx.load(id)
+	if err != nil {
+		tx.fail(err)
+		r.err = err
+		return
+	}
+	if x == nil {
+		r.err = store.ErrNotFound
+		return
+	}
+	if err := r.fn(tx, x); err != nil {
+		r.err = err
+		return
+	}
+	tx.save(x, r.now)
+	out := x.job
+	out.LeaseToken = ""
+	r.job = &out
+}
+
+// retry checks what store.RetryJob cannot know (the states of the
+// dependencies, who holds the unique key) and retries x.
+func (tx *txn) retry(x *rec, now time.Time) error {
+	states := make([]store.State, len(x.job.DependsOn))
+	var pending []jobID
+	for i, d := range x.job.DependsOn {
+		states[i] = store.StateSucceeded // a dependency pruned since was final
+		id, ok := parseID(d)
+		if !ok {
+			continue
+		}
+		st, ok, err := tx.loadState(id)
+		if err != nil {
+			tx.fail(err)
+			return err
+		}
+		if ok {
+			states[i] = st
+			if st != store.StateSucceeded && !st.Final() {
+				pending = append(pending, id)
+			}
+		}
+	}
+	if k := x.job.UniqueKey; k != "" {
+		v, ok, err := tx.get(strKey(tUnique, k))
+		if err != nil {
+			tx.fail(err)
+			return err
+		}
+		if ok && jobID(v) != x.id {
+			return &store.TransitionError{ID: x.job.ID, From: x.job.State, To: store.StateAvailable,
+				Reason: fmt.Sprintf("unique key %q is held by job %s", k, idString(jobID(v)))}
+		}
+	}
+	if err := store.RetryJob(&x.job, states, now); err != nil {
+		return err
+	}
+	if x.job.State == store.StateWaiting {
+		x.st.DepsLeft = len(pending)
+		for _, d := range pending {
+			tx.set(depKey(d, x.id), nil)
+		}
+		tx.m.mayHaveDeps = true
+	}
+	return nil
+}

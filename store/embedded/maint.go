@@ -1,0 +1,208 @@
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/gantry-dev/gantry/store"
+)
+
+// Rescue ends expired leases, durably. See store.Driver.
+func (s *Store) Rescue(ctx context.Context, p *store.RescueParams) (*store.RescueResult, error) {
+	r := &rescueReq{p: p}
+	r.durable = true
+	if err := s.submit(ctx, r); err != nil {
+		return nil, err
+	}
+	return &store.RescueResult{Jobs: r.jobs}, nil
+}
+
+type rescueReq struct {
+	reqBase
+	p    *store.RescueParams
+	jobs []*store.Job
+}
+
+func (r *rescueReq) apply(tx *txn) {
+	p := r.p
+	// Leases that end at or before Now have expired.
+	keys, err := tx.headKeys(&tx.m.leaseLow, tLease, timeBound(tLease, p.Now.Add(1)), p.Limit)
+	if err != nil {
+		r.err = err
+		return
+	}
+	for _, k := range keys {
+		x, err := tx.load(jobID(k[9:]))
+		if err != nil {
+			tx.fail(err)
+			r.err = err
+			return
+		}
+		if x == nil || x.job.State != store.StateRunning || !x.job.LeaseExpiresAt.Equal(keyTime(k[1:9])) {
+			tx.s.log.Warn("embedded: dropping stale lease entry", slog.String("job_id", idString(jobID(k[9:]))))
+			tx.del(k)
+			continue
+		}
+		if err := store.RescueJob(&x.job, p.Now, p.Backoff); err != nil {
+			continue
+		}
+		tx.save(x, p.Now)
+		tx.runCascades()
+		out := x.job
+		r.jobs = append(r.jobs, &out)
+	}
+}
+
+// headKeys returns up to limit (0: all) keys of a time table, from *low up
+// to before end, and moves *low past them: the caller removes every one.
+func (tx *txn) headKeys(low *[]byte, table byte, end []byte, limit int) ([][]byte, error) {
+	it, err := tx.b.NewIter(&pebble.IterOptions{LowerBound: *low, UpperBound: end})
+	if err != nil {
+		tx.fail(err)
+		return nil, err
+	}
+	var keys [][]byte
+	for ok := it.First(); ok && (limit <= 0 || len(keys) < limit); ok = it.Next() {
+		if k := it.Key(); len(k) > 0 && k[0] == table {
+			keys = append(keys, append([]byte(nil), k...))
+		}
+	}
+	if err := it.Close(); err != nil {
+		tx.fail(err)
+		return nil, err
+	}
+	if len(keys) > 0 {
+		*low = append(append([]byte(nil), keys[len(keys)-1]...), 0)
+	}
+	return keys, nil
+}
+
+// Promote makes due scheduled and retrying jobs available, durably. See
+// store.Driver.
+func (s *Store) Promote(ctx context.Context, p *store.PromoteParams) (*store.PromoteResult, error) {
+	r := &promoteReq{p: p}
+	r.durable = true
+	if err := s.submit(ctx, r); err != nil {
+		return nil, err
+	}
+	return &store.PromoteResult{Promoted: r.n}, nil
+}
+
+type promoteReq struct {
+	reqBase
+	p *store.PromoteParams
+	n int
+}
+
+func (r *promoteReq) apply(tx *txn) {
+	tx.m.schedNext = time.Time{} // unknown: look at the index itself
+	r.n = tx.promoteDue(r.p.Now, r.p.Limit)
+	if tx.err != nil {
+		r.err = tx.err
+	}
+}
+
+// Prune deletes jobs that became final before p.FinishedBefore and expired
+// idempotency keys, durably. See store.Driver.
+func (s *Store) Prune(ctx context.Context, p *store.PruneParams) (*store.PruneResult, error) {
+	r := &pruneReq{p: p}
+	r.durable = true
+	if err := s.submit(ctx, r); err != nil {
+		return nil, err
+	}
+	return r.res, nil
+}
+
+type pruneReq struct {
+	reqBase
+	p   *store.PruneParams
+	res *store.PruneResult
+}
+
+func (r *pruneReq) apply(tx *txn) {
+	p := r.p
+	res := &store.PruneResult{}
+	keys, err := tx.headKeys(&tx.m.finLow, tFinished, timeBound(tFinished, p.FinishedBefore), p.Limit)
+	if err != nil {
+		r.err = err
+		return
+	}
+	for _, k := range keys {
+		x, err := tx.load(jobID(k[9:]))
+		if err != nil {
+			tx.fail(err)
+			r.err = err
+			return
+		}
+		tx.singleDel(k)
+		if x == nil || !x.job.State.Final() {
+			continue
+		}
+		j := &x.job
+		tx.singleDel(idKey(tSpec, x.id))
+		tx.del(idKey(tState, x.id))
+		tx.singleDel(stateKey(j.State, x.id))
+		tx.count(j.Queue, j.Kind, j.State, -1)
+		for _, d := range j.DependsOn {
+			if id, ok := parseID(d); ok {
+				tx.del(depKey(id, x.id))
+			}
+		}
+		if j.Blob != nil && j.Blob.Key != "" {
+			res.BlobKeys = append(res.BlobKeys, j.Blob.Key)
+		}
+		res.Deleted++
+	}
+	if !p.Now.IsZero() {
+		ikeys, err := tx.headKeys(&tx.m.idemLow, tIdemExpir, timeBound(tIdemExpir, p.Now.Add(1)), 0)
+		if err != nil {
+			r.err = err
+			return
+		}
+		for _, k := range ikeys {
+			tx.del(k)
+			key := k[9:]
+			v, ok, err := tx.get(strKey(tIdem, string(key)))
+			if err != nil {
+				tx.fail(err)
+				r.err = err
+				return
+			}
+			// Delete the record only if it is the one that expired here.
+			if ok {
+				d := dec{b: v}
+				d.string()
+				if at := d.time(); d.err == nil && bytes.Equal(timeBound(tIdemExpir, at), k[:9]) {
+					tx.del(strKey(tIdem, string(key)))
+				}
+			}
+		}
+	}
+	r.res = res
+}
+
+// PauseQueue pauses or resumes claiming from a queue, durably.
+func (s *Store) PauseQueue(ctx context.Context, p *store.PauseParams) error {
+	if !store.ValidName(p.Queue) {
+		return &store.FieldError{Index: -1, Field: "queue", Reason: "must be 1-128 characters of letters, digits, '.', '_', '-', ':'"}
+	}
+	r := &pauseReq{p: p}
+	r.durable = true
+	return s.submit(ctx, r)
+}
+
+type pauseReq struct {
+	reqBase
+	p *store.PauseParams
+}
+
+func (r *pauseReq) apply(tx *txn) {
+	q := tx.m.queue(r.p.Queue)
+	q.paused = r.p.Paused
+	q.settings = true
+	tx.set(strKey(tQueue, r.p.Queue), []byte{boolByte(r.p.Paused)})
+}

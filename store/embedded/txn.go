@@ -1,0 +1,362 @@
+package embedded
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/gantry-dev/gantry/store"
+)
+
+// txn is one group's batch and what the group changed in memory. Reads
+// through it see the group's own writes.
+type txn struct {
+	s *Store
+	b *pebble.Batch
+	m *memory
+	// err is the first error writing to the batch; the group then fails.
+	err     error
+	sync    bool
+	changes []store.Change
+	// dirtyCounts and dirtyCursors name the counters and cursors to
+	// persist at the end of the group.
+	dirtyCounts  map[countID]struct{}
+	dirtyCursors map[cursorID]struct{}
+	dirtySeq     bool
+	// cascade holds jobs that became final whose dependents need updating.
+	cascade []cascadeItem
+}
+
+type countID struct {
+	queue, kind string
+	state       store.State
+}
+
+type cursorID struct {
+	queue, kind string
+	prio        int
+}
+
+type cascadeItem struct {
+	r   *rec
+	now time.Time
+}
+
+func (s *Store) newTxn() *txn {
+	return &txn{
+		s:            s,
+		b:            s.db.NewIndexedBatch(),
+		m:            s.mem,
+		dirtyCounts:  make(map[countID]struct{}),
+		dirtyCursors: make(map[cursorID]struct{}),
+	}
+}
+
+func (tx *txn) set(k, v []byte) {
+	if err := tx.b.Set(k, v, nil); err != nil && tx.err == nil {
+		tx.err = err
+	}
+}
+
+func (tx *txn) del(k []byte) {
+	if err := tx.b.Delete(k, nil); err != nil && tx.err == nil {
+		tx.err = err
+	}
+}
+
+// singleDel deletes a key written exactly once since it was last deleted,
+// leaving no tombstone behind once compaction meets the two.
+func (tx *txn) singleDel(k []byte) {
+	if err := tx.b.SingleDelete(k, nil); err != nil && tx.err == nil {
+		tx.err = err
+	}
+}
+
+// get returns a copy of the value of k, or nil and false when k does not
+// exist.
+func (tx *txn) get(k []byte) ([]byte, bool, error) {
+	return getCopy(tx.b, k)
+}
+
+func getCopy(r pebble.Reader, k []byte) ([]byte, bool, error) {
+	v, closer, err := r.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out := append([]byte(nil), v...)
+	closer.Close()
+	return out, true, nil
+}
+
+// rec is a job loaded for change: the job as callers see it, its stored
+// state record, and the state as it was stored, to tell which index
+// entries to move.
+type rec struct {
+	id    jobID
+	job   store.Job
+	st    stateRec
+	old   stateRec
+	isNew bool
+}
+
+// load reads the job with the given id, or returns nil when there is none.
+func (tx *txn) load(id jobID) (*rec, error) {
+	return loadRec(tx.b, id)
+}
+
+func loadRec(r pebble.Reader, id jobID) (*rec, error) {
+	sv, ok, err := getCopyNoAlloc(r, idKey(tState, id), nil)
+	if err != nil || !ok {
+		return nil, err
+	}
+	x := &rec{id: id}
+	if err := decodeState(sv, &x.st); err != nil {
+		return nil, fmt.Errorf("embedded: job %s: state: %w", idString(id), err)
+	}
+	ok, err = getSpec(r, id, &x.job)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("embedded: job %s has a state but no spec", idString(id))
+	}
+	x.job.ID = idString(id)
+	x.st.toJob(&x.job)
+	x.old = x.st
+	return x, nil
+}
+
+func getSpec(r pebble.Reader, id jobID, j *store.Job) (bool, error) {
+	v, closer, err := r.Get(idKey(tSpec, id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer closer.Close()
+	if err := decodeSpec(v, j); err != nil {
+		return false, fmt.Errorf("embedded: job %s: spec: %w", idString(id), err)
+	}
+	return true, nil
+}
+
+func getCopyNoAlloc(r pebble.Reader, k, buf []byte) ([]byte, bool, error) {
+	v, closer, err := r.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out := append(buf[:0], v...)
+	closer.Close()
+	return out, true, nil
+}
+
+// loadState reads only the state of the job with the given id.
+func (tx *txn) loadState(id jobID) (store.State, bool, error) {
+	v, closer, err := tx.b.Get(idKey(tState, id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	defer closer.Close()
+	if len(v) < 2 || byteStates[v[1]] == "" {
+		return "", false, fmt.Errorf("embedded: job %s: state: %w", idString(id), errCorrupt)
+	}
+	return byteStates[v[1]], true, nil
+}
+
+func (tx *txn) nextSeq() uint64 {
+	tx.m.seq++
+	tx.dirtySeq = true
+	return tx.m.seq
+}
+
+func (tx *txn) count(queue, kind string, s store.State, delta int64) {
+	k := tx.m.queue(queue).kind(kind)
+	k.counts[stateByte(s)] += delta
+	tx.dirtyCounts[countID{queue, kind, s}] = struct{}{}
+}
+
+func (tx *txn) availCount(queue, kind string, prio int, delta int64) *prioMem {
+	pm := &tx.m.queue(queue).kind(kind).prios[prio]
+	pm.avail += delta
+	tx.dirtyCursors[cursorID{queue, kind, prio}] = struct{}{}
+	return pm
+}
+
+func isSched(s store.State) bool { return s == store.StateScheduled || s == store.StateRetrying }
+
+// save writes r's state and moves its index entries, counters and cursors
+// from the state it was loaded in to the one its job is in now. since is
+// when the job becomes available, if it does.
+func (tx *txn) save(r *rec, since time.Time) {
+	old := r.old
+	n := &r.st
+	n.fromJob(&r.job)
+	j := &r.job
+	id := r.id
+
+	// Available index.
+	wasAvail, isAvail := old.State == store.StateAvailable, n.State == store.StateAvailable
+	if wasAvail && !isAvail {
+		tx.singleDel(availKey(j.Queue, j.Kind, j.Priority, makeAvailPos(old.Since, old.Seq)))
+		tx.availCount(j.Queue, j.Kind, j.Priority, -1)
+	}
+	if isAvail && !wasAvail {
+		n.Seq = tx.nextSeq()
+		n.Since = since
+		pos := makeAvailPos(since, n.Seq)
+		tx.set(availKey(j.Queue, j.Kind, j.Priority, pos), id[:])
+		pm := tx.availCount(j.Queue, j.Kind, j.Priority, 1)
+		// An entry that became available earlier than the cursor (a job
+		// promoted late, at its RunAt) pulls the cursor back to it.
+		if bytes.Compare(pos[:], pm.cursor[:]) < 0 {
+			pm.cursor = pos
+		}
+	}
+	// Scheduled, lease and finished indexes.
+	tx.moveTimeIndex(tSched, &tx.m.schedLow, id, isSched(old.State), old.RunAt, isSched(n.State), n.RunAt)
+	if isSched(n.State) && (tx.m.schedNext.IsZero() || n.RunAt.Before(tx.m.schedNext)) {
+		tx.m.schedNext = n.RunAt
+	}
+	tx.moveTimeIndex(tLease, &tx.m.leaseLow, id,
+		old.State == store.StateRunning, old.LeaseExpiresAt, n.State == store.StateRunning, n.LeaseExpiresAt)
+	tx.moveTimeIndex(tFinished, &tx.m.finLow, id, old.State.Final(), old.FinishedAt, n.State.Final(), n.FinishedAt)
+
+	if old.State != n.State {
+		if !r.isNew {
+			tx.singleDel(stateKey(old.State, id))
+			tx.count(j.Queue, j.Kind, old.State, -1)
+		}
+		tx.set(stateKey(n.State, id), nil)
+		tx.count(j.Queue, j.Kind, n.State, 1)
+	}
+	if j.UniqueKey != "" {
+		wasHeld := !r.isNew && !old.State.Final()
+		isHeld := !n.State.Final()
+		switch {
+		case wasHeld && !isHeld:
+			tx.del(strKey(tUnique, j.UniqueKey))
+		case isHeld && !wasHeld:
+			tx.set(strKey(tUnique, j.UniqueKey), id[:])
+		}
+	}
+	if r.isNew {
+		tx.set(idKey(tSpec, id), encodeSpec(j))
+	}
+	tx.set(idKey(tState, id), encodeState(n))
+
+	if old.State != n.State || r.isNew {
+		tx.change(r, false)
+		if n.State.Final() && !old.State.Final() && tx.m.mayHaveDeps {
+			tx.cascade = append(tx.cascade, cascadeItem{r: r, now: since})
+		}
+	}
+	r.old = *n
+	r.isNew = false
+}
+
+// moveTimeIndex moves id's entry in a time index (t, l or f) from the old
+// time, when it had one, to the new, when it has one.
+func (tx *txn) moveTimeIndex(table byte, low *[]byte, id jobID, had bool, oldT time.Time, has bool, newT time.Time) {
+	if had && has && oldT.Equal(newT) {
+		return
+	}
+	if had {
+		tx.singleDel(timeIDKey(table, oldT, id))
+	}
+	if has {
+		k := timeIDKey(table, newT, id)
+		tx.set(k, nil)
+		*low = minKey(*low, k)
+	}
+}
+
+// change records a change of r for the listeners.
+func (tx *txn) change(r *rec, progress bool) {
+	snap := r.job
+	snap.LeaseToken = ""
+	tx.changes = append(tx.changes, store.Change{
+		ID: snap.ID, Queue: snap.Queue, Kind: snap.Kind, State: snap.State, Progress: progress, Job: &snap,
+	})
+}
+
+// runCascades updates the dependents of the jobs that became final: those
+// of a job that succeeded may become available, those of a job that
+// failed or was cancelled are cancelled, transitively.
+func (tx *txn) runCascades() {
+	for len(tx.cascade) > 0 {
+		c := tx.cascade[0]
+		tx.cascade = tx.cascade[1:]
+		prefix := idKey(tDep, c.r.id)
+		var dependents []jobID
+		err := scan(tx.b, prefix, func(k, _ []byte) error {
+			var d jobID
+			copy(d[:], k[len(prefix):])
+			dependents = append(dependents, d)
+			return nil
+		})
+		if err != nil {
+			tx.fail(err)
+			return
+		}
+		for _, d := range dependents {
+			tx.del(depKey(c.r.id, d))
+			r, err := tx.load(d)
+			if err != nil {
+				tx.fail(err)
+				return
+			}
+			if r == nil || r.job.State != store.StateWaiting {
+				continue
+			}
+			if c.r.job.State == store.StateSucceeded {
+				r.st.DepsLeft--
+				if r.st.DepsLeft > 0 {
+					tx.set(idKey(tState, r.id), encodeState(&r.st))
+					continue
+				}
+				store.ReleaseDependent(&r.job, c.now)
+			} else {
+				store.CancelForDependency(&r.job, c.r.job.ID, c.r.job.State, c.now)
+			}
+			tx.save(r, c.now)
+		}
+	}
+}
+
+// fail makes the whole group fail: used for errors reading the database,
+// after which the batch cannot be trusted.
+func (tx *txn) fail(err error) {
+	if tx.err == nil {
+		tx.err = err
+	}
+}
+
+// writeMemory persists the counters, cursors and seq the group changed.
+func (tx *txn) writeMemory() {
+	for c := range tx.dirtyCounts {
+		n := tx.m.queue(c.queue).kind(c.kind).counts[stateByte(c.state)]
+		tx.set(countKey(c.queue, c.kind, c.state), binary.BigEndian.AppendUint64(nil, uint64(n)))
+	}
+	for c := range tx.dirtyCursors {
+		p := tx.m.queue(c.queue).kind(c.kind).prios[c.prio]
+		v := append(make([]byte, 0, 24), p.cursor[:]...)
+		tx.set(cursorKey(c.queue, c.kind, c.prio), binary.BigEndian.AppendUint64(v, uint64(p.avail)))
+	}
+	if tx.dirtySeq {
+		tx.set(keyNextSeq, binary.BigEndian.AppendUint64(nil, tx.m.seq))
+	}
+}
