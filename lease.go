@@ -106,8 +106,8 @@ func leaseField(field, reason string) error {
 // Complete or Fail; a lease that ends without them counts as a failed
 // attempt. When no job is available, Lease waits up to p.Wait for one,
 // woken by the store's change notifications (or by polling a store without
-// them), and returns an empty slice if none came. It returns early with what
-// it has when ctx ends or the client stops.
+// them), and returns an empty slice if none came. A wait ends early with
+// ctx's error when ctx ends, and with ErrStopped when the client stops.
 //
 // Invalid params give an error wrapping ErrInvalid (a *FieldError).
 func (c *Client) Lease(ctx context.Context, p *LeaseParams) ([]*Job, error) {
@@ -196,9 +196,9 @@ func (c *Client) Lease(ctx context.Context, p *LeaseParams) ([]*Job, error) {
 		case <-deadline.C:
 			return []*Job{}, nil
 		case <-ctx.Done():
-			return []*Job{}, nil
+			return nil, ctx.Err()
 		case <-c.hub.ctx.Done():
-			return []*Job{}, nil
+			return nil, ErrStopped
 		}
 	}
 }

@@ -12,26 +12,26 @@ import (
 // without a value are null, or empty lists; lease tokens never appear
 // except in a lease response (LeasedJob).
 type JobResource struct {
-	ID          string             `json:"id"`
-	Kind        string             `json:"kind"`
-	Queue       string             `json:"queue"`
-	State       gantry.State       `json:"state"`
-	Args        json.RawMessage    `json:"args"`
-	Priority    int                `json:"priority"`
-	Attempt     int                `json:"attempt"`
-	MaxAttempts int                `json:"max_attempts"`
-	RunAt       time.Time          `json:"run_at"`
-	CreatedAt   time.Time          `json:"created_at"`
-	StartedAt   *time.Time         `json:"started_at"`
-	FinishedAt  *time.Time         `json:"finished_at"`
-	Progress    *ProgressResource  `json:"progress"`
-	Result      json.RawMessage    `json:"result"`
-	Errors      []AttemptResource  `json:"errors"`
-	DependsOn   []string           `json:"depends_on"`
-	ParentID    *string            `json:"parent_id"`
-	Blob        *BlobResource      `json:"blob"`
-	Timeout     string             `json:"timeout,omitempty"`
-	UniqueKey   string             `json:"unique_key,omitempty"`
+	ID           string            `json:"id"`
+	Kind         string            `json:"kind"`
+	Queue        string            `json:"queue"`
+	State        gantry.State      `json:"state"`
+	Args         json.RawMessage   `json:"args"`
+	Priority     int               `json:"priority"`
+	Attempt      int               `json:"attempt"`
+	MaxAttempts  int               `json:"max_attempts"`
+	RunAt        time.Time         `json:"run_at"`
+	CreatedAt    time.Time         `json:"created_at"`
+	StartedAt    *time.Time        `json:"started_at"`
+	FinishedAt   *time.Time        `json:"finished_at"`
+	Progress     *ProgressResource `json:"progress"`
+	Result       json.RawMessage   `json:"result"`
+	Errors       []AttemptResource `json:"errors"`
+	DependsOn    []string          `json:"depends_on"`
+	ParentID     *string           `json:"parent_id"`
+	Blob         *BlobResource     `json:"blob"`
+	Timeout      string            `json:"timeout,omitempty"`
+	UniqueKey    string            `json:"unique_key,omitempty"`
 	CancelReason string            `json:"cancel_reason,omitempty"`
 }
 

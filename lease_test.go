@@ -1,0 +1,360 @@
+package gantry_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/store/embedded"
+)
+
+type remoteArgs struct {
+	N int `json:"n"`
+}
+
+func (remoteArgs) Kind() string { return "remote" }
+
+type localArgs struct{}
+
+func (localArgs) Kind() string { return "local" }
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// leaseSetup opens an embedded store in a temp dir and an unstarted client
+// on it whose registry has a handler for localArgs only, so that "remote"
+// jobs are for external workers. cfg may be nil.
+func leaseSetup(t *testing.T, cfg *gantry.Config) *gantry.Client {
+	t.Helper()
+	t.Parallel()
+	st, err := embedded.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg == nil {
+		cfg = &gantry.Config{}
+	}
+	reg := gantry.NewRegistry()
+	gantry.Register(reg, gantry.HandlerFunc[localArgs](func(context.Context, *gantry.Task[localArgs]) error { return nil }))
+	cfg.Registry = reg
+	c, err := gantry.NewClient(st, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(context.Background()); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		if err := st.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	})
+	return c
+}
+
+func enqueueRemote(t *testing.T, c *gantry.Client, n int, opts *gantry.EnqueueOpts) *gantry.Job {
+	t.Helper()
+	e, err := c.Enqueue(t.Context(), remoteArgs{N: n}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.Job
+}
+
+func leaseOne(t *testing.T, c *gantry.Client, p *gantry.LeaseParams) *gantry.Job {
+	t.Helper()
+	jobs, err := c.Lease(t.Context(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 1 {
+		t.Fatalf("leased %d jobs, want 1", len(jobs))
+	}
+	return jobs[0]
+}
+
+func TestLeaseHandsOutOnlyKindsWithoutHandler(t *testing.T) {
+	c := leaseSetup(t, nil)
+	if _, err := c.Enqueue(t.Context(), localArgs{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	remote := enqueueRemote(t, c, 1, nil)
+
+	jobs, err := c.Lease(t.Context(), &gantry.LeaseParams{Max: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 1 || jobs[0].ID != remote.ID {
+		t.Fatalf("leased %v, want only the remote job %s", jobs, remote.ID)
+	}
+	j := jobs[0]
+	if j.State != gantry.StateRunning || j.Attempt != 1 || j.LeaseToken == "" || j.LeaseExpiresAt.IsZero() {
+		t.Errorf("leased job = state %s, attempt %d, token %q, expires %v", j.State, j.Attempt, j.LeaseToken, j.LeaseExpiresAt)
+	}
+
+	// Asking for the local kind by name does not hand it out either.
+	jobs, err = c.Lease(t.Context(), &gantry.LeaseParams{Kinds: []string{"local"}})
+	if err != nil || len(jobs) != 0 {
+		t.Fatalf("lease of kind local = %v, %v; want none", jobs, err)
+	}
+}
+
+func TestLeaseFiltersByKind(t *testing.T) {
+	c := leaseSetup(t, nil)
+	enqueueRemote(t, c, 1, nil)
+	jobs, err := c.Lease(t.Context(), &gantry.LeaseParams{Kinds: []string{"other"}})
+	if err != nil || len(jobs) != 0 {
+		t.Fatalf("lease of kind other = %v, %v; want none", jobs, err)
+	}
+	leaseOne(t, c, &gantry.LeaseParams{Kinds: []string{"remote"}})
+}
+
+func TestLeaseWaitsForAJob(t *testing.T) {
+	c := leaseSetup(t, nil)
+	type result struct {
+		jobs []*gantry.Job
+		err  error
+	}
+	done := make(chan result, 1)
+	start := time.Now()
+	go func() {
+		jobs, err := c.Lease(context.Background(), &gantry.LeaseParams{Wait: 30 * time.Second})
+		done <- result{jobs, err}
+	}()
+	want := enqueueRemote(t, c, 1, nil)
+	res := <-done
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	if len(res.jobs) != 1 || res.jobs[0].ID != want.ID {
+		t.Fatalf("leased %v, want %s", res.jobs, want.ID)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("lease returned after %v; it should return when the job arrives", took)
+	}
+}
+
+func TestLeaseReturnsNothingAfterTheWait(t *testing.T) {
+	c := leaseSetup(t, nil)
+	jobs, err := c.Lease(t.Context(), &gantry.LeaseParams{Wait: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jobs == nil || len(jobs) != 0 {
+		t.Fatalf("lease = %#v, want an empty slice", jobs)
+	}
+}
+
+func TestLeaseEndsWhenContextEnds(t *testing.T) {
+	c := leaseSetup(t, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Lease(ctx, &gantry.LeaseParams{Wait: time.Hour})
+		done <- err
+	}()
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("lease after cancel = %v, want context.Canceled", err)
+	}
+}
+
+func TestLeaseEndsWhenClientStops(t *testing.T) {
+	c := leaseSetup(t, nil)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Lease(context.Background(), &gantry.LeaseParams{Wait: time.Hour})
+		done <- err
+	}()
+	if err := c.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, gantry.ErrStopped) {
+		t.Fatalf("lease after stop = %v, want ErrStopped", err)
+	}
+}
+
+func TestLeaseRefusesBadParams(t *testing.T) {
+	c := leaseSetup(t, nil)
+	for _, tc := range []struct {
+		p     gantry.LeaseParams
+		field string
+	}{
+		{gantry.LeaseParams{Queue: "bad queue"}, "queue"},
+		{gantry.LeaseParams{Max: -1}, "max"},
+		{gantry.LeaseParams{Max: gantry.MaxLeaseJobs + 1}, "max"},
+		{gantry.LeaseParams{LeaseFor: time.Millisecond}, "lease"},
+		{gantry.LeaseParams{LeaseFor: 48 * time.Hour}, "lease"},
+		{gantry.LeaseParams{Wait: -time.Second}, "wait"},
+		{gantry.LeaseParams{Kinds: []string{"ok", ""}}, "kinds[1]"},
+	} {
+		_, err := c.Lease(t.Context(), &tc.p)
+		var fe *gantry.FieldError
+		if !errors.Is(err, gantry.ErrInvalid) || !errors.As(err, &fe) || fe.Field != tc.field {
+			t.Errorf("Lease(%+v) = %v, want a field error on %s", tc.p, err, tc.field)
+		}
+	}
+}
+
+func TestHeartbeatCompleteAndFail(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	c := leaseSetup(t, &gantry.Config{Now: clock.Now, MaxAttempts: 2})
+	ctx := t.Context()
+
+	// Heartbeat: progress, checkpoint and a longer lease; then complete.
+	enqueueRemote(t, c, 1, nil)
+	j := leaseOne(t, c, &gantry.LeaseParams{LeaseFor: 10 * time.Second})
+	clock.Advance(5 * time.Second)
+	hb, err := c.Heartbeat(ctx, &gantry.HeartbeatParams{
+		ID: j.ID, LeaseToken: j.LeaseToken,
+		Progress:   &gantry.Progress{Percent: 40, Message: "resizing"},
+		Checkpoint: json.RawMessage(`{"page":3}`),
+		Extend:     time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hb.Progress == nil || hb.Progress.Percent != 40 || hb.Progress.Message != "resizing" {
+		t.Errorf("progress = %+v", hb.Progress)
+	}
+	if want := clock.Now().Add(time.Minute); !hb.LeaseExpiresAt.Equal(want) {
+		t.Errorf("lease expires at %v, want %v", hb.LeaseExpiresAt, want)
+	}
+	done, err := c.Complete(ctx, j.ID, j.LeaseToken, json.RawMessage(`{"ok":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.State != gantry.StateSucceeded || string(done.Result) != `{"ok":true}` {
+		t.Errorf("completed job = %s, result %s", done.State, done.Result)
+	}
+	if _, err := c.Complete(ctx, j.ID, j.LeaseToken, nil); !errors.Is(err, gantry.ErrLeaseLost) {
+		t.Errorf("second complete = %v, want ErrLeaseLost", err)
+	}
+
+	// Fail with retry_in: retrying at that time, the error recorded.
+	enqueueRemote(t, c, 2, nil)
+	j = leaseOne(t, c, nil)
+	failed, err := c.Fail(ctx, &gantry.FailParams{ID: j.ID, LeaseToken: j.LeaseToken, Error: "downstream 503", RetryIn: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failed.State != gantry.StateRetrying || !failed.RunAt.Equal(clock.Now().Add(10*time.Second)) {
+		t.Errorf("after fail: state %s, run at %v", failed.State, failed.RunAt)
+	}
+	if len(failed.Errors) != 1 || failed.Errors[0].Attempt != 1 || failed.Errors[0].Message != "downstream 503" {
+		t.Errorf("errors = %+v", failed.Errors)
+	}
+	// Not yet due; then due, with the checkpoint-free second attempt.
+	if jobs, _ := c.Lease(ctx, nil); len(jobs) != 0 {
+		t.Fatalf("leased %d jobs before the retry was due", len(jobs))
+	}
+	clock.Advance(10 * time.Second)
+	j2 := leaseOne(t, c, nil)
+	if j2.ID != j.ID || j2.Attempt != 2 {
+		t.Fatalf("second lease = %s attempt %d", j2.ID, j2.Attempt)
+	}
+	// The last attempt failing fails the job.
+	final, err := c.Fail(ctx, &gantry.FailParams{ID: j2.ID, LeaseToken: j2.LeaseToken, Error: "again"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final.State != gantry.StateFailed {
+		t.Errorf("state after the last attempt failed = %s", final.State)
+	}
+
+	// A permanent failure fails at once.
+	enqueueRemote(t, c, 3, nil)
+	j = leaseOne(t, c, nil)
+	perm, err := c.Fail(ctx, &gantry.FailParams{ID: j.ID, LeaseToken: j.LeaseToken, Permanent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm.State != gantry.StateFailed || len(perm.Errors) != 1 {
+		t.Errorf("permanent failure: state %s, errors %+v", perm.State, perm.Errors)
+	}
+}
+
+func TestStaleLeaseTokenIsRefused(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	c := leaseSetup(t, &gantry.Config{Now: clock.Now})
+	ctx := t.Context()
+	enqueueRemote(t, c, 1, nil)
+	first := leaseOne(t, c, &gantry.LeaseParams{LeaseFor: time.Second})
+
+	// The lease expires and is rescued: the attempt counts as failed.
+	clock.Advance(2 * time.Second)
+	if _, err := c.Store().Rescue(ctx, &store.RescueParams{Now: clock.Now(), Backoff: func(int) time.Duration { return 0 }}); err != nil {
+		t.Fatal(err)
+	}
+	second := leaseOne(t, c, nil)
+	if second.ID != first.ID || second.Attempt != 2 || second.LeaseToken == first.LeaseToken {
+		t.Fatalf("second lease = %s attempt %d", second.ID, second.Attempt)
+	}
+
+	// Every use of the first attempt's token is refused.
+	if _, err := c.Heartbeat(ctx, &gantry.HeartbeatParams{ID: first.ID, LeaseToken: first.LeaseToken}); !errors.Is(err, gantry.ErrLeaseLost) {
+		t.Errorf("heartbeat with the old token = %v, want ErrLeaseLost", err)
+	}
+	if _, err := c.Complete(ctx, first.ID, first.LeaseToken, nil); !errors.Is(err, gantry.ErrLeaseLost) {
+		t.Errorf("complete with the old token = %v, want ErrLeaseLost", err)
+	}
+	if _, err := c.Fail(ctx, &gantry.FailParams{ID: first.ID, LeaseToken: first.LeaseToken}); !errors.Is(err, gantry.ErrLeaseLost) {
+		t.Errorf("fail with the old token = %v, want ErrLeaseLost", err)
+	}
+	if _, err := c.Complete(ctx, first.ID, "1.nottherighttoken", nil); !errors.Is(err, gantry.ErrLeaseLost) {
+		t.Errorf("complete with a malformed token = %v, want ErrLeaseLost", err)
+	}
+	// The current token still works.
+	if _, err := c.Complete(ctx, second.ID, second.LeaseToken, nil); err != nil {
+		t.Fatalf("complete with the current token: %v", err)
+	}
+}
+
+func TestWorkerCallsRefuseBadInput(t *testing.T) {
+	c := leaseSetup(t, nil)
+	ctx := t.Context()
+	enqueueRemote(t, c, 1, nil)
+	j := leaseOne(t, c, nil)
+	check := func(name string, err error, field string) {
+		t.Helper()
+		var fe *gantry.FieldError
+		if !errors.As(err, &fe) || fe.Field != field {
+			t.Errorf("%s = %v, want a field error on %s", name, err, field)
+		}
+	}
+	_, err := c.Heartbeat(ctx, &gantry.HeartbeatParams{ID: j.ID})
+	check("heartbeat without token", err, "lease_token")
+	_, err = c.Heartbeat(ctx, &gantry.HeartbeatParams{ID: j.ID, LeaseToken: j.LeaseToken, Progress: &gantry.Progress{Percent: 101}})
+	check("heartbeat with 101%", err, "progress")
+	_, err = c.Heartbeat(ctx, &gantry.HeartbeatParams{ID: j.ID, LeaseToken: j.LeaseToken, Checkpoint: json.RawMessage(`{`)})
+	check("heartbeat with a bad checkpoint", err, "checkpoint")
+	_, err = c.Complete(ctx, j.ID, j.LeaseToken, json.RawMessage(`nope`))
+	check("complete with a bad result", err, "result")
+	_, err = c.Fail(ctx, &gantry.FailParams{ID: j.ID, LeaseToken: j.LeaseToken, RetryIn: -time.Second})
+	check("fail with a negative retry", err, "retry_in")
+	_, err = c.Complete(ctx, "", j.LeaseToken, nil)
+	check("complete without id", err, "id")
+	if _, err := c.Complete(ctx, "no-such-job", j.LeaseToken, nil); !errors.Is(err, gantry.ErrNotFound) && !errors.Is(err, gantry.ErrLeaseLost) {
+		t.Errorf("complete of an unknown job = %v, want ErrNotFound", err)
+	}
+}
