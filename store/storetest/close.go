@@ -49,7 +49,10 @@ func testClose(t *testing.T, open opener) {
 				return err
 			}},
 			{"Promote", func() error { _, err := h.d.Promote(h.ctx, &store.PromoteParams{Now: now}); return err }},
-			{"Prune", func() error { _, err := h.d.Prune(h.ctx, &store.PruneParams{FinishedBefore: now}); return err }},
+			{"Prune", func() error {
+				_, err := h.d.Prune(h.ctx, &store.PruneParams{FinishedBefore: now, Now: now})
+				return err
+			}},
 			{"Queues", func() error { _, err := h.d.Queues(h.ctx); return err }},
 			{"PauseQueue", func() error { return h.d.PauseQueue(h.ctx, &store.PauseParams{Queue: "default", Paused: true}) }},
 			{"Ping", func() error { return h.d.Ping(h.ctx) }},

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -103,7 +104,9 @@ func testNotifier(t *testing.T, open opener) {
 // recorder collects the changes a Notifier reports.
 type recorder struct {
 	mu      sync.Mutex
-	changes []store.Change
+	changes []store.Change // without their Job snapshots
+	// bad lists the changes whose Job snapshot did not match them.
+	bad []string
 	// signal has a value when changes came since the last wait.
 	signal chan struct{}
 }
@@ -113,7 +116,14 @@ func newRecorder() *recorder { return &recorder{signal: make(chan struct{}, 1)} 
 // add is the Notifier callback: it must not block.
 func (r *recorder) add(cs []store.Change) {
 	r.mu.Lock()
-	r.changes = append(r.changes, cs...)
+	for _, c := range cs {
+		if j := c.Job; j != nil && (j.ID != c.ID || j.Queue != c.Queue || j.Kind != c.Kind || j.State != c.State || j.LeaseToken != "") {
+			r.bad = append(r.bad, fmt.Sprintf("change %+v carries a job that is %s of queue %q, kind %q, state %s, with lease token %q; want the changed job, without its lease token",
+				c, j.ID, j.Queue, j.Kind, j.State, j.LeaseToken))
+		}
+		c.Job = nil
+		r.changes = append(r.changes, c)
+	}
 	r.mu.Unlock()
 	select {
 	case r.signal <- struct{}{}:
@@ -144,6 +154,14 @@ func (r *recorder) expect(t *testing.T, what string, action func(), want func() 
 	missing := want()
 	timeout := time.NewTimer(notifyWait)
 	defer timeout.Stop()
+	defer func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, b := range r.bad {
+			t.Error(b)
+		}
+		r.bad = nil
+	}()
 	for {
 		got := r.all()[mark:]
 		missing = slices.DeleteFunc(missing, func(w store.Change) bool { return slices.Contains(got, w) })

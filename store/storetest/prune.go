@@ -35,7 +35,7 @@ func testPrune(t *testing.T, open opener) {
 		before := len(h.listAll(store.ListParams{}))
 
 		h.advance(time.Hour)
-		res, err := h.d.Prune(h.ctx, &store.PruneParams{FinishedBefore: cutoff})
+		res, err := h.d.Prune(h.ctx, &store.PruneParams{FinishedBefore: cutoff, Now: h.now})
 		if err != nil {
 			t.Fatalf("Prune: %v", err)
 		}
@@ -60,7 +60,7 @@ func testPrune(t *testing.T, open opener) {
 		if c[store.StateSucceeded] != 1 || c[store.StateFailed] != 0 || c[store.StateCancelled] != 0 {
 			t.Errorf("Queues after Prune: counts %v, want 1 succeeded, no failed or cancelled", c)
 		}
-		res, err = h.d.Prune(h.ctx, &store.PruneParams{FinishedBefore: cutoff})
+		res, err = h.d.Prune(h.ctx, &store.PruneParams{FinishedBefore: cutoff, Now: h.now})
 		if err != nil || res.Deleted != 0 || len(res.BlobKeys) != 0 {
 			t.Errorf("second Prune: %+v, %v; want nothing deleted", res, err)
 		}
@@ -73,7 +73,7 @@ func testPrune(t *testing.T, open opener) {
 			jobs = append(jobs, h.get(h.jobIn(s).ID))
 		}
 		h.advance(1000 * time.Hour)
-		res, err := h.d.Prune(h.ctx, &store.PruneParams{FinishedBefore: h.now})
+		res, err := h.d.Prune(h.ctx, &store.PruneParams{FinishedBefore: h.now, Now: h.now})
 		if err != nil {
 			t.Fatalf("Prune: %v", err)
 		}
@@ -93,7 +93,7 @@ func testPrune(t *testing.T, open opener) {
 		h.advance(time.Hour)
 		var keys []string
 		for _, want := range []int{2, 2, 1, 0} {
-			res, err := h.d.Prune(h.ctx, &store.PruneParams{FinishedBefore: h.now, Limit: 2})
+			res, err := h.d.Prune(h.ctx, &store.PruneParams{FinishedBefore: h.now, Now: h.now, Limit: 2})
 			if err != nil {
 				t.Fatalf("Prune: %v", err)
 			}

@@ -22,8 +22,8 @@
 // may return them in any location.
 //
 // The suite is grouped by concern (Enqueue, Transitions, Leases, Order,
-// Unique, Pause, List, Counts, Prune, Dependencies, Notifier, Concurrency,
-// Close); run one group or case with -run, e.g.
+// Unique, Idempotency, Pause, List, Counts, Prune, Dependencies, Notifier,
+// Concurrency, Close); run one group or case with -run, e.g.
 // -run 'TestConformance/Leases/Fenced'. Under testing.Short the concurrency
 // tests use fewer jobs.
 package storetest
@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Driver) {
 		{"Leases", testLeases},
 		{"Order", testOrder},
 		{"Unique", testUnique},
+		{"Idempotency", testIdempotency},
 		{"Pause", testPause},
 		{"List", testList},
 		{"Counts", testCounts},
