@@ -146,8 +146,11 @@ func testDependencies(t *testing.T, open opener) {
 				h.advance(time.Second)
 				j := h.enqueue(withDeps(deps...), withRunAt(h.now.Add(c.runAt)))
 				wantState(t, "Enqueue result", j, c.want)
-				if c.want == store.StateCancelled && j.CancelReason == "" {
-					t.Errorf("a job created cancelled has no CancelReason")
+				if c.want == store.StateCancelled {
+					if j.CancelReason == "" {
+						t.Errorf("a job created cancelled has no CancelReason")
+					}
+					wantTime(t, "FinishedAt of a job created cancelled", j.FinishedAt, h.now)
 				}
 				wantJob(t, "Get after Enqueue", h.get(j.ID), j)
 			})

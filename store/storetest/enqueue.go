@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -142,6 +143,21 @@ func testEnqueue(t *testing.T, open opener) {
 			if j := h.enqueue(); seen[j.ID] {
 				t.Fatalf("a later enqueue reused ID %s", j.ID)
 			}
+		}
+	})
+
+	t.Run("IDsTimeOrdered", func(t *testing.T) {
+		// Ids sort as the jobs were created: successive calls, and the jobs
+		// of one batch in their order.
+		h := setup(t, open)
+		var got []string
+		for range 10 {
+			got = append(got, h.enqueue().ID)
+		}
+		got = append(got, ids(h.enqueueMany(10))...)
+		got = append(got, h.enqueue().ID)
+		if !slices.IsSorted(got) {
+			t.Errorf("ids in order of creation %v do not sort in that order", got)
 		}
 	})
 
