@@ -15,6 +15,11 @@ import (
 // promoteBatch bounds the due jobs one Claim promotes before claiming.
 const promoteBatch = 1000
 
+// asyncCommit, first in a batch (one implicit transaction), lets the
+// transaction commit without waiting for its WAL to reach the disk: for
+// changes the Driver contract allows to be lost in a crash.
+const asyncCommit = `SELECT set_config('synchronous_commit', 'off', true)`
+
 // Claim promotes the queue's due scheduled and retrying jobs, then leases
 // up to p.Max available ones with FOR UPDATE SKIP LOCKED, so that claims
 // from many nodes never wait for each other or take the same job. Both
@@ -37,6 +42,10 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimRe
 	}
 
 	b := &pgx.Batch{}
+	// The batch is one implicit transaction. A claim need not be durable
+	// (a claim lost in a crash leaves the job available), so its commit
+	// does not wait for the disk.
+	b.Queue(asyncCommit)
 	b.Queue(s.q.sql(`UPDATE {jobs} j SET state = 'available', available_at = j.run_at
 		FROM (SELECT id FROM {jobs}
 			WHERE queue = $1 AND state IN ('scheduled', 'retrying') AND run_at <= $2
@@ -63,6 +72,10 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimRe
 		RETURNING `+jobColsOf("j")+`, j.available_at`),
 		p.Queue, p.Kinds, exclude, p.Max, now, expires)
 	br := s.pool.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return nil, s.wrap("claim", err)
+	}
 	rows, err := br.Query()
 	if err != nil {
 		br.Close()
@@ -152,13 +165,26 @@ func (s *Store) Heartbeat(ctx context.Context, p *store.HeartbeatParams) (*store
 	if p.Checkpoint != nil {
 		checkpoint = p.Checkpoint
 	}
-	j, err := scanJob(s.pool.QueryRow(ctx, `UPDATE `+s.q.jobs+` SET
+	// A heartbeat need not be durable: asyncCommit in the same implicit
+	// transaction.
+	b := &pgx.Batch{}
+	b.Queue(asyncCommit)
+	b.Queue(`UPDATE `+s.q.jobs+` SET
 			lease_expires_at = coalesce($3, lease_expires_at),
 			progress_percent = CASE WHEN $4::smallint IS NULL THEN progress_percent ELSE $4 END,
 			progress_message = CASE WHEN $4::smallint IS NULL THEN progress_message ELSE $5 END,
 			checkpoint = coalesce($6, checkpoint)
 		WHERE id = $1 AND state = 'running' AND lease_token = $2
-		RETURNING `+jobCols, p.ID, p.LeaseToken, expires, pct, msg, checkpoint))
+		RETURNING `+jobCols, p.ID, p.LeaseToken, expires, pct, msg, checkpoint)
+	br := s.pool.SendBatch(ctx, b)
+	_, err := br.Exec()
+	var j *store.Job
+	if err == nil {
+		j, err = scanJob(br.QueryRow())
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	if err == nil {
 		if p.Progress != nil || p.Checkpoint != nil {
 			c := change(j)

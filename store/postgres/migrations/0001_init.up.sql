@@ -44,10 +44,10 @@ CREATE TABLE {schema}.jobs (
 -- Claim: the available jobs of a queue in claim order.
 CREATE INDEX jobs_claim_idx ON {schema}.jobs (queue, priority, available_at, id)
     WHERE state = 'available';
--- Promotion before a claim: the due scheduled and retrying jobs of a queue.
-CREATE INDEX jobs_due_queue_idx ON {schema}.jobs (queue, run_at)
-    WHERE state IN ('scheduled', 'retrying');
--- Promote (maintenance): due jobs of every queue, oldest first.
+-- Promote, and the promotion of a queue's due jobs before each claim: due
+-- scheduled and retrying jobs, oldest first. Due jobs are few and
+-- short-lived (every claim and Promote turns them available), so one index
+-- serves the per-queue promotion too, with a filter on queue.
 CREATE INDEX jobs_due_idx ON {schema}.jobs (run_at)
     WHERE state IN ('scheduled', 'retrying');
 -- Rescue: running jobs by the end of their lease.
