@@ -73,6 +73,8 @@ type Serve struct {
 	// Demo registers the built-in kinds gantry.sleep and gantry.echo.
 	// Default true.
 	Demo bool
+	// Migrate applies pending PostgreSQL migrations at startup.
+	Migrate bool
 	// Queues configures named queues; only the config file sets it.
 	Queues map[string]Queue
 }
@@ -128,6 +130,7 @@ func (s *Serve) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", s.ShutdownTimeout, "how long running jobs and requests may take to finish after SIGINT or SIGTERM")
 	fs.DurationVar(&s.DrainDelay, "drain-delay", s.DrainDelay, "how long to keep answering (readyz 503, new work 503) after a signal before closing the listener")
 	fs.BoolVar(&s.Demo, "demo", s.Demo, "run the built-in kinds gantry.sleep and gantry.echo in-process")
+	fs.BoolVar(&s.Migrate, "migrate", s.Migrate, "with a postgres:// --store, apply pending schema migrations at startup")
 }
 
 // LoadServe returns the settings of `gantry serve` from args (the flags

@@ -4,7 +4,7 @@
 // Metrics never slow work down. Counters and histograms are fed from
 // events: the client's Hooks (JobStarted, JobFinished), the store's
 // enqueues (JobsEnqueued, or InstrumentStore), and the HTTP API's hooks
-// (ObserveHTTP, Rejected); each event costs a few atomic additions. Gauges
+// (ObserveHTTP, Problem); each event costs a few atomic additions. Gauges
 // that describe the backlog are computed at scrape time by asking the store
 // for its queues, so nothing is maintained while jobs flow.
 //
@@ -24,11 +24,12 @@
 //	gantry_store_up                                      1 when the last scrape could read the queues
 //	gantry_http_requests_total{route,code}               requests by route pattern and status code
 //	gantry_http_request_duration_seconds{route,code}     histogram of their latency
-//	gantry_http_rejected_total{reason}                   requests refused to shed load (429, 503)
+//	gantry_http_problems_total{code}                     requests answered with an error, by its problem code:
+//	                                                     queue_full (429) and draining (503) are load shedding
 //
 // plus the standard go_* and process_* series.
 //
-// Kinds, queues, routes and reasons can come from requests, so each label
+// Kinds, queues, routes and codes can come from requests, so each label
 // takes at most Config.MaxLabelValues distinct values; the rest are counted
 // under OtherLabel, and a flood of made-up kinds cannot exhaust memory.
 package metrics
@@ -83,7 +84,7 @@ type Config struct {
 	// DefaultScrapeTimeout.
 	ScrapeTimeout time.Duration
 	// MaxLabelValues bounds the distinct values of each of the labels kind,
-	// queue, route and reason. Default DefaultMaxLabelValues.
+	// queue, route and (problem) code. Default DefaultMaxLabelValues.
 	MaxLabelValues int
 	// DisableRuntime leaves out the Go and process collectors.
 	DisableRuntime bool
@@ -100,11 +101,11 @@ type Metrics struct {
 	now func() time.Time
 	log *slog.Logger
 
-	kinds, queues, routes, reasons *limiter
+	kinds, queues, routes, problemCodes *limiter
 
 	enqueued, started, finished *prometheus.CounterVec
 	wait, run                   *prometheus.HistogramVec
-	httpRequests, rejected      *prometheus.CounterVec
+	httpRequests, problems      *prometheus.CounterVec
 	httpDuration                *prometheus.HistogramVec
 }
 
@@ -127,13 +128,13 @@ func New(cfg *Config) *Metrics {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Metrics{
-		reg:     prometheus.NewRegistry(),
-		now:     c.Now,
-		log:     c.Logger,
-		kinds:   newLimiter(c.MaxLabelValues),
-		queues:  newLimiter(c.MaxLabelValues),
-		routes:  newLimiter(c.MaxLabelValues),
-		reasons: newLimiter(c.MaxLabelValues),
+		reg:          prometheus.NewRegistry(),
+		now:          c.Now,
+		log:          c.Logger,
+		kinds:        newLimiter(c.MaxLabelValues),
+		queues:       newLimiter(c.MaxLabelValues),
+		routes:       newLimiter(c.MaxLabelValues),
+		problemCodes: newLimiter(c.MaxLabelValues),
 		enqueued: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "jobs_enqueued_total",
 			Help: "Jobs created, by queue and kind (duplicates of a unique key and idempotent replays excluded).",
@@ -165,12 +166,12 @@ func New(cfg *Config) *Metrics {
 			Help:    "HTTP request latency by route pattern and status code.",
 			Buckets: httpBuckets,
 		}, []string{"route", "code"}),
-		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "http_rejected_total",
-			Help: "HTTP requests refused to shed load (429 or 503), by reason.",
-		}, []string{"reason"}),
+		problems: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "http_problems_total",
+			Help: "HTTP requests answered with an error, by problem code; queue_full (429) and draining (503) are load shedding.",
+		}, []string{"code"}),
 	}
-	m.reg.MustRegister(m.enqueued, m.started, m.finished, m.wait, m.run, m.httpRequests, m.httpDuration, m.rejected)
+	m.reg.MustRegister(m.enqueued, m.started, m.finished, m.wait, m.run, m.httpRequests, m.httpDuration, m.problems)
 	if c.Queues != nil {
 		m.reg.MustRegister(newQueueCollector(m, c.Queues, c.ScrapeTimeout))
 	}
@@ -249,11 +250,11 @@ func (m *Metrics) ObserveHTTP(route string, status int, took time.Duration) {
 	m.httpDuration.WithLabelValues(r, code).Observe(took.Seconds())
 }
 
-// Rejected counts a request refused to shed load, for the given reason
-// ("queue_full", "draining", ...). It has the signature of the HTTP API's
-// OnReject hook.
-func (m *Metrics) Rejected(reason string) {
-	m.rejected.WithLabelValues(m.reasons.value(reason)).Inc()
+// Problem counts a request answered with an error, by its problem code
+// ("queue_full", "draining", "not_found", ...). It has the signature of
+// the HTTP API's OnReject hook.
+func (m *Metrics) Problem(code string) {
+	m.problems.WithLabelValues(m.problemCodes.value(code)).Inc()
 }
 
 // limiter admits up to max distinct label values; the rest map to

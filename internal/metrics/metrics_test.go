@@ -209,20 +209,20 @@ func TestHTTP(t *testing.T) {
 	m.ObserveHTTP("POST /v1/jobs", 202, 3*time.Millisecond)
 	m.ObserveHTTP("POST /v1/jobs", 429, time.Millisecond)
 	m.ObserveHTTP("", 404, time.Millisecond)
-	m.Rejected("queue_full")
-	m.Rejected("queue_full")
-	m.Rejected("draining")
+	m.Problem("queue_full")
+	m.Problem("queue_full")
+	m.Problem("draining")
 	compare(t, m, `
 # HELP gantry_http_requests_total HTTP requests by route pattern and status code.
 # TYPE gantry_http_requests_total counter
 gantry_http_requests_total{code="202",route="POST /v1/jobs"} 1
 gantry_http_requests_total{code="404",route="unmatched"} 1
 gantry_http_requests_total{code="429",route="POST /v1/jobs"} 1
-# HELP gantry_http_rejected_total HTTP requests refused to shed load (429 or 503), by reason.
-# TYPE gantry_http_rejected_total counter
-gantry_http_rejected_total{reason="draining"} 1
-gantry_http_rejected_total{reason="queue_full"} 2
-`, "gantry_http_requests_total", "gantry_http_rejected_total")
+# HELP gantry_http_problems_total HTTP requests answered with an error, by problem code; queue_full (429) and draining (503) are load shedding.
+# TYPE gantry_http_problems_total counter
+gantry_http_problems_total{code="draining"} 1
+gantry_http_problems_total{code="queue_full"} 2
+`, "gantry_http_requests_total", "gantry_http_problems_total")
 	if n, _ := testutil.GatherAndCount(m.Registry(), "gantry_http_request_duration_seconds"); n != 3 {
 		t.Errorf("%d latency series", n)
 	}
@@ -231,7 +231,7 @@ gantry_http_rejected_total{reason="queue_full"} 2
 func TestHandler(t *testing.T) {
 	t.Parallel()
 	m := metrics.New(&metrics.Config{Queues: &fakeQueues{}})
-	m.Rejected("draining")
+	m.Problem("draining")
 	srv := httptest.NewServer(m.Handler())
 	defer srv.Close()
 	res, err := http.Get(srv.URL)
@@ -243,7 +243,7 @@ func TestHandler(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("status %d", res.StatusCode)
 	}
-	for _, want := range []string{"go_goroutines ", "process_", "gantry_http_rejected_total{reason=\"draining\"} 1", "gantry_store_up 1"} {
+	for _, want := range []string{"go_goroutines ", "process_", "gantry_http_problems_total{code=\"draining\"} 1", "gantry_store_up 1"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
