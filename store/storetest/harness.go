@@ -652,6 +652,13 @@ func wantJob(t *testing.T, what string, got, want *store.Job) {
 	}
 }
 
+// withoutLease returns a copy of j without its lease, as Get shows it.
+func withoutLease(j *store.Job) *store.Job {
+	c := clone(j)
+	c.LeaseToken, c.LeaseExpiresAt = "", time.Time{}
+	return c
+}
+
 // clone returns a deep enough copy of j to serve as an expectation.
 func clone(j *store.Job) *store.Job {
 	c := *j

@@ -23,7 +23,7 @@ func testLeases(t *testing.T, open opener) {
 		wantState(t, "Heartbeat result", got, store.StateRunning)
 		wantTime(t, "LeaseExpiresAt after Heartbeat(ExtendBy 1m)", got.LeaseExpiresAt, h.now.Add(time.Minute))
 		extendedTo := h.now.Add(time.Minute)
-		want := h.getBefore(j)
+		want := withoutLease(j)
 		want.Progress = progress
 		want.Checkpoint = checkpoint
 		wantJob(t, "Heartbeat result", got, want)

@@ -325,7 +325,7 @@ func testTransitions(t *testing.T, open opener) {
 				j := h.jobIn(s)
 				h.advance(time.Second)
 				got := h.cancel(j.ID, "no longer wanted")
-				want := clone(h.getBefore(j))
+				want := withoutLease(j)
 				want.State = store.StateCancelled
 				want.CancelReason = "no longer wanted"
 				want.FinishedAt = h.now
@@ -446,14 +446,6 @@ func testTransitions(t *testing.T, open opener) {
 			wantErr(t, c.name+" of an unknown id", c.call(), store.ErrNotFound)
 		}
 	})
-}
-
-// getBefore returns j as Get returned it before the test changed it; for a
-// job fresh from jobIn that is j itself minus the lease.
-func (h *harness) getBefore(j *store.Job) *store.Job {
-	c := clone(j)
-	c.LeaseToken, c.LeaseExpiresAt = "", time.Time{}
-	return c
 }
 
 // wantTransitionError fails the test unless err is a *TransitionError for
