@@ -13,30 +13,30 @@ import (
 	"github.com/gantry-dev/gantry/store"
 )
 
-// Finish records the outcomes of attempts in one transaction: it locks the
-// jobs (in id order), applies each item with store.FinishJob, writes the
-// changed rows back with one UPDATE, then releases or cancels their
-// dependents.
+// Finish records the outcomes of attempts in one transaction of two round
+// trips: it locks the jobs (in id order), applies each item with
+// store.FinishJob in Go, then writes the changed rows back with one UPDATE
+// and releases or cancels their dependents, and commits.
 func (s *Store) Finish(ctx context.Context, p *store.FinishParams) (*store.FinishResult, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
 	now := p.Now.Truncate(time.Microsecond).UTC()
-	var res *store.FinishResult
-	var changes []store.Change
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		changes = nil
+	ids := make([]string, 0, len(p.Items))
+	for _, it := range p.Items {
+		if validID(it.ID) {
+			ids = append(ids, it.ID)
+		}
+	}
+	var (
+		res     *store.FinishResult
+		loaded  []*store.Job
+		changes []store.Change
+	)
+	err := s.lockThenWrite(ctx, s.lockSQL(), []any{ids}, collectJobs(&loaded), func(b *pgx.Batch) error {
 		res = &store.FinishResult{Jobs: make([]*store.Job, len(p.Items)), Errs: make([]error, len(p.Items))}
-		ids := make([]string, 0, len(p.Items))
-		for _, it := range p.Items {
-			if validID(it.ID) {
-				ids = append(ids, it.ID)
-			}
-		}
-		jobs, err := s.lockJobs(ctx, tx, ids)
-		if err != nil {
-			return err
-		}
+		changes = nil
+		jobs := byID(loaded, ids)
 		var changed []*store.Job
 		for i := range p.Items {
 			it := &p.Items[i]
@@ -55,15 +55,14 @@ func (s *Store) Finish(ctx context.Context, p *store.FinishParams) (*store.Finis
 				changed = append(changed, j)
 			}
 		}
-		if err := s.writeJobs(ctx, tx, changed, nil, now); err != nil {
-			return err
-		}
 		for _, j := range changed {
 			changes = append(changes, change(j))
 		}
-		more, err := s.settleDependents(ctx, tx, changed, now)
-		changes = append(changes, more...)
-		return err
+		if err := s.queueWriteJobs(b, changed, nil, now); err != nil {
+			return err
+		}
+		s.queueSettle(b, changed, now, &changes)
+		return nil
 	})
 	if err != nil {
 		return nil, s.wrap("finish", err)
@@ -72,37 +71,23 @@ func (s *Store) Finish(ctx context.Context, p *store.FinishParams) (*store.Finis
 	return res, nil
 }
 
-// lockJobs reads the jobs with the given ids FOR UPDATE, in id order so
+// lockSQL reads the jobs with the ids in $1 FOR UPDATE, in id order so
 // that two transactions never wait for each other in a circle.
+func (s *Store) lockSQL() string {
+	return `SELECT ` + jobCols + ` FROM ` + s.q.jobs + ` WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`
+}
+
+// lockJobs reads the jobs with the given ids FOR UPDATE in tx.
 func (s *Store) lockJobs(ctx context.Context, tx pgx.Tx, ids []string) (map[string]*store.Job, error) {
-	out := make(map[string]*store.Job, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	rows, err := tx.Query(ctx, `SELECT `+jobCols+` FROM `+s.q.jobs+`
-		WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, ids)
+	rows, err := tx.Query(ctx, s.lockSQL(), ids)
 	if err != nil {
 		return nil, err
 	}
-	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.Job, error) { return scanJob(r) })
-	if err != nil {
+	var jobs []*store.Job
+	if err := collectJobs(&jobs)(rows); err != nil {
 		return nil, err
 	}
-	for _, j := range jobs {
-		out[j.ID] = j
-	}
-	// Callers look jobs up by the id they were given, which may differ in
-	// case from PostgreSQL's canonical form.
-	for _, id := range ids {
-		if out[id] == nil {
-			for _, j := range jobs {
-				if equalFoldID(j.ID, id) {
-					out[id] = j
-				}
-			}
-		}
-	}
-	return out, nil
+	return byID(jobs, ids), nil
 }
 
 func equalFoldID(a, b string) bool {
@@ -124,11 +109,11 @@ func equalFoldID(a, b string) bool {
 	return true
 }
 
-// writeJobs writes the changeable columns of jobs back, in one statement.
-// pending, when not nil, sets pending_deps of jobs[i] to pending[i].
-// available_at becomes now for jobs that became available, and run_at for
-// scheduled and retrying ones.
-func (s *Store) writeJobs(ctx context.Context, tx pgx.Tx, jobs []*store.Job, pending []int, now time.Time) error {
+// queueWriteJobs queues on b the statement that writes the changeable
+// columns of jobs back. pending, when not nil, sets pending_deps of jobs[i]
+// to pending[i]. available_at becomes now for jobs that became available,
+// and run_at for scheduled and retrying ones.
+func (s *Store) queueWriteJobs(b *pgx.Batch, jobs []*store.Job, pending []int, now time.Time) error {
 	if len(jobs) == 0 {
 		return nil
 	}
@@ -162,16 +147,16 @@ func (s *Store) writeJobs(ctx context.Context, tx pgx.Tx, jobs []*store.Job, pen
 			msg[i] = pgtype.Text{String: j.Progress.Message, Valid: true}
 		}
 		if len(j.Errors) > 0 {
-			b, err := json.Marshal(j.Errors)
+			e, err := json.Marshal(j.Errors)
 			if err != nil {
 				return err
 			}
-			errs[i] = pgtype.Text{String: string(b), Valid: true}
+			errs[i] = pgtype.Text{String: string(e), Valid: true}
 		}
 		reason[i], token[i] = text(j.CancelReason), text(j.LeaseToken)
 		result[i], checkpoint[i] = nilIfEmpty(j.Result), nilIfEmpty(j.Checkpoint)
 	}
-	_, err := tx.Exec(ctx, s.q.sql(`UPDATE {jobs} j SET
+	b.Queue(s.q.sql(`UPDATE {jobs} j SET
 		state = u.state, attempt = u.attempt, run_at = u.run_at,
 		available_at = coalesce(u.available_at, j.available_at),
 		started_at = u.started_at, finished_at = u.finished_at,
@@ -187,7 +172,7 @@ func (s *Store) writeJobs(ctx context.Context, tx pgx.Tx, jobs []*store.Job, pen
 		WHERE j.id = u.id`),
 		ids, states, attempts, runAt, availableAt, startedAt, finishedAt, pct, msg, result, errs,
 		checkpoint, reason, token, leaseTo, pendings)
-	return err
+	return nil
 }
 
 func nilIfEmpty(b []byte) []byte {
@@ -197,10 +182,11 @@ func nilIfEmpty(b []byte) []byte {
 	return b
 }
 
-// settleDependents releases the dependents of jobs that succeeded and
-// cancels, transitively, those of jobs that failed or were cancelled.
-// It returns the changes it made.
-func (s *Store) settleDependents(ctx context.Context, tx pgx.Tx, jobs []*store.Job, now time.Time) ([]store.Change, error) {
+// queueSettle queues on b the statements that release the dependents of
+// jobs that succeeded and cancel, transitively, those of jobs that failed
+// or were cancelled. The changes they make are appended to *changes when
+// the batch's results are read.
+func (s *Store) queueSettle(b *pgx.Batch, jobs []*store.Job, now time.Time, changes *[]store.Change) {
 	var ok, bad, badStates []string
 	for _, j := range jobs {
 		switch j.State {
@@ -211,11 +197,19 @@ func (s *Store) settleDependents(ctx context.Context, tx pgx.Tx, jobs []*store.J
 			badStates = append(badStates, string(j.State))
 		}
 	}
-	var changes []store.Change
+	collect := func(rows pgx.Rows) error {
+		cs, err := scanChanges(rows)
+		for _, c := range cs {
+			if c.State != store.StateWaiting {
+				*changes = append(*changes, c)
+			}
+		}
+		return err
+	}
 	if len(ok) > 0 {
 		// A dependent whose last pending dependency succeeded becomes
 		// available, or scheduled when its RunAt is still ahead.
-		rows, err := tx.Query(ctx, s.q.sql(`UPDATE {jobs} j SET
+		b.Queue(s.q.sql(`UPDATE {jobs} j SET
 			pending_deps = greatest(j.pending_deps - d.n, 0),
 			state = CASE WHEN j.pending_deps - d.n > 0 THEN 'waiting'
 				WHEN j.run_at > $2 THEN 'scheduled' ELSE 'available' END,
@@ -224,59 +218,112 @@ func (s *Store) settleDependents(ctx context.Context, tx pgx.Tx, jobs []*store.J
 			FROM (SELECT job_id, count(*) AS n FROM {deps}
 				WHERE depends_on_id = ANY($1::uuid[]) GROUP BY job_id) d
 			WHERE j.id = d.job_id AND j.state = 'waiting'
-			RETURNING j.id::text, j.queue, j.kind, j.state`), ok, now)
-		if err != nil {
-			return nil, err
+			RETURNING j.id::text, j.queue, j.kind, j.state`), ok, now).Query(collect)
+	}
+	if len(bad) > 0 {
+		// The non-final dependents, and theirs, are cancelled, each with
+		// the dependency that did not succeed as its reason.
+		b.Queue(s.q.sql(`WITH RECURSIVE c(id, reason) AS (
+				SELECT d.job_id, 'dependency ' || r.id || ' ' || r.state
+				FROM unnest($1::uuid[], $2::text[]) AS r(id, state)
+				JOIN {deps} d ON d.depends_on_id = r.id
+				JOIN {jobs} x ON x.id = d.job_id
+				WHERE x.state IN ('waiting', 'scheduled', 'available', 'running', 'retrying')
+			UNION
+				SELECT d.job_id, 'dependency ' || c.id || ' cancelled'
+				FROM c JOIN {deps} d ON d.depends_on_id = c.id
+				JOIN {jobs} x ON x.id = d.job_id
+				WHERE x.state IN ('waiting', 'scheduled', 'available', 'running', 'retrying')
+			)
+			UPDATE {jobs} j SET state = 'cancelled', finished_at = $3, cancel_reason = x.reason,
+				lease_token = NULL, lease_expires_at = NULL
+			FROM (SELECT DISTINCT ON (id) id, reason FROM c ORDER BY id, reason) x
+			WHERE j.id = x.id AND j.state IN ('waiting', 'scheduled', 'available', 'running', 'retrying')
+			RETURNING j.id::text, j.queue, j.kind, j.state`), bad, badStates, now).Query(collect)
+	}
+}
+
+// lockThenWrite runs one transaction in two round trips: BEGIN with the
+// locking read, then the writes with COMMIT. read consumes the rows of
+// the read; write then decides, in Go, and queues the writes on b (with
+// callbacks that read their results). A deadlock or serialization failure
+// runs the whole again, as inTx does, so read and write must start from
+// scratch each time.
+func (s *Store) lockThenWrite(ctx context.Context, readSQL string, readArgs []any,
+	read func(pgx.Rows) error, write func(b *pgx.Batch) error) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	for try := 0; ; try++ {
+		err := s.lockThenWriteOnce(ctx, readSQL, readArgs, read, write)
+		if err == nil || !retryable(err) || try >= s.opts.TxRetries {
+			return err
 		}
-		released, err := scanChanges(rows)
-		if err != nil {
-			return nil, err
+	}
+}
+
+func (s *Store) lockThenWriteOnce(ctx context.Context, readSQL string, readArgs []any,
+	read func(pgx.Rows) error, write func(b *pgx.Batch) error) (err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	defer func() {
+		if err != nil && conn.Conn().PgConn().TxStatus() != 'I' {
+			// The pool closes a connection left in a transaction, so a
+			// failed ROLLBACK loses nothing.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_, _ = conn.Exec(rctx, "ROLLBACK")
+			cancel()
 		}
-		for _, c := range released {
-			if c.State != store.StateWaiting {
-				changes = append(changes, c)
+	}()
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(readSQL, readArgs...).Query(read)
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return err
+	}
+	b = &pgx.Batch{}
+	if err := write(b); err != nil {
+		return err
+	}
+	b.Queue("COMMIT")
+	return conn.SendBatch(ctx, b).Close()
+}
+
+// collectJobs returns a read function for lockThenWrite that scans job
+// rows into *jobs.
+func collectJobs(jobs *[]*store.Job) func(pgx.Rows) error {
+	return func(rows pgx.Rows) error {
+		var err error
+		*jobs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.Job, error) { return scanJob(r) })
+		return err
+	}
+}
+
+// byID indexes jobs by the ids they were asked by, which may differ in
+// case from PostgreSQL's canonical form.
+func byID(jobs []*store.Job, asked []string) map[string]*store.Job {
+	out := make(map[string]*store.Job, len(jobs))
+	for _, j := range jobs {
+		out[j.ID] = j
+	}
+	for _, id := range asked {
+		if out[id] != nil {
+			continue
+		}
+		for _, j := range jobs {
+			if equalFoldID(j.ID, id) {
+				out[id] = j
 			}
 		}
 	}
-	if len(bad) > 0 {
-		cancelled, err := s.cancelDependents(ctx, tx, bad, badStates, now)
-		if err != nil {
-			return nil, err
-		}
-		changes = append(changes, cancelled...)
-	}
-	return changes, nil
+	return out
 }
 
-// cancelDependents cancels the non-final dependents of the given jobs, and
-// theirs, in one recursive statement. Each says which dependency did not
-// succeed.
-func (s *Store) cancelDependents(ctx context.Context, tx pgx.Tx, ids, states []string, now time.Time) ([]store.Change, error) {
-	rows, err := tx.Query(ctx, s.q.sql(`WITH RECURSIVE c(id, reason) AS (
-			SELECT d.job_id, 'dependency ' || r.id || ' ' || r.state
-			FROM unnest($1::uuid[], $2::text[]) AS r(id, state)
-			JOIN {deps} d ON d.depends_on_id = r.id
-			JOIN {jobs} x ON x.id = d.job_id
-			WHERE x.state IN ('waiting', 'scheduled', 'available', 'running', 'retrying')
-		UNION
-			SELECT d.job_id, 'dependency ' || c.id || ' cancelled'
-			FROM c JOIN {deps} d ON d.depends_on_id = c.id
-			JOIN {jobs} x ON x.id = d.job_id
-			WHERE x.state IN ('waiting', 'scheduled', 'available', 'running', 'retrying')
-		)
-		UPDATE {jobs} j SET state = 'cancelled', finished_at = $3, cancel_reason = x.reason,
-			lease_token = NULL, lease_expires_at = NULL
-		FROM (SELECT DISTINCT ON (id) id, reason FROM c ORDER BY id, reason) x
-		WHERE j.id = x.id AND j.state IN ('waiting', 'scheduled', 'available', 'running', 'retrying')
-		RETURNING j.id::text, j.queue, j.kind, j.state`),
-		ids, states, now)
-	if err != nil {
-		return nil, err
-	}
-	return scanChanges(rows)
-}
-
-// Cancel cancels a non-final job and, transitively, its dependents.
+// Cancel cancels a non-final job and, transitively, its dependents, in
+// one transaction of two round trips.
 func (s *Store) Cancel(ctx context.Context, p *store.CancelParams) (*store.Job, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
@@ -285,27 +332,26 @@ func (s *Store) Cancel(ctx context.Context, p *store.CancelParams) (*store.Job, 
 		return nil, store.ErrNotFound
 	}
 	now := p.Now.Truncate(time.Microsecond).UTC()
-	var out *store.Job
-	var changes []store.Change
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		jobs, err := s.lockJobs(ctx, tx, []string{p.ID})
-		if err != nil {
-			return err
-		}
-		j := jobs[p.ID]
-		if j == nil {
+	var (
+		out     *store.Job
+		loaded  []*store.Job
+		changes []store.Change
+	)
+	err := s.lockThenWrite(ctx, s.lockSQL(), []any{[]string{p.ID}}, collectJobs(&loaded), func(b *pgx.Batch) error {
+		if len(loaded) == 0 {
 			return store.ErrNotFound
 		}
+		j := loaded[0]
 		if err := store.CancelJob(j, p.Reason, now); err != nil {
 			return err
 		}
-		if err := s.writeJobs(ctx, tx, []*store.Job{j}, nil, now); err != nil {
+		out = forReader(j)
+		changes = []store.Change{change(j)}
+		if err := s.queueWriteJobs(b, []*store.Job{j}, nil, now); err != nil {
 			return err
 		}
-		out = forReader(j)
-		more, err := s.settleDependents(ctx, tx, []*store.Job{j}, now)
-		changes = append([]store.Change{change(j)}, more...)
-		return err
+		s.queueSettle(b, []*store.Job{j}, now, &changes)
+		return nil
 	})
 	if err != nil {
 		return nil, s.wrap("cancel", err)
@@ -381,7 +427,11 @@ func (s *Store) Retry(ctx context.Context, p *store.RetryParams) (*store.Job, er
 				return err
 			}
 		}
-		if err := s.writeJobs(ctx, tx, []*store.Job{j}, []int{pending}, now); err != nil {
+		b := &pgx.Batch{}
+		if err := s.queueWriteJobs(b, []*store.Job{j}, []int{pending}, now); err != nil {
+			return err
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
 		out = forReader(j)
@@ -396,50 +446,41 @@ func (s *Store) Retry(ctx context.Context, p *store.RetryParams) (*store.Job, er
 
 // Rescue ends expired leases: each is a failed attempt, retried after
 // p.Backoff or failed when the attempts are used up. Jobs locked by
-// another node's Rescue are skipped.
+// another node's Rescue are skipped. One transaction of two round trips.
 func (s *Store) Rescue(ctx context.Context, p *store.RescueParams) (*store.RescueResult, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
 	now := p.Now.Truncate(time.Microsecond).UTC()
-	res := &store.RescueResult{}
-	var changes []store.Change
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		changes = nil
-		rows, err := tx.Query(ctx, `SELECT `+jobCols+` FROM `+s.q.jobs+`
+	var (
+		jobs    []*store.Job
+		changes []store.Change
+	)
+	err := s.lockThenWrite(ctx, `SELECT `+jobCols+` FROM `+s.q.jobs+`
 			WHERE state = 'running' AND lease_expires_at <= $1
-			ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED`, now, limit(p.Limit))
-		if err != nil {
-			return err
-		}
-		jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.Job, error) { return scanJob(r) })
-		if err != nil {
-			return err
-		}
-		for _, j := range jobs {
-			if err := store.RescueJob(j, now, p.Backoff); err != nil {
-				return err // the query selected only expired leases
+			ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED`, []any{now, limit(p.Limit)},
+		collectJobs(&jobs), func(b *pgx.Batch) error {
+			changes = nil
+			for _, j := range jobs {
+				if err := store.RescueJob(j, now, p.Backoff); err != nil {
+					return err // the query selected only expired leases
+				}
+				changes = append(changes, change(j))
 			}
-		}
-		if err := s.writeJobs(ctx, tx, jobs, nil, now); err != nil {
-			return err
-		}
-		res.Jobs = jobs
-		for _, j := range jobs {
-			changes = append(changes, change(j))
-		}
-		more, err := s.settleDependents(ctx, tx, jobs, now)
-		changes = append(changes, more...)
-		return err
-	})
+			if err := s.queueWriteJobs(b, jobs, nil, now); err != nil {
+				return err
+			}
+			s.queueSettle(b, jobs, now, &changes)
+			return nil
+		})
 	if err != nil {
 		return nil, s.wrap("rescue", err)
 	}
 	s.out.add(changes)
-	for _, j := range res.Jobs {
+	for _, j := range jobs {
 		forReader(j)
 	}
-	return res, nil
+	return &store.RescueResult{Jobs: jobs}, nil
 }
 
 // limit turns a Limit where zero means no bound into a LIMIT argument.
