@@ -55,6 +55,9 @@ func (c *clientFlags) api() (*api, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	// A command makes a few requests at most, far apart when it waits:
+	// nothing to gain from idle connections, and none left behind.
+	tr.DisableKeepAlives = true
 	// No overall timeout: long-polls and uploads take as long as they take;
 	// commands bound their own waits with a context.
 	return &api{base: u, token: c.token, hc: &http.Client{Transport: tr}}, nil

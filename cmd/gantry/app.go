@@ -87,7 +87,15 @@ func run(ctx context.Context, args []string, e *env) int {
 	cmd, rest := lookup(args)
 	if cmd == nil {
 		if group := groupOf(args[0]); group != nil {
-			fmt.Fprintf(e.stderr, "error: %s needs a subcommand\n\n", args[0])
+			if len(args) == 2 && (args[1] == "-h" || args[1] == "-help" || args[1] == "--help") {
+				printGroup(e.stdout, args[0], group)
+				return exitOK
+			}
+			if len(args) > 1 && !strings.HasPrefix(args[1], "-") {
+				fmt.Fprintf(e.stderr, "error: unknown command \"%s %s\"\n\n", args[0], args[1])
+			} else {
+				fmt.Fprintf(e.stderr, "error: %s needs a subcommand\n\n", args[0])
+			}
 			printGroup(e.stderr, args[0], group)
 			return exitUsage
 		}
