@@ -7,8 +7,10 @@ import (
 
 // Defaults of Options.
 const (
-	// DefaultCacheSize is the default size of Pebble's block cache: 32 MiB.
-	DefaultCacheSize = 32 << 20
+	// DefaultCacheSize is the default size of Pebble's block cache: 64 MiB.
+	// With 32 MiB, claims and finishes under steady compaction missed the
+	// cache often enough to halve their throughput.
+	DefaultCacheSize = 64 << 20
 	// DefaultMemTableSize is the default size of one Pebble memtable:
 	// 16 MiB. Up to DefaultMemTables of them may be in memory at once.
 	DefaultMemTableSize = 16 << 20
@@ -19,7 +21,7 @@ const (
 	DefaultMaxGroup = 1024
 	// DefaultMaxGroupBytes is the default size of a group's batch after
 	// which the committer commits it even if more requests are pending.
-	DefaultMaxGroupBytes = 64 << 20
+	DefaultMaxGroupBytes = 16 << 20
 	// DefaultPromoteLimit is the default number of due scheduled jobs a
 	// Claim promotes before it claims.
 	DefaultPromoteLimit = 1000

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 
 	"github.com/gantry-dev/gantry/store"
 )
@@ -33,8 +34,12 @@ type Store struct {
 	// mem is owned by the committer goroutine.
 	mem *memory
 	// broken is the error that made a commit fail; after it every request
-	// fails, since memory no longer matches the disk. Committer-owned.
-	broken error
+	// fails, since memory no longer matches the disk.
+	broken atomic.Pointer[error]
+	// syncq carries committed groups from the committer to the syncer,
+	// which closes syncerDone when it exits.
+	syncq      chan *pending
+	syncerDone chan struct{}
 
 	// readMu guards dbClosed: direct reads hold it shared so that Close
 	// does not close the database under them.
@@ -65,6 +70,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		MemTableSize:                uint64(o.MemTableSize),
 		MemTableStopWritesThreshold: o.MemTables,
 		Logger:                      pebbleLogger{o.Logger},
+		Levels:                      levels(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open %s: %w", dir, err)
@@ -74,8 +80,12 @@ func Open(dir string, opts *Options) (*Store, error) {
 		opts: o,
 		log:  o.Logger,
 		reqs: make(chan request),
-		quit: make(chan struct{}),
-		done: make(chan struct{}),
+		// A few groups may wait for their fsync while the next is
+		// applied; Pebble syncs the WAL for all of them at once.
+		syncq:      make(chan *pending, 4),
+		syncerDone: make(chan struct{}),
+		quit:       make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	if err := s.checkFormat(); err != nil {
 		db.Close()
@@ -87,6 +97,16 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	go s.run()
 	return s, nil
+}
+
+// levels gives every level of the LSM bloom filters, so that reading a
+// job does not search every sstable that might hold it.
+func levels() (l [7]pebble.LevelOptions) {
+	for i := range l {
+		l[i].FilterPolicy = bloom.FilterPolicy(10)
+		l[i].FilterType = pebble.TableFilter
+	}
+	return l
 }
 
 // checkFormat writes the format version into a new store and refuses one
@@ -176,9 +196,17 @@ func (s *Store) submit(ctx context.Context, r request) error {
 }
 
 // run is the committer: it owns every change to the database and to mem.
+// It applies a group to the database, where it is visible at once, and
+// hands a group that must be durable to the syncer, which waits for the
+// WAL fsync and answers it; meanwhile run applies the next group, so the
+// work of one group overlaps the fsync of the previous one.
 func (s *Store) run() {
 	defer close(s.done)
-	group := make([]request, 0, 64)
+	go s.syncer()
+	defer func() {
+		close(s.syncq)
+		<-s.syncerDone
+	}()
 	for {
 		var first request
 		select {
@@ -187,7 +215,8 @@ func (s *Store) run() {
 			s.drain()
 			return
 		}
-		group = append(group[:0], first)
+		group := make([]request, 0, 16)
+		group = append(group, first)
 		tx := s.newTxn()
 		s.applyOne(tx, first)
 	gather:
@@ -201,14 +230,13 @@ func (s *Store) run() {
 			}
 		}
 		s.commit(tx, group)
-		clear(group)
 	}
 }
 
 func (s *Store) applyOne(tx *txn, r request) {
 	b := r.base()
-	if s.broken != nil {
-		b.err = s.broken
+	if err := s.brokenErr(); err != nil {
+		b.err = err
 		return
 	}
 	if b.durable {
@@ -218,31 +246,96 @@ func (s *Store) applyOne(tx *txn, r request) {
 	tx.runCascades()
 }
 
-// commit writes the group's batch, once, and answers its requests.
+// pending is a committed group on its way to the syncer.
+type pending struct {
+	// b, when not nil, was applied without waiting for its fsync; the
+	// syncer waits for it, then answers group.
+	b       *pebble.Batch
+	group   []request
+	changes []store.Change
+}
+
+// commit applies the group's batch, once. A group that need not be
+// durable is answered at once; the syncer answers the others after the
+// fsync. Either way the syncer reports the changes, in commit order.
 func (s *Store) commit(tx *txn, group []request) {
 	err := tx.err
+	durable := false
 	if err == nil {
 		tx.writeMemory()
 		if !tx.b.Empty() {
-			opt := pebble.NoSync
 			if tx.sync {
-				opt = pebble.Sync
+				durable = true
+				err = s.db.ApplyNoSyncWait(tx.b, pebble.Sync)
+			} else {
+				err = tx.b.Commit(pebble.NoSync)
 			}
-			err = tx.b.Commit(opt)
 		}
 	}
-	tx.b.Close()
 	if err != nil {
-		s.broken = fmt.Errorf("embedded: commit failed, the store must be reopened: %w", err)
-		s.log.Error("embedded: commit failed", slog.Any("error", err))
-		for _, r := range group {
-			if b := r.base(); b.err == nil {
-				b.err = s.broken
-			}
+		if durable {
+			// SyncWait must run before Close, and reports the error too.
+			tx.b.SyncWait()
 		}
-	} else if len(tx.changes) > 0 {
-		s.notify(tx.changes)
+		tx.b.Close()
+		s.fail(err, group)
+		answer(group)
+		return
 	}
+	p := &pending{changes: tx.changes}
+	if durable {
+		p.b, p.group = tx.b, group
+	} else {
+		tx.b.Close()
+		answer(group)
+	}
+	if p.b != nil || len(p.changes) > 0 {
+		s.syncq <- p
+	}
+}
+
+// syncer waits for the fsync of each durable group, in commit order,
+// answers it and reports every group's changes.
+func (s *Store) syncer() {
+	defer close(s.syncerDone)
+	for p := range s.syncq {
+		var err error
+		if p.b != nil {
+			err = p.b.SyncWait()
+			p.b.Close()
+		}
+		if err != nil {
+			s.fail(err, p.group)
+		} else if len(p.changes) > 0 {
+			s.notify(p.changes)
+		}
+		answer(p.group)
+	}
+}
+
+// fail marks the store broken by a failed commit and fails the group's
+// requests that had not failed on their own.
+func (s *Store) fail(err error, group []request) {
+	broken := fmt.Errorf("embedded: commit failed, the store must be reopened: %w", err)
+	if s.broken.CompareAndSwap(nil, &broken) {
+		s.log.Error("embedded: commit failed", slog.Any("error", err))
+	}
+	for _, r := range group {
+		if b := r.base(); b.err == nil {
+			b.err = broken
+		}
+	}
+}
+
+// brokenErr is the error that broke the store, or nil.
+func (s *Store) brokenErr() error {
+	if p := s.broken.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func answer(group []request) {
 	for _, r := range group {
 		close(r.base().done)
 	}
