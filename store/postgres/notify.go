@@ -259,10 +259,16 @@ type outbox struct {
 	wake    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
+	ctx     context.Context // cancelled when close gives up waiting
+	cancel  context.CancelFunc
 }
+
+// outboxGrace bounds how long Close waits for the last changes to be sent.
+const outboxGrace = time.Second
 
 func (o *outbox) start(s *Store) {
 	o.s = s
+	o.ctx, o.cancel = context.WithCancel(context.Background())
 	o.wake = make(chan struct{}, 1)
 	o.stop = make(chan struct{})
 	o.done = make(chan struct{})
@@ -287,9 +293,17 @@ func (o *outbox) add(changes []store.Change) {
 	}
 }
 
-// close sends what is queued, within a second, and stops the goroutine.
+// close sends what is queued, within outboxGrace, and stops the
+// goroutine, abandoning a send that hangs.
 func (o *outbox) close() {
 	close(o.stop)
+	t := time.NewTimer(outboxGrace)
+	defer t.Stop()
+	select {
+	case <-o.done:
+	case <-t.C:
+	}
+	o.cancel()
 	<-o.done
 }
 
@@ -298,11 +312,9 @@ func (o *outbox) run() {
 	for {
 		select {
 		case <-o.wake:
-			o.flush(context.Background())
+			o.flush(o.ctx)
 		case <-o.stop:
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			o.flush(ctx)
-			cancel()
+			o.flush(o.ctx)
 			return
 		}
 	}
