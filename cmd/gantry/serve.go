@@ -202,7 +202,7 @@ func openStore(ctx context.Context, cfg *config.Serve, log *slog.Logger) (store.
 	if kind == "postgres" {
 		ctx, cancel := context.WithTimeout(ctx, openTimeout)
 		defer cancel()
-		st, err := postgres.Open(ctx, cfg.Store, &postgres.Options{Logger: log, Migrate: cfg.Migrate})
+		st, err := postgres.Open(ctx, cfg.Store, &postgres.Options{Logger: log, Migrate: cfg.Migrate, Schema: cfg.Schema})
 		if err != nil {
 			return nil, fmt.Errorf("opening %s: %w", config.RedactURL(cfg.Store), err)
 		}

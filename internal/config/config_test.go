@@ -149,6 +149,7 @@ func TestErrors(t *testing.T) {
 		{"bad size", "", []string{"--max-blob-bytes", "5 gigs"}, env(), `not a size`},
 		{"bad queue name", `{"queues": {"a b": {"workers": 1}}}`, nil, env(), `"a b" is not a valid queue name`},
 		{"drain longer than shutdown", "", []string{"--drain-delay", "1m", "--shutdown-timeout", "30s"}, env(), `must be shorter`},
+		{"migrate without postgres", "", []string{"--migrate"}, env(), `postgres:// --store only`},
 		{"missing config file", "", []string{"--config", "/nonexistent/gantry.json"}, env(), `no such file`},
 	}
 	for _, tc := range cases {

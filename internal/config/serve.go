@@ -75,6 +75,9 @@ type Serve struct {
 	Demo bool
 	// Migrate applies pending PostgreSQL migrations at startup.
 	Migrate bool
+	// Schema is the PostgreSQL schema of Gantry's tables; empty means the
+	// store's default, "gantry".
+	Schema string
 	// Queues configures named queues; only the config file sets it.
 	Queues map[string]Queue
 }
@@ -131,6 +134,7 @@ func (s *Serve) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&s.DrainDelay, "drain-delay", s.DrainDelay, "how long to keep answering (readyz 503, new work 503) after a signal before closing the listener")
 	fs.BoolVar(&s.Demo, "demo", s.Demo, "run the built-in kinds gantry.sleep and gantry.echo in-process")
 	fs.BoolVar(&s.Migrate, "migrate", s.Migrate, "with a postgres:// --store, apply pending schema migrations at startup")
+	fs.StringVar(&s.Schema, "schema", s.Schema, "with a postgres:// --store, the PostgreSQL `schema` of Gantry's tables (default gantry)")
 }
 
 // LoadServe returns the settings of `gantry serve` from args (the flags
@@ -201,8 +205,12 @@ func (s *Serve) Validate() error {
 	if s.DataDir == "" {
 		return errors.New("--data-dir must not be empty")
 	}
-	if _, err := s.StoreKind(); err != nil {
+	kind, err := s.StoreKind()
+	if err != nil {
 		return err
+	}
+	if (s.Migrate || s.Schema != "") && kind != "postgres" {
+		return errors.New("--migrate and --schema apply to a postgres:// --store only")
 	}
 	switch {
 	case s.Workers < 1 || s.Workers > MaxWorkers:
