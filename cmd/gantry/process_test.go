@@ -517,3 +517,33 @@ func TestServeFailsCleanly(t *testing.T) {
 		t.Errorf("exit %d, %s", code, stderr)
 	}
 }
+
+// A job that outlives --shutdown-timeout is cancelled and released: the
+// process exits 1 saying so, and the job is available again on the next
+// start.
+func TestServeShutdownTimeout(t *testing.T) {
+	t.Parallel()
+	dataDir := filepath.Join(t.TempDir(), "data")
+	p := startServe(t, nil, "--data-dir", dataDir, "--drain-delay", "0s", "--shutdown-timeout", "1s")
+	id := strings.TrimSpace(p.mustCLI(0, "enqueue", "gantry.sleep", "--args", `{"ms":60000}`))
+	deadline := time.Now().Add(10 * time.Second)
+	for decode[jobJSON](t, p.mustCLI(0, "jobs", "get", id, "--json")).State != "running" {
+		if time.Now().After(deadline) {
+			t.Fatal("the job did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(20 * time.Second); code != exitFailure {
+		t.Errorf("exit %d, want %d", code, exitFailure)
+	}
+	if out := p.output(); !strings.Contains(out, "released") {
+		t.Errorf("the error does not say the jobs were released:\n%s", out)
+	}
+	p2 := startServe(t, nil, "--data-dir", dataDir, "--demo=false")
+	if j := decode[jobJSON](t, p2.mustCLI(0, "jobs", "get", id, "--json")); j.State != "available" {
+		t.Errorf("after the restart the job is %s, want available", j.State)
+	}
+}

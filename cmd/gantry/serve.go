@@ -26,7 +26,9 @@ import (
 
 // Timeouts of the HTTP server. The API extends or lifts them per request
 // where it must: long-polls, event streams and downloads set their own
-// write deadlines, and uploads lift the read deadline.
+// write deadlines, and uploads lift the read deadline. There is no
+// server-wide WriteTimeout: its clock starts when a request's headers are
+// read, so it would cut off the answer to any upload that takes longer.
 const (
 	readHeaderTimeout = 10 * time.Second
 	// readTimeout bounds reading a request with its (JSON) body.
@@ -57,7 +59,8 @@ file may also configure queues:
    "queues": {"images": {"workers": 4, "max_pending": 500}}}
 
 Without tokens, the server refuses to listen on an address other hosts can
-reach unless --allow-unauthenticated is given.
+reach unless --allow-unauthenticated is given. /metrics, /healthz and
+/readyz need no token.
 
 On SIGINT or SIGTERM the server drains: /readyz and new requests answer 503
 with Retry-After, the listener closes after --drain-delay, running jobs get
