@@ -186,7 +186,6 @@ func (s *Store) prepareBatch(p *store.EnqueueParams) (*batch, error) {
 			ParentID:    nj.ParentID,
 			RunAt:       nj.RunAt.Truncate(time.Microsecond).UTC(),
 			CreatedAt:   now.UTC(),
-			State:       store.StateAvailable,
 		}
 		j.State, _ = store.InitialState(j.RunAt, now, nil, nil)
 		b.jobs[i] = j

@@ -257,6 +257,9 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 }
 
 func retryable(err error) bool {
+	if errors.Is(err, errRetryTx) {
+		return true
+	}
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) &&
 		(pe.Code == pgerrcode.DeadlockDetected || pe.Code == pgerrcode.SerializationFailure)
