@@ -20,8 +20,9 @@
 // unreferenced are removed by the next Put or Delete of the same key, and
 // temporary files older than StaleTempAge by Open.
 //
-// One process at a time owns a directory (the data dir is locked by the
-// embedded job store); within it, a Store is safe for concurrent use.
+// One process at a time may use a directory (gantry serve keeps it in its
+// own data dir; with the embedded job store, that dir is locked); within
+// the process, a Store is safe for concurrent use.
 package fs
 
 import (
