@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"log/slog"
 	"os"
 	"testing"
 
@@ -14,3 +15,5 @@ func TestMain(m *testing.M) {
 	}
 	goleak.VerifyTestMain(m)
 }
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
