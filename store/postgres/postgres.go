@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -114,6 +116,44 @@ func (o *Options) validate() error {
 	return nil
 }
 
+// ErrUnavailable: the database cannot serve requests now (it refused or
+// lost the connection, is shutting down or starting up, or ran out of
+// connections or resources); the same call may succeed later. Errors that
+// match it also satisfy net.Error, which is how callers that do not know
+// this package (the HTTP layer's 503) recognise them.
+var ErrUnavailable = errors.New("database unavailable")
+
+// unavailableError marks an error as ErrUnavailable.
+type unavailableError struct{ err error }
+
+func (e *unavailableError) Error() string        { return e.err.Error() }
+func (e *unavailableError) Unwrap() error        { return e.err }
+func (e *unavailableError) Is(target error) bool { return target == ErrUnavailable }
+func (e *unavailableError) Timeout() bool        { return errors.Is(e.err, context.DeadlineExceeded) }
+func (e *unavailableError) Temporary() bool      { return true }
+
+var _ net.Error = (*unavailableError)(nil)
+
+// unavailable reports whether err says that the database, rather than the
+// request, is the problem.
+func unavailable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case strings.HasPrefix(pe.Code, "08"), // connection exception
+			strings.HasPrefix(pe.Code, "53"), // insufficient resources
+			pe.Code == pgerrcode.AdminShutdown, pe.Code == pgerrcode.CrashShutdown,
+			pe.Code == pgerrcode.CannotConnectNow:
+			return true
+		}
+		return false
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || pgconn.SafeToRetry(err)
+}
+
 // ErrSchemaVersion: the schema is not at the version this build needs.
 // Open wraps it with the versions and the command that fixes it.
 var ErrSchemaVersion = errors.New("schema version mismatch")
@@ -205,7 +245,7 @@ func (s *Store) Ping(ctx context.Context) error {
 		return store.ErrClosed
 	}
 	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("postgres: ping: %w", err)
+		return s.wrap("ping", err)
 	}
 	return nil
 }
@@ -237,6 +277,9 @@ func (s *Store) wrap(op string, err error) error {
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrLeaseLost) ||
 		errors.As(err, &fe) || errors.As(err, &te) {
 		return err
+	}
+	if unavailable(err) {
+		err = &unavailableError{err}
 	}
 	return fmt.Errorf("postgres: %s: %w", op, err)
 }

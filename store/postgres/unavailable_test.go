@@ -1,0 +1,57 @@
+package postgres_test
+
+import (
+	"errors"
+	"net"
+	"net/url"
+	"testing"
+
+	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/store/postgres"
+)
+
+// TestUnavailable: when the database drops the store's connections and
+// refuses new ones, calls fail with an error that is ErrUnavailable and a
+// net.Error (so the HTTP layer answers 503); once it accepts connections
+// again, calls succeed. The test works on a role of its own, so that only
+// its own connections are dropped and refused.
+func TestUnavailable(t *testing.T) {
+	t.Parallel()
+	base := setup(t, nil) // creates and migrates the schema
+	role := base.Schema()
+	exec(t, `CREATE ROLE `+role+` LOGIN`)
+	t.Cleanup(func() { exec(t, `DROP OWNED BY `+role); exec(t, `DROP ROLE `+role) })
+	exec(t, `GRANT USAGE ON SCHEMA `+role+` TO `+role)
+	exec(t, `GRANT ALL ON ALL TABLES IN SCHEMA `+role+` TO `+role)
+
+	u, err := url.Parse(testURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(role)
+	s := open(t, u.String(), &postgres.Options{Schema: base.Schema()})
+	ctx := t.Context()
+	j := enqueue(t, s, newJobs(1)...)[0]
+
+	exec(t, `ALTER ROLE `+role+` CONNECTION LIMIT 0`)
+	exec(t, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, role)
+	_, err = s.Get(ctx, j.ID)
+	if !errors.Is(err, postgres.ErrUnavailable) {
+		t.Errorf("Get while the database refuses connections: %v, want ErrUnavailable", err)
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) {
+		t.Errorf("Get while the database refuses connections: %v is no net.Error", err)
+	}
+	if err := s.Ping(ctx); !errors.Is(err, postgres.ErrUnavailable) {
+		t.Errorf("Ping while the database refuses connections: %v, want ErrUnavailable", err)
+	}
+
+	exec(t, `ALTER ROLE `+role+` CONNECTION LIMIT -1`)
+	if _, err := s.Get(ctx, j.ID); err != nil {
+		t.Errorf("Get once the database accepts connections again: %v", err)
+	}
+	if _, err := s.Get(ctx, store.NewID()); !errors.Is(err, store.ErrNotFound) || errors.Is(err, postgres.ErrUnavailable) {
+		t.Errorf("Get of an unknown id: %v, want ErrNotFound only", err)
+	}
+}
