@@ -201,6 +201,9 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 	s.listen.init(s, cfg.ConnConfig)
 	if err := s.checkSchema(ctx); err != nil {
 		pool.Close()
+		if unavailable(err) {
+			err = &unavailableError{err}
+		}
 		return nil, err
 	}
 	s.out.start(s)

@@ -55,3 +55,13 @@ func TestUnavailable(t *testing.T) {
 		t.Errorf("Get of an unknown id: %v, want ErrNotFound only", err)
 	}
 }
+
+// TestOpenUnreachable: Open of a database that does not answer fails with
+// ErrUnavailable.
+func TestOpenUnreachable(t *testing.T) {
+	t.Parallel()
+	_, err := postgres.Open(t.Context(), "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=5", nil)
+	if !errors.Is(err, postgres.ErrUnavailable) {
+		t.Errorf("Open of a closed port: %v, want ErrUnavailable", err)
+	}
+}
