@@ -119,7 +119,7 @@ type Config struct {
 	// Default: none.
 	Logger *slog.Logger
 	// Observe, when set, is called after each request with its route
-	// pattern (e.g. "GET /v1/jobs/{id}", or "" when no route matched), its
+	// pattern (e.g. "GET /v1/jobs/{id}", or "/" when no route matched), its
 	// status and how long it took. It must not block.
 	Observe func(route string, status int, took time.Duration)
 	// OnReject, when set, is called with the problem code of each request
@@ -208,17 +208,4 @@ func (c *Config) limitFor(queue string) int {
 		return n
 	}
 	return c.MaxPending
-}
-
-// hasLimits reports whether any queue has an admission limit.
-func (c *Config) hasLimits() bool {
-	if c.MaxPending > 0 {
-		return true
-	}
-	for _, n := range c.MaxPendingPerQueue {
-		if n > 0 {
-			return true
-		}
-	}
-	return false
 }

@@ -46,7 +46,14 @@ func (d *drainRate) add(at time.Time, finished int64) {
 			d.samples = d.samples[:0]
 		}
 	}
-	d.samples = append(d.samples, rateSample{at: at, finished: finished})
+	// Samples closer than rateWindow/rateMaxSamples to the one before the
+	// newest replace the newest, so that frequent snapshots neither grow
+	// the window nor shorten the span it covers.
+	if n := len(d.samples); n >= 2 && at.Sub(d.samples[n-2].at) < rateWindow/rateMaxSamples {
+		d.samples[n-1] = rateSample{at: at, finished: finished}
+	} else {
+		d.samples = append(d.samples, rateSample{at: at, finished: finished})
+	}
 	// Keep one sample at or before the window's start, so that the window
 	// is spanned whole.
 	cut := at.Add(-rateWindow)

@@ -129,8 +129,6 @@ func invalidField(field, format string, args ...any) *apiError {
 	return e
 }
 
-func (e *apiError) withField(f string) *apiError { e.p.Field = f; return e }
-
 func (e *apiError) withRetry(d time.Duration) *apiError {
 	e.retryAfter = d
 	return e
