@@ -28,6 +28,40 @@ type memory struct {
 	// mayHaveDeps is false while no dependency edge can exist, so that
 	// finishing a job need not look for dependents.
 	mayHaveDeps bool
+	// running holds the records of running jobs, as stored, so that the
+	// Finish or Heartbeat that follows a Claim reads nothing. Its size is
+	// bounded by the jobs in flight (workers), capped by maxRunning and
+	// maxRunningBytes of args; jobs beyond the caps are read from disk.
+	running      map[jobID]*rec
+	runningBytes int
+}
+
+// Caps of memory.running.
+const (
+	maxRunning      = 1 << 16
+	maxRunningBytes = 32 << 20
+)
+
+// remember keeps a copy of r in running while its job is running and
+// forgets it otherwise. Only the committer calls it, after every save, so
+// running always matches the database.
+func (m *memory) remember(r *rec) {
+	old, had := m.running[r.id]
+	if had {
+		m.runningBytes -= len(old.job.Args)
+	}
+	if r.job.State != store.StateRunning {
+		if had {
+			delete(m.running, r.id)
+		}
+		return
+	}
+	if !had && (len(m.running) >= maxRunning || m.runningBytes+len(r.job.Args) > maxRunningBytes) {
+		return
+	}
+	c := *r
+	m.running[r.id] = &c
+	m.runningBytes += len(c.job.Args)
 }
 
 type queueMem struct {
@@ -93,6 +127,7 @@ func loadMemory(db *pebble.DB) (*memory, error) {
 		leaseLow: []byte{tLease},
 		finLow:   []byte{tFinished},
 		idemLow:  []byte{tIdemExpir},
+		running:  make(map[jobID]*rec),
 	}
 	if v, closer, err := db.Get(keyNextSeq); err == nil {
 		if len(v) == 8 {

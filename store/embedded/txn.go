@@ -107,7 +107,12 @@ type rec struct {
 }
 
 // load reads the job with the given id, or returns nil when there is none.
+// Running jobs come from memory (see memory.running) when they are there.
 func (tx *txn) load(id jobID) (*rec, error) {
+	if x, ok := tx.m.running[id]; ok {
+		c := *x
+		return &c, nil
+	}
 	return loadRec(tx.b, id)
 }
 
@@ -266,6 +271,7 @@ func (tx *txn) save(r *rec, since time.Time) {
 	}
 	r.old = *n
 	r.isNew = false
+	tx.m.remember(r)
 }
 
 // moveTimeIndex moves id's entry in a time index (t, l or f) from the old
