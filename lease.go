@@ -23,14 +23,12 @@ const (
 	MaxFailMessage = 16 << 10
 )
 
-// leasePollMax bounds how long a waiting Lease goes without looking at the
-// store when no change notification arrives: it catches jobs that became
-// due (scheduled, retrying) and queues that were resumed, which send none.
-const leasePollMax = time.Second
-
-// leasePollNoNotify is the poll interval of a waiting Lease when the store
-// sends no change notifications at all.
-const leasePollNoNotify = 100 * time.Millisecond
+// leasePollNotified is how often a waiting Lease looks at the store when
+// the store sends change notifications: a safety net for what sends none,
+// such as a queue that was resumed, or a job that came due while no
+// maintenance runs to promote it. Without notifications, a waiting Lease
+// looks every Config.PollInterval.
+const leasePollNotified = 5 * time.Second
 
 // LeaseParams are the arguments of Client.Lease.
 type LeaseParams struct {
@@ -166,9 +164,9 @@ func (c *Client) Lease(ctx context.Context, p *LeaseParams) ([]*Job, error) {
 	// Wait: subscribe before the next look, so that no job made available
 	// between the look and the wait is missed.
 	wake := make(chan struct{}, 1)
-	poll := leasePollNoNotify
+	poll := c.pollInterval()
 	if n, ok := c.store.(store.Notifier); ok {
-		poll = min(c.pollInterval(), leasePollMax)
+		poll = max(poll, leasePollNotified)
 		stop := n.Notify(func(changes []store.Change) {
 			for i := range changes {
 				if changes[i].Queue == q.Queue && changes[i].State == store.StateAvailable {

@@ -97,6 +97,13 @@ func (a *admission) admit(ctx context.Context, counts map[string]int) (*reservat
 		if pending+n <= limit {
 			continue
 		}
+		if n > limit {
+			// Waiting would never help.
+			e := problemf(http.StatusUnprocessableEntity, CodeInvalidField,
+				"the request puts %d jobs in queue %q, more than its limit of %d unfinished jobs: split it", n, q, limit)
+			e.p.Field, e.p.Queue, e.p.Limit = "jobs", q, &limit
+			return nil, e
+		}
 		rate, known := 0.0, false
 		if d := a.rates[q]; d != nil {
 			rate, known = d.rate()
@@ -104,7 +111,7 @@ func (a *admission) admit(ctx context.Context, counts map[string]int) (*reservat
 		wait := retryAfter(pending+n-limit, rate, known)
 		e := problemf(http.StatusTooManyRequests, CodeQueueFull,
 			"queue %q holds %d unfinished jobs and its limit is %d; retry later", q, pending, limit).withRetry(wait)
-		e.p.Queue, e.p.Limit, e.p.Pending = q, limit, pending
+		e.p.Queue, e.p.Limit, e.p.Pending = q, &limit, &pending
 		return nil, e
 	}
 	for q, n := range counts {

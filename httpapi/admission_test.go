@@ -25,7 +25,7 @@ func TestBackpressure(t *testing.T) {
 			t.Fatalf("status %d, want 429: %s", resp.StatusCode, resp.body)
 		}
 		p := resp.problem(t)
-		if p.Code != httpapi.CodeQueueFull || p.Queue != queue || p.Limit != limit || p.Pending != pending {
+		if p.Code != httpapi.CodeQueueFull || p.Queue != queue || p.Limit == nil || *p.Limit != limit || p.Pending == nil || *p.Pending != pending {
 			t.Errorf("problem = %+v", p)
 		}
 		got := resp.Header.Get("Retry-After")
@@ -44,7 +44,12 @@ func TestBackpressure(t *testing.T) {
 	full(e.do(req{method: "POST", path: "/v1/jobs/batch", body: `{"jobs":[{"kind":"k","queue":"other"},{"kind":"k"}]}`}), "default", 2, 2, "")
 	// Other queues have their own room; the batch above created nothing.
 	e.expect(http.StatusAccepted, req{method: "POST", path: "/v1/jobs/batch", body: `{"jobs":[{"kind":"k","queue":"other"},{"kind":"k","queue":"other"}]}`})
-	full(e.do(req{method: "POST", path: "/v1/jobs/batch", body: `{"jobs":[{"kind":"k","queue":"fresh"},{"kind":"k","queue":"fresh"},{"kind":"k","queue":"fresh"}]}`}), "fresh", 2, 0, "")
+	full(e.do(req{method: "POST", path: "/v1/jobs/batch", body: `{"jobs":[{"kind":"k","queue":"other"}]}`}), "other", 2, 2, "")
+	// A batch that could never fit is not asked to wait.
+	p := e.expect(422, req{method: "POST", path: "/v1/jobs/batch", body: `{"jobs":[{"kind":"k","queue":"fresh"},{"kind":"k","queue":"fresh"},{"kind":"k","queue":"fresh"}]}`}).problem(t)
+	if p.Field != "jobs" || p.Queue != "fresh" || p.Limit == nil || *p.Limit != 2 {
+		t.Errorf("batch over the limit: %+v", p)
+	}
 	for range 3 {
 		e.enqueue(`{"kind":"k","queue":"unlimited"}`)
 	}

@@ -63,9 +63,10 @@ type Problem struct {
 	// Queue is the queue of a queue_full problem.
 	Queue string `json:"queue,omitempty"`
 	// Limit is the admission limit of a queue_full problem.
-	Limit int64 `json:"limit,omitempty"`
-	// Pending counts the non-final jobs of a queue_full problem's queue.
-	Pending int64 `json:"pending,omitempty"`
+	Limit *int64 `json:"limit,omitempty"`
+	// Pending counts the non-final jobs of a queue_full problem's queue,
+	// including those admitted but not yet counted by the store.
+	Pending *int64 `json:"pending,omitempty"`
 	// State is the job's state in a conflict or lease_lost problem.
 	State string `json:"state,omitempty"`
 	// RetryAfter repeats the Retry-After header, in seconds.
