@@ -24,6 +24,11 @@ import (
 const (
 	// DefaultSchema is the PostgreSQL schema that holds Gantry's tables.
 	DefaultSchema = "gantry"
+	// DefaultMaxConns is the pool size when neither Options.MaxConns nor
+	// the URL's pool_max_conns sets one. 64 goroutines enqueueing one job
+	// each got 1,400-2,100 jobs/s with pgx's default of 4 connections (on
+	// 2 CPUs) and 3,300-3,900 with 16 or 64.
+	DefaultMaxConns = 16
 	// DefaultCopyThreshold is the batch size from which Enqueue inserts
 	// with COPY instead of a multi-row INSERT.
 	DefaultCopyThreshold = 32
@@ -52,8 +57,9 @@ type Options struct {
 	// a schema that is not at LatestVersion and names the command to run.
 	Migrate bool
 	// MaxConns bounds the connection pool, not counting the listener's
-	// own connection. Default: pool_max_conns in the URL, else pgx's
-	// default (the greater of 4 and the number of CPUs).
+	// own connection. Default: pool_max_conns in the URL, else
+	// DefaultMaxConns. Mind PostgreSQL's max_connections (100 by default)
+	// across all nodes.
 	MaxConns int32
 	// CopyThreshold is the batch size from which Enqueue uses COPY.
 	// Default DefaultCopyThreshold.
@@ -190,8 +196,11 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parsing the URL: %w", err)
 	}
-	if o.MaxConns > 0 {
+	switch {
+	case o.MaxConns > 0:
 		cfg.MaxConns = o.MaxConns
+	case !strings.Contains(url, "pool_max_conns"):
+		cfg.MaxConns = DefaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
