@@ -106,6 +106,13 @@ type Config struct {
 	// DefaultIdempotencyTTL.
 	IdempotencyTTL time.Duration
 
+	// TrustedOrigins are browser origins (e.g. "https://ops.example.com")
+	// allowed to send state-changing requests from another site. Others are
+	// refused with 403: cross-site request forgery protection, which
+	// matters most when no tokens are configured. Requests without browser
+	// headers (curl, programs) are not affected.
+	TrustedOrigins []string
+
 	// DeclaredKinds, when not empty, are the only kinds that may be
 	// enqueued (together with the client's registered kinds when
 	// StrictKinds is set); others are refused with 422 unknown_kind.
@@ -153,6 +160,7 @@ func (c *Config) withDefaults() Config {
 	cfg.MaxPendingPerQueue = maps.Clone(cfg.MaxPendingPerQueue)
 	cfg.DeclaredKinds = slices.Clone(cfg.DeclaredKinds)
 	cfg.Tokens = slices.Clone(cfg.Tokens)
+	cfg.TrustedOrigins = slices.Clone(cfg.TrustedOrigins)
 	return cfg
 }
 

@@ -229,15 +229,9 @@ func parseWait(field, s string) (time.Duration, error) {
 	}
 	var d time.Duration
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n < 0 || n > int64(MaxWait/time.Second)*1000 {
-			return 0, badField(field, "%s must be between 0 and %v", field, MaxWait)
-		}
-		d = time.Duration(n) * time.Second
-	} else {
-		d, err = parseDuration(field, s)
-		if err != nil {
-			return 0, err
-		}
+		d = time.Duration(min(n, int64(MaxWait/time.Second))) * time.Second
+	} else if d, err = parseDuration(field, s); err != nil {
+		return 0, err
 	}
 	if d < 0 {
 		return 0, badField(field, "%s must not be negative", field)

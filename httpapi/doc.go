@@ -51,6 +51,10 @@
 // always open. Without tokens every request may do everything, so the
 // server should then listen on loopback only.
 //
+// State-changing requests that a browser sends from another site are
+// refused (cross-site request forgery protection, http.CrossOriginProtection)
+// unless their origin is in Config.TrustedOrigins; programs are not affected.
+//
 // The server sets no timeouts of its own on connections: the http.Server
 // it is mounted in should set ReadHeaderTimeout, ReadTimeout and
 // WriteTimeout. Long-polls, event streams, lease waits and blob transfers

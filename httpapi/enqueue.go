@@ -227,8 +227,7 @@ func (s *Server) enqueue(ctx context.Context, in *enqueueIn) (*reply, error) {
 		return s.enqueueWithBlob(ctx, in, spec, opts)
 	}, in.idemKey)
 	if err != nil {
-		e := toAPIError(err, false)
-		return nil, e
+		return nil, err
 	}
 	e := res.Jobs[0]
 	rep := &reply{status: http.StatusAccepted, header: http.Header{}, body: jobResource(e.Job)}

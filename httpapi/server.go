@@ -30,6 +30,7 @@ type Server struct {
 	allow  map[string][]string
 	tokens []tokenEntry
 	adm    *admission
+	cop    *http.CrossOriginProtection
 
 	draining  atomic.Bool
 	drainOnce sync.Once
@@ -63,6 +64,12 @@ func New(cfg *Config) (*Server, error) {
 	}
 	for _, t := range c.Tokens {
 		s.tokens = append(s.tokens, tokenEntry{sum: sha256.Sum256([]byte(t.Value)), scopes: slices.Clone(t.Scopes)})
+	}
+	s.cop = http.NewCrossOriginProtection()
+	for _, o := range c.TrustedOrigins {
+		if err := s.cop.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("httpapi: TrustedOrigins: %w", err)
+		}
 	}
 	s.adm = newAdmission(&s.cfg)
 	s.drainCtx, s.drain = context.WithCancel(context.Background())
@@ -163,6 +170,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.cfg.Observe(r.Pattern, status, time.Since(start))
 		}
 	}()
+	if err := s.cop.Check(r); err != nil {
+		s.writeProblem(sw, r, problemf(http.StatusForbidden, CodeForbidden,
+			"cross-origin requests that change state are refused; add the origin to the server's trusted origins"))
+		return
+	}
 	s.mux.ServeHTTP(sw, r)
 }
 

@@ -31,6 +31,7 @@ func TestNewChecksTheConfig(t *testing.T) {
 		"negative body limit":   {Client: c, MaxJSONBody: -1},
 		"negative blob limit":   {Client: c, MaxBlobBody: -1},
 		"bad kind":              {Client: c, DeclaredKinds: []string{""}},
+		"bad trusted origin":    {Client: c, TrustedOrigins: []string{"not a url"}},
 		"empty token":           {Client: c, Tokens: []httpapi.Token{{Scopes: []httpapi.Scope{httpapi.ScopeRead}}}},
 		"token without scopes":  {Client: c, Tokens: []httpapi.Token{{Value: "t"}}},
 		"unknown scope":         {Client: c, Tokens: []httpapi.Token{{Value: "t", Scopes: []httpapi.Scope{"root"}}}},
@@ -126,6 +127,26 @@ func TestAuthScopes(t *testing.T) {
 	e.expect(http.StatusOK, req{method: "GET", path: "/v1/queues", header: map[string]string{"Authorization": "bearer read-token"}})
 	e.expect(http.StatusOK, req{method: "GET", path: "/healthz"})
 	e.expect(http.StatusOK, req{method: "GET", path: "/readyz"})
+}
+
+func TestCrossOriginRequestsAreRefused(t *testing.T) {
+	e := setup(t, &options{cfg: func(c *httpapi.Config) { c.TrustedOrigins = []string{"https://ops.example.com"} }})
+	j := e.enqueue(`{"kind":"k"}`)
+	// A page on another site posting a "simple" request.
+	for _, h := range []map[string]string{
+		{"Sec-Fetch-Site": "cross-site", "Content-Type": "text/plain"},
+		{"Origin": "https://evil.example", "Content-Type": "text/plain"},
+	} {
+		p := e.expect(http.StatusForbidden, req{method: "POST", path: "/v1/jobs/" + j.ID + "/cancel", header: h}).problem(t)
+		if p.Code != httpapi.CodeForbidden {
+			t.Errorf("%v: %+v", h, p)
+		}
+	}
+	// Reads, same-origin requests, trusted origins and programs pass.
+	e.expect(http.StatusOK, req{method: "GET", path: "/v1/jobs/" + j.ID, header: map[string]string{"Sec-Fetch-Site": "cross-site"}})
+	e.expect(http.StatusAccepted, req{method: "POST", path: "/v1/jobs", body: `{"kind":"k"}`, header: map[string]string{"Sec-Fetch-Site": "same-origin"}})
+	e.expect(http.StatusAccepted, req{method: "POST", path: "/v1/jobs", body: `{"kind":"k"}`, header: map[string]string{"Origin": "https://ops.example.com"}})
+	e.expect(http.StatusOK, req{method: "POST", path: "/v1/jobs/" + j.ID + "/cancel"})
 }
 
 func TestDrain(t *testing.T) {
