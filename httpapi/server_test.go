@@ -172,6 +172,33 @@ func TestDrain(t *testing.T) {
 	e.expect(http.StatusOK, req{method: "GET", path: "/healthz"})
 }
 
+func TestLongPollEndsOnDrain(t *testing.T) {
+	e := setup(t, nil)
+	j := e.enqueue(`{"kind":"k"}`)
+	done := make(chan *response, 1)
+	go func() { done <- e.do(req{method: "GET", path: "/v1/jobs/" + j.ID + "?wait=60s"}) }()
+	start := time.Now()
+	e.api.Drain()
+	// Whether the long-poll began before the drain or not, it ends at once:
+	// with the job as it is, or refused.
+	resp := <-done
+	switch resp.StatusCode {
+	case http.StatusOK:
+		var got httpapi.JobResource
+		resp.decode(t, &got)
+		if got.State != "available" {
+			t.Errorf("drained long-poll answered %+v", got)
+		}
+	case http.StatusServiceUnavailable:
+		resp.problem(t)
+	default:
+		t.Errorf("drained long-poll: status %d: %s", resp.StatusCode, resp.body)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("the long-poll ended %v after the drain", took)
+	}
+}
+
 func TestStoreDown(t *testing.T) {
 	e := setup(t, nil)
 	j := e.enqueue(`{"kind":"k"}`)
