@@ -97,20 +97,23 @@ func (s *Server) spec(j *JobRequest, prefix string) (gantry.JobSpec, error) {
 // kindAllowed reports whether kind may be enqueued: any kind unless kinds
 // are declared (Config.DeclaredKinds, or the registry's with StrictKinds).
 func (s *Server) kindAllowed(kind string) bool {
-	declared := len(s.cfg.DeclaredKinds) > 0
-	if slices.Contains(s.cfg.DeclaredKinds, kind) {
-		return true
+	return s.kinds == nil || s.kinds[kind]
+}
+
+// declaredKinds returns the kinds that may be enqueued, or nil for any.
+func declaredKinds(cfg *Config) map[string]bool {
+	kinds := slices.Clone(cfg.DeclaredKinds)
+	if cfg.StrictKinds {
+		kinds = append(kinds, cfg.Client.Kinds()...)
 	}
-	if s.cfg.StrictKinds {
-		kinds := s.client.Kinds()
-		if len(kinds) > 0 {
-			declared = true
-			if slices.Contains(kinds, kind) {
-				return true
-			}
-		}
+	if len(kinds) == 0 {
+		return nil
 	}
-	return !declared
+	set := make(map[string]bool, len(kinds))
+	for _, k := range kinds {
+		set[k] = true
+	}
+	return set
 }
 
 // enqueueIn is a POST /v1/jobs request: JSON, or a binary payload whose

@@ -31,6 +31,7 @@ type Server struct {
 	tokens []tokenEntry
 	adm    *admission
 	cop    *http.CrossOriginProtection
+	kinds  map[string]bool // the kinds that may be enqueued; nil: any
 
 	draining  atomic.Bool
 	drainOnce sync.Once
@@ -72,6 +73,7 @@ func New(cfg *Config) (*Server, error) {
 		}
 	}
 	s.adm = newAdmission(&s.cfg)
+	s.kinds = declaredKinds(&s.cfg)
 	s.drainCtx, s.drain = context.WithCancel(context.Background())
 	s.routes()
 	return s, nil
