@@ -140,6 +140,13 @@ func (s *Store) Close() error {
 		<-s.done
 		s.readMu.Lock()
 		s.dbClosed = true
+		// Flushing the memtable leaves no WAL to replay, so the next Open
+		// is quick. A store broken by a failed commit is not flushed.
+		if s.brokenErr() == nil {
+			if err := s.db.Flush(); err != nil {
+				s.log.Warn("embedded: flush at close", slog.Any("error", err))
+			}
+		}
 		s.closeErr = s.db.Close()
 		s.readMu.Unlock()
 	})
