@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -63,6 +64,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	started := time.Now()
 	cache := pebble.NewCache(o.CacheSize)
 	defer cache.Unref()
 	db, err := pebble.Open(dir, &pebble.Options{
@@ -91,10 +93,13 @@ func Open(dir string, opts *Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("embedded: open %s: %w", dir, err)
 	}
+	opened := time.Now()
 	if s.mem, err = loadMemory(db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("embedded: open %s: %w", dir, err)
 	}
+	s.log.Debug("embedded: opened", slog.String("dir", dir),
+		slog.Duration("pebble", opened.Sub(started)), slog.Duration("counters", time.Since(opened)))
 	go s.run()
 	return s, nil
 }
