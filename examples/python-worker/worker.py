@@ -25,6 +25,7 @@ to resize an image in ten steps. Replace HANDLERS with your own.
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -85,12 +86,12 @@ class APIError(Exception):
 
 
 def parse_duration(s):
-    """Parses the Go durations this worker uses ("30s", "2m", "500ms")."""
-    units = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-    for suffix, factor in units:
-        if s.endswith(suffix) and s[: -len(suffix)].replace(".", "", 1).isdigit():
-            return float(s[: -len(suffix)]) * factor
-    raise ValueError("not a duration like 30s or 2m: %r" % s)
+    """Parses a Go duration such as "30s", "2m" or "1m30s" into seconds."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", s)
+    if not parts or "".join(n + u for n, u in parts) != s:
+        raise ValueError("not a duration like 30s, 2m or 1m30s: %r" % s)
+    return sum(float(n) * units[u] for n, u in parts)
 
 
 class Client:
@@ -164,12 +165,13 @@ class Lease:
     own.
     """
 
-    def __init__(self, client, job, lease_seconds):
+    def __init__(self, client, job, lease):
         self.client = client
         self.job = job
         self.token = job["lease_token"]
-        self.lease_seconds = lease_seconds
-        self.expires = time.monotonic() + lease_seconds
+        self.lease = lease
+        self.lease_seconds = parse_duration(lease)
+        self.expires = time.monotonic() + self.lease_seconds
         self.lost = threading.Event()
         self.done = threading.Event()
         self.lock = threading.Lock()
@@ -184,7 +186,9 @@ class Lease:
         self.thread.join()
 
     def heartbeat(self, progress=None, message=None):
-        body = {"lease_token": self.token}
+        # "extend" keeps the lease as long as it was asked for: without it,
+        # a heartbeat sets the server's default (30s).
+        body = {"lease_token": self.token, "extend": self.lease}
         if progress is not None:
             body["progress"] = progress
         if message is not None:
@@ -230,17 +234,17 @@ class Lease:
                                     retry_until=self.expires)
 
 
-def run_job(client, job, lease_seconds):
+def run_job(client, job, lease):
     """Runs one leased job and records its outcome."""
     handler = HANDLERS.get(job["kind"])
     log.info("job %s: %s attempt %d/%d, args %s", job["id"], job["kind"], job["attempt"],
              job["max_attempts"], json.dumps(job["args"]))
-    lease = Lease(client, job, lease_seconds)
-    with lease:  # heartbeats while the handler works
+    held = Lease(client, job, lease)
+    with held:  # heartbeats while the handler works
         try:
             if handler is None:
                 raise Permanent("this worker has no handler for kind %r" % job["kind"])
-            result = handler(job, lease.report)
+            result = handler(job, held.report)
         except LeaseLost:
             log.warning("job %s: lease lost while working; its result is not recorded", job["id"])
             return
@@ -251,7 +255,7 @@ def run_job(client, job, lease_seconds):
         else:
             error = None
     # The heartbeats have stopped: no beat races the outcome.
-    outcome = lease.complete(result) if error is None else lease.fail(error, retry)
+    outcome = held.complete(result) if error is None else held.fail(error, retry)
     log.info("job %s: %s", job["id"], outcome["state"])
 
 
@@ -265,7 +269,7 @@ def main():
     kinds = [k.strip() for k in os.environ.get("GANTRY_KINDS", "resize").split(",") if k.strip()]
     lease = os.environ.get("GANTRY_LEASE", "30s")
     wait = os.environ.get("GANTRY_WAIT", "20s")
-    lease_seconds = parse_duration(lease)
+    parse_duration(lease), parse_duration(wait)  # fail early on bad settings
 
     state = {"stopping": False, "idle": False}
 
@@ -299,7 +303,7 @@ def main():
                 state["idle"] = False
             for job in jobs:
                 try:
-                    run_job(client, job, lease_seconds)
+                    run_job(client, job, lease)
                 except (APIError, LeaseLost) as e:
                     log.error("job %s: %s", job["id"], e)
     except Stopping:

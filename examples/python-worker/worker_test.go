@@ -288,8 +288,8 @@ func (e *env) worker(extra ...string) *process {
 
 func wantResult(t *testing.T, j *job, width int) {
 	t.Helper()
-	if j.State != "succeeded" {
-		t.Fatalf("job %s (width %d) is %s, want succeeded; errors %+v", j.ID, width, j.State, j.Errors)
+	if j.State != "succeeded" || j.Attempt != 1 || len(j.Errors) != 0 {
+		t.Fatalf("job %s (width %d) is %s after attempt %d with errors %+v, want succeeded at the first attempt", j.ID, width, j.State, j.Attempt, j.Errors)
 	}
 	var got, want map[string]any
 	if err := json.Unmarshal(j.Result, &got); err != nil {
@@ -355,11 +355,12 @@ func TestWorker(t *testing.T) {
 }
 
 // TestWorkerFinishesJobOnSIGTERM sends SIGTERM while the worker runs a
-// job: the worker finishes it, records the result and exits 0.
+// job longer than its lease: the heartbeats keep the lease, and the worker
+// finishes the job, records the result and exits 0.
 func TestWorkerFinishesJobOnSIGTERM(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	slow := e.enqueue(map[string]any{"width": 512, "work_ms": 2000}, 1)
+	slow := e.enqueue(map[string]any{"width": 512, "work_ms": 3000}, 1)
 
 	// Follow the job's events; send SIGTERM once the worker has reported
 	// progress, so that the signal lands mid-job.
@@ -376,7 +377,8 @@ func TestWorkerFinishesJobOnSIGTERM(t *testing.T) {
 		t.Fatalf("events: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
 	}
 
-	w := e.worker()
+	// A lease shorter than the job: only the heartbeats keep it.
+	w := e.worker("GANTRY_LEASE=2s")
 	exited := make(chan error, 1)
 	signalled := false
 	var events []string
