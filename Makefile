@@ -81,3 +81,12 @@ build: ## build the gantry binary into bin/gantry
 
 clean: ## remove bin/
 	rm -rf bin
+
+# BENCH_HTTP_FLAGS are added to `gantry bench http` by `make bench-http`,
+# e.g. BENCH_HTTP_FLAGS='--json' or '--cpuprofile cpu.prof'.
+BENCH_HTTP_FLAGS ?=
+
+.PHONY: bench-http
+bench-http: ## the HTTP enqueue benchmark of docs/benchmarks.md (about 40 s): gantry bench http
+	$(GO) build -o bin/gantry ./cmd/gantry
+	bin/gantry bench http --connections 64 --duration 10s --warmup 2s --rate 10000 $(BENCH_HTTP_FLAGS)

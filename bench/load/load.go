@@ -42,6 +42,9 @@ const MaxLatency = time.Minute
 // maxErrorSamples is how many distinct error messages a Result keeps.
 const maxErrorSamples = 5
 
+// TimelineStep is the width of a bucket of Result.Timeline.
+const TimelineStep = 100 * time.Millisecond
+
 // Config configures a Run. Only URL is required.
 type Config struct {
 	// URL receives every request. Required; http or https.
@@ -220,8 +223,34 @@ type Result struct {
 	// same process it includes the server's.
 	CPU time.Duration `json:"cpu_ns,omitempty"`
 
+	// Timeline splits the measured window into TimelineStep buckets, by
+	// completion time in a closed loop and by intended send time in an
+	// open loop: it shows when a server stalled.
+	Timeline []Tick `json:"timeline"`
+
 	// Histogram holds every latency of Latency, in nanoseconds.
 	Histogram *hdrhistogram.Histogram `json:"-"`
+}
+
+// Tick is one bucket of a Result's Timeline.
+type Tick struct {
+	// At is the start of the bucket, from the start of the window.
+	At       time.Duration `json:"at_ns"`
+	Requests int64         `json:"requests"`
+	// Max is the longest latency in the bucket.
+	Max time.Duration `json:"max_ns"`
+}
+
+// Slowest returns the Tick with the longest Max, the zero Tick for an
+// empty Timeline.
+func (r *Result) Slowest() Tick {
+	var t Tick
+	for _, x := range r.Timeline {
+		if x.Max > t.Max {
+			t = x
+		}
+	}
+	return t
 }
 
 // OK returns the number of 2xx answers.
@@ -264,10 +293,12 @@ type recorder struct {
 	samples  []string
 	last     time.Time // the latest completion recorded
 	skipped  int64     // sent but not measured
+	ticks    []Tick
 }
 
-func newRecorder(open bool) *recorder {
-	r := &recorder{lat: newHistogram(), statuses: make(map[int]int64)}
+func newRecorder(open bool, window time.Duration) *recorder {
+	n := int((window + TimelineStep - 1) / TimelineStep)
+	r := &recorder{lat: newHistogram(), statuses: make(map[int]int64), ticks: make([]Tick, n)}
 	if open {
 		r.lag = newHistogram()
 	}
@@ -283,8 +314,14 @@ func record(h *hdrhistogram.Histogram, d time.Duration) {
 	_ = h.RecordValue(v)
 }
 
-func (r *recorder) add(status int, err error, latency time.Duration, done time.Time) {
+// add records a request; at is its time in the window, for the timeline.
+func (r *recorder) add(status int, err error, latency, at time.Duration, done time.Time) {
 	record(r.lat, latency)
+	if i := int(at / TimelineStep); i >= 0 && i < len(r.ticks) {
+		t := &r.ticks[i]
+		t.Requests++
+		t.Max = max(t.Max, latency)
+	}
 	if err != nil {
 		r.errors++
 		if len(r.samples) < maxErrorSamples {
@@ -341,7 +378,7 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 	open := c.Rate > 0
 	recs := make([]*recorder, c.Connections)
 	for i := range recs {
-		recs[i] = newRecorder(open)
+		recs[i] = newRecorder(open, c.Duration)
 	}
 
 	var cpu cpuMeter
@@ -407,7 +444,7 @@ func (r *runner) closedLoop(ctx context.Context, rec *recorder) {
 			rec.skipped++
 			continue
 		}
-		rec.add(status, err, done.Sub(start), done)
+		rec.add(status, err, done.Sub(start), done.Sub(r.measureStart), done)
 	}
 }
 
@@ -427,7 +464,7 @@ func (r *runner) openLoop(ctx context.Context, rec *recorder, slots <-chan time.
 			continue
 		}
 		record(rec.lag, sent.Sub(intended))
-		rec.add(status, err, done.Sub(intended), done)
+		rec.add(status, err, done.Sub(intended), intended.Sub(r.measureStart), done)
 	}
 }
 
@@ -483,6 +520,10 @@ func (r *runner) result(recs []*recorder, sched schedule) *Result {
 		Statuses:    make(map[int]int64),
 		Dials:       r.dials.Load(),
 		Histogram:   newHistogram(),
+		Timeline:    make([]Tick, len(recs[0].ticks)),
+	}
+	for i := range res.Timeline {
+		res.Timeline[i].At = time.Duration(i) * TimelineStep
 	}
 	var lag *hdrhistogram.Histogram
 	if r.cfg.Rate > 0 {
@@ -501,6 +542,10 @@ func (r *runner) result(recs []*recorder, sched schedule) *Result {
 		for code, n := range rec.statuses {
 			res.Statuses[code] += n
 			res.Requests += n
+		}
+		for i, t := range rec.ticks {
+			res.Timeline[i].Requests += t.Requests
+			res.Timeline[i].Max = max(res.Timeline[i].Max, t.Max)
 		}
 		res.Errors += rec.errors
 		res.Requests += rec.errors

@@ -98,6 +98,19 @@ func checkAccounts(t *testing.T, res *load.Result) {
 	if want := float64(res.OK()) / res.Elapsed.Seconds(); res.Throughput != want {
 		t.Errorf("throughput %v, want %v", res.Throughput, want)
 	}
+	var inTimeline int64
+	for i, tick := range res.Timeline {
+		inTimeline += tick.Requests
+		if tick.At != time.Duration(i)*load.TimelineStep || tick.Max > res.Latency.Max {
+			t.Errorf("timeline[%d] = %+v (max latency %v)", i, tick, res.Latency.Max)
+		}
+	}
+	if want := int((res.Duration + load.TimelineStep - 1) / load.TimelineStep); len(res.Timeline) != want {
+		t.Errorf("%d ticks in the timeline, want %d", len(res.Timeline), want)
+	}
+	if inTimeline != res.Requests {
+		t.Errorf("%d requests in the timeline, want %d", inTimeline, res.Requests)
+	}
 	if res.Dials < 1 || res.Dials > int64(res.Connections) {
 		t.Errorf("%d connections opened for %d keep-alive connections", res.Dials, res.Connections)
 	}
@@ -252,6 +265,9 @@ func TestOpenLoopChargesStalls(t *testing.T) {
 	}
 	if slow < 21 {
 		t.Errorf("%d requests took 100ms or more from their intended time, want at least 21 (the stalled one and 20 due during the stall)", slow)
+	}
+	if slowest := res.Slowest(); slowest.Max < stall || slowest.At < 300*time.Millisecond || slowest.At > 500*time.Millisecond {
+		t.Errorf("slowest tick %+v, want the stall's (request 40 is due at 390ms)", slowest)
 	}
 	if res.Latency.Max < stall {
 		t.Errorf("max latency %v, shorter than the %v stall", res.Latency.Max, stall)

@@ -2,35 +2,34 @@ package load
 
 import (
 	"context"
-	"runtime"
+	"encoding/binary"
+	"errors"
+	"os"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// prctl(2) options for the timer slack of the calling thread.
-const (
-	prSetTimerSlack = 29
-	prGetTimerSlack = 30
-)
-
-// pacer sleeps until the times of the timetable on its own OS thread with
-// nanosleep(2), which wakes within microseconds; the runtime's timers wake
-// up to a millisecond late when the process is otherwise idle.
+// pacer sleeps until the times of the timetable on a timerfd(2) read
+// through the runtime's network poller: the kernel wakes it within
+// microseconds, and while it waits it holds neither an OS thread nor a P.
+// The runtime's own timers wake up to a millisecond late when the process
+// is otherwise idle (the poller's timeout has millisecond resolution),
+// which would charge the generator's lag to the server; and a thread
+// asleep in nanosleep(2) keeps its P until sysmon takes it back, which on
+// a 2-CPU machine starves the server.
 type pacer struct {
-	slack uintptr // the thread's timer slack before, to restore
+	f *os.File // the timerfd, nil when it could not be made
 }
 
-// newPacer locks the calling goroutine to its thread and sets the thread's
-// timer slack to 1 ns (the default, 50 µs, would let the kernel wake it
-// that much later). close undoes both.
 func newPacer() *pacer {
-	runtime.LockOSThread()
-	slack, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prGetTimerSlack, 0, 0)
-	if errno != 0 {
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
 		return &pacer{}
 	}
-	syscall.RawSyscall(syscall.SYS_PRCTL, prSetTimerSlack, 1, 0)
-	return &pacer{slack: slack}
+	// A non-blocking descriptor joins the network poller.
+	return &pacer{f: os.NewFile(uintptr(fd), "timerfd")}
 }
 
 func (p *pacer) sleepUntil(t time.Time) {
@@ -39,17 +38,47 @@ func (p *pacer) sleepUntil(t time.Time) {
 		if d <= 0 {
 			return
 		}
-		ts := syscall.NsecToTimespec(int64(d))
-		// EINTR (a signal, such as the runtime's preemption) sleeps again.
-		_ = syscall.Nanosleep(&ts, nil)
+		if p.f == nil || !p.wait(d) {
+			time.Sleep(d)
+			return
+		}
+	}
+}
+
+// wait arms the timer for d and waits until it fires. It reports false
+// when the timerfd fails, so that the caller falls back on time.Sleep.
+func (p *pacer) wait(d time.Duration) bool {
+	sc, err := p.f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
+	var setErr error
+	if err := sc.Control(func(fd uintptr) {
+		setErr = unix.TimerfdSettime(int(fd), 0, &spec, nil)
+	}); err != nil || setErr != nil {
+		return false
+	}
+	var buf [8]byte
+	for {
+		// The read returns the number of expirations once the timer has
+		// fired; until then the goroutine is parked in the poller.
+		n, err := p.f.Read(buf[:])
+		switch {
+		case err == nil && n == 8 && binary.NativeEndian.Uint64(buf[:]) > 0:
+			return true
+		case errors.Is(err, syscall.EINTR):
+			continue
+		default:
+			return false
+		}
 	}
 }
 
 func (p *pacer) close() {
-	if p.slack != 0 {
-		syscall.RawSyscall(syscall.SYS_PRCTL, prSetTimerSlack, p.slack, 0)
+	if p.f != nil {
+		p.f.Close()
 	}
-	runtime.UnlockOSThread()
 }
 
 // cpuMeter measures the CPU time the process uses in a window.

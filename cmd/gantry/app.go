@@ -65,6 +65,7 @@ func commands() []*command {
 		{name: "migrate status", summary: "show the PostgreSQL schema version", run: runMigrateStatus},
 		{name: "migrate up", summary: "apply pending PostgreSQL migrations", run: runMigrateUp},
 		{name: "migrate down", summary: "revert PostgreSQL migrations", run: runMigrateDown},
+		{name: "bench http", summary: "measure HTTP enqueue throughput and latency against a bare net/http server", run: runBenchHTTP},
 		{name: "version", summary: "print the version", run: runVersion},
 	}
 }
