@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gantry-dev/gantry/blob/s3"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -21,6 +22,7 @@ const (
 	DefaultAddr            = "127.0.0.1:8080"
 	DefaultDataDir         = "gantry-data"
 	DefaultStore           = "embedded"
+	DefaultBlob            = "fs"
 	DefaultWorkers         = 16
 	DefaultMaxJSONBytes    = 1 << 20
 	DefaultMaxBlobBytes    = 5 << 30
@@ -42,6 +44,11 @@ type Serve struct {
 	DataDir string
 	// Store is "embedded" or a postgres:// URL. Default DefaultStore.
 	Store string
+	// Blob is where uploaded payloads go: "fs", files in DataDir/blobs,
+	// or an s3://bucket/prefix URL (with the optional parameters
+	// endpoint, region and path_style) for blob/s3, with the
+	// credentials of the AWS environment. Default DefaultBlob.
+	Blob string
 	// Workers is how many jobs of the default queue run at once in this
 	// process (only the built-in kinds run in-process). Default
 	// DefaultWorkers.
@@ -99,6 +106,7 @@ func DefaultServe() *Serve {
 		Addr:            DefaultAddr,
 		DataDir:         DefaultDataDir,
 		Store:           DefaultStore,
+		Blob:            DefaultBlob,
 		Workers:         DefaultWorkers,
 		MaxJSONBytes:    DefaultMaxJSONBytes,
 		MaxBlobBytes:    DefaultMaxBlobBytes,
@@ -121,6 +129,7 @@ func (s *Serve) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&s.Addr, "addr", s.Addr, "`host:port` to listen on; without tokens, only a loopback address")
 	fs.StringVar(&s.DataDir, "data-dir", s.DataDir, "`dir`ectory of the embedded store (jobs/) and the blobs (blobs/)")
 	fs.StringVar(&s.Store, "store", s.Store, "job store: embedded, or a postgres://user@host/db `URL`")
+	fs.StringVar(&s.Blob, "blob", s.Blob, "blob store of uploaded payloads: fs (in --data-dir/blobs) or an s3://bucket/prefix `URL` (?endpoint=http://host:port&region=...&path_style=true; credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
 	fs.IntVar(&s.Workers, "workers", s.Workers, "in-process workers of the default queue (env also MAX_WORKERS)")
 	fs.IntVar(&s.MaxPending, "max-pending", s.MaxPending, "most unfinished jobs a queue may hold before enqueues get 429; 0: no limit (env also MAX_QUEUE)")
 	fs.Var(&s.MaxJSONBytes, "max-json-bytes", "largest JSON request `size` (bytes, or with KiB, MiB, GiB, KB, MB, GB)")
@@ -209,6 +218,9 @@ func (s *Serve) Validate() error {
 	if err != nil {
 		return err
 	}
+	if _, err := s.BlobKind(); err != nil {
+		return err
+	}
 	if (s.Migrate || s.Schema != "") && kind != "postgres" {
 		return errors.New("--migrate and --schema apply to a postgres:// --store only")
 	}
@@ -254,6 +266,21 @@ func (s *Serve) StoreKind() (string, error) {
 		return "postgres", nil
 	}
 	return "", fmt.Errorf("--store %q: want embedded or a postgres:// URL", RedactURL(s.Store))
+}
+
+// BlobKind returns "fs" or "s3", or an error for any other --blob,
+// including an s3:// URL that blob/s3 would refuse.
+func (s *Serve) BlobKind() (string, error) {
+	if s.Blob == "fs" {
+		return "fs", nil
+	}
+	if strings.HasPrefix(s.Blob, "s3:") {
+		if _, err := s3.ParseURL(s.Blob); err != nil {
+			return "", fmt.Errorf("--blob: %w", err)
+		}
+		return "s3", nil
+	}
+	return "", fmt.Errorf("--blob %q: want fs or an s3://bucket/prefix URL", RedactURL(s.Blob))
 }
 
 // RedactURL hides the password of a URL, for logs and errors.
