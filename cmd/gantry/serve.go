@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/blob"
 	blobfs "github.com/gantry-dev/gantry/blob/fs"
+	blobs3 "github.com/gantry-dev/gantry/blob/s3"
 	"github.com/gantry-dev/gantry/httpapi"
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/metrics"
@@ -35,7 +37,7 @@ const (
 	readTimeout    = time.Minute
 	idleTimeout    = 2 * time.Minute
 	maxHeaderBytes = 64 << 10
-	// openTimeout bounds opening a PostgreSQL store.
+	// openTimeout bounds opening a PostgreSQL store or an S3 bucket.
 	openTimeout = 30 * time.Second
 )
 
@@ -43,7 +45,9 @@ const serveHelp = `
 Runs the job server: the HTTP API (/v1/...), /metrics, /healthz and /readyz.
 
 Jobs are kept in the embedded store in --data-dir/jobs (or in PostgreSQL
-with --store postgres://...), uploaded payloads in --data-dir/blobs. The
+with --store postgres://...), uploaded payloads in --data-dir/blobs (or in
+an S3-compatible bucket with --blob s3://bucket/prefix, credentials from
+AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY). The
 server runs the built-in kinds gantry.sleep ({"ms": N}) and gantry.echo
 in-process; jobs of other kinds wait for external workers (POST
 /v1/queues/{name}/lease) or for a Go program that embeds Gantry on the same
@@ -103,7 +107,7 @@ type server struct {
 	cfg     *config.Serve
 	log     *slog.Logger
 	store   store.Driver
-	blobs   *blobfs.Store
+	blobs   blobStore
 	metrics *metrics.Metrics
 	client  *gantry.Client
 	api     *httpapi.Server
@@ -127,7 +131,7 @@ func openServer(ctx context.Context, cfg *config.Serve, log *slog.Logger) (_ *se
 	if s.store, err = openStore(ctx, cfg, log); err != nil {
 		return nil, err
 	}
-	if s.blobs, err = blobfs.Open(filepath.Join(cfg.DataDir, "blobs")); err != nil {
+	if s.blobs, err = openBlobs(ctx, cfg, log); err != nil {
 		return nil, err
 	}
 	s.metrics = metrics.New(&metrics.Config{Queues: s.store, Logger: log})
@@ -214,6 +218,37 @@ func openStore(ctx context.Context, cfg *config.Serve, log *slog.Logger) (store.
 	return embedded.Open(filepath.Join(cfg.DataDir, "jobs"), &embedded.Options{Logger: log})
 }
 
+// blobStore is a blob store that gantry serve closes.
+type blobStore interface {
+	blob.Store
+	Close() error
+}
+
+// openBlobs opens the blob store --blob names: the fs store in the data
+// dir, or an S3 bucket.
+func openBlobs(ctx context.Context, cfg *config.Serve, log *slog.Logger) (blobStore, error) {
+	kind, err := cfg.BlobKind()
+	if err != nil {
+		return nil, &config.UsageError{Err: err}
+	}
+	// Each store is returned only when it opened: a nil *Store in the
+	// interface would not be nil for close.
+	if kind == "s3" {
+		ctx, cancel := context.WithTimeout(ctx, openTimeout)
+		defer cancel()
+		st, err := blobs3.Open(ctx, cfg.Blob, &blobs3.Options{Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
+	st, err := blobfs.Open(filepath.Join(cfg.DataDir, "blobs"))
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
 // deleteBlobs deletes the payloads of the jobs that retention pruned.
 func (s *server) deleteBlobs(ctx context.Context, keys []string) {
 	for _, k := range keys {
@@ -257,6 +292,10 @@ func (s *server) logStart() {
 	if err != nil {
 		dataDir = s.cfg.DataDir
 	}
+	blobDesc := "fs"
+	if st, ok := s.blobs.(*blobs3.Store); ok {
+		blobDesc = st.String()
+	}
 	auth := "none (loopback only)"
 	switch {
 	case len(s.cfg.Tokens) > 0:
@@ -271,6 +310,7 @@ func (s *server) logStart() {
 		slog.String("url", "http://"+s.ln.Addr().String()),
 		slog.String("store", storeDesc),
 		slog.String("data_dir", dataDir),
+		slog.String("blob", blobDesc),
 		slog.Int("workers", s.cfg.Workers),
 		slog.Any("kinds", kinds),
 		slog.String("auth", auth),
