@@ -193,7 +193,8 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, contentType st
 	if contentType == "" {
 		contentType = DefaultContentType
 	}
-	p := &put{s: s, name: name, r: r, h: sha256.New(), limit: limit}
+	p := &put{s: s, name: name, r: r, h: sha256.New(), limit: limit, free: make(chan *[]byte, s.opts.Concurrency+1)}
+	defer p.release()
 	buf := s.getBuf()
 	n, eof, err := p.fill(ctx, *buf)
 	if err != nil {
@@ -260,7 +261,8 @@ func (s *Store) cleanup(ctx context.Context, what, name string, undo func(contex
 	}
 }
 
-// put is the state of one Put: the payload read so far.
+// put is the state of one Put: the payload read so far, and the buffers
+// it holds.
 type put struct {
 	s     *Store
 	name  string
@@ -268,6 +270,39 @@ type put struct {
 	h     hash.Hash
 	size  int64
 	limit int64
+	// free holds the buffers whose parts went out, for the next parts: a
+	// Put recycles its own Concurrency+1 buffers rather than taking new
+	// ones from the pool, which a garbage collection may have emptied.
+	free chan *[]byte
+}
+
+func (p *put) getBuf() *[]byte {
+	select {
+	case b := <-p.free:
+		return b
+	default:
+		return p.s.getBuf()
+	}
+}
+
+func (p *put) putBuf(b *[]byte) {
+	select {
+	case p.free <- b:
+	default:
+		p.s.putBuf(b)
+	}
+}
+
+// release returns the buffers p kept to the store's pool.
+func (p *put) release() {
+	for {
+		select {
+		case b := <-p.free:
+			p.s.putBuf(b)
+		default:
+			return
+		}
+	}
 }
 
 // fill reads from p.r into buf until buf is full or p.r ends (eof),
@@ -327,7 +362,7 @@ func (p *put) multipart(ctx context.Context, buf *[]byte, n int, contentType str
 	tmp := s.loc.Prefix + TempPrefix + newID()
 	uploadID, err := s.core.NewMultipartUpload(ctx, s.loc.Bucket, tmp, minio.PutObjectOptions{})
 	if err != nil {
-		s.putBuf(buf)
+		p.putBuf(buf)
 		return "", fmt.Errorf("starting a multipart upload: %w", err)
 	}
 	defer func() {
@@ -429,13 +464,13 @@ func (p *put) uploadParts(ctx context.Context, obj, uploadID string, buf *[]byte
 	eof := false
 	for num := 1; ; num++ {
 		if num > MaxParts {
-			s.putBuf(buf)
+			p.putBuf(buf)
 			readErr = fmt.Errorf("%w: more than %d parts of %d bytes", blob.ErrTooLarge, MaxParts, s.opts.PartSize)
 			break
 		}
 		data, size := buf, n
 		g.Go(func() error {
-			defer s.putBuf(data)
+			defer p.putBuf(data)
 			part, err := s.uploadPart(gctx, obj, uploadID, num, (*data)[:size])
 			if err != nil {
 				return fmt.Errorf("uploading part %d: %w", num, err)
@@ -448,16 +483,16 @@ func (p *put) uploadParts(ctx context.Context, obj, uploadID string, buf *[]byte
 		if eof {
 			break
 		}
-		buf = s.getBuf()
+		buf = p.getBuf()
 		var err error
 		n, eof, err = p.fill(gctx, *buf)
 		if err != nil {
-			s.putBuf(buf)
+			p.putBuf(buf)
 			readErr = err
 			break
 		}
 		if n == 0 && eof {
-			s.putBuf(buf)
+			p.putBuf(buf)
 			break
 		}
 	}
