@@ -222,6 +222,10 @@ type Result struct {
 	// measured window, on Linux; zero elsewhere. With the server in the
 	// same process it includes the server's.
 	CPU time.Duration `json:"cpu_ns,omitempty"`
+	// MachineCPU is the CPU time every process of the machine used during
+	// the measured window, this one included, on Linux; zero elsewhere.
+	// MachineCPU - CPU is what competed with the run.
+	MachineCPU time.Duration `json:"machine_cpu_ns,omitempty"`
 
 	// Timeline splits the measured window into TimelineStep buckets, by
 	// completion time in a closed loop and by intended send time in an
@@ -399,7 +403,7 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 	wg.Wait()
 
 	res := r.result(recs, sched)
-	res.CPU = cpu.used
+	res.CPU, res.MachineCPU = cpu.used, cpu.machine
 	return res, ctx.Err()
 }
 

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -81,9 +83,11 @@ func (p *pacer) close() {
 	}
 }
 
-// cpuMeter measures the CPU time the process uses in a window.
+// cpuMeter measures the CPU time the process, and the whole machine, use
+// in a window.
 type cpuMeter struct {
-	used time.Duration
+	used    time.Duration
+	machine time.Duration
 }
 
 // measure records the process's CPU time between from and to, unless ctx
@@ -93,12 +97,48 @@ func (m *cpuMeter) measure(ctx context.Context, from, to time.Time) {
 		return
 	}
 	before, ok := processCPU()
+	machineBefore, machineOK := machineCPU()
 	if !ok || !waitUntil(ctx, to) {
 		return
 	}
 	if after, ok := processCPU(); ok {
 		m.used = after - before
 	}
+	if after, ok := machineCPU(); ok && machineOK {
+		m.machine = after - machineBefore
+	}
+}
+
+// userHZ is the unit of /proc/stat: 100 ticks a second on every Linux
+// architecture Go supports.
+const userHZ = 100
+
+// machineCPU returns the CPU time all processes used since boot, from the
+// first line of /proc/stat: everything but idle and iowait.
+func machineCPU() (time.Duration, bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, false
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 9 || fields[0] != "cpu" {
+		return 0, false
+	}
+	var busy int64
+	// user nice system idle iowait irq softirq steal (guest time is
+	// already in user).
+	for i, f := range fields[1:9] {
+		if i == 3 || i == 4 {
+			continue
+		}
+		v, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		busy += v
+	}
+	return time.Duration(busy) * time.Second / userHZ, true
 }
 
 func processCPU() (time.Duration, bool) {

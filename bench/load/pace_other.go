@@ -23,7 +23,8 @@ func (p *pacer) close() {}
 
 // cpuMeter measures nothing outside Linux.
 type cpuMeter struct {
-	used time.Duration
+	used    time.Duration
+	machine time.Duration
 }
 
 func (m *cpuMeter) measure(ctx context.Context, from, to time.Time) {}

@@ -172,6 +172,9 @@ type benchRun struct {
 	Name    string        `json:"name"`
 	Server  string        `json:"server"`
 	Runtime *benchRuntime `json:"runtime"`
+	// Others is the CPU, in cores, other processes of the machine used
+	// during the measured window: above 0.1, they competed with the run.
+	Others float64 `json:"other_processes_cores"`
 	*load.Result
 }
 
@@ -394,7 +397,7 @@ func runBenchHTTP(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		rt := runtimeBetween(before, readRuntime())
-		rep.Runs = append(rep.Runs, benchRun{Name: name, Server: server, Runtime: rt, Result: res})
+		rep.Runs = append(rep.Runs, benchRun{Name: name, Server: server, Runtime: rt, Others: others(res), Result: res})
 		return nil
 	}
 	if baselineURL != "" {
@@ -623,6 +626,15 @@ func (r *benchReport) evaluate() {
 	}
 }
 
+// disturbed is the CPU other processes may use during a run, in cores,
+// before the output warns that they competed with it.
+const disturbed = 0.1
+
+// others returns the cores other processes used during the run's window.
+func others(r *load.Result) float64 {
+	return (r.MachineCPU - r.CPU).Seconds() / r.Duration.Seconds()
+}
+
 // clean reports whether every measured request was answered 2xx.
 func clean(r *load.Result) bool {
 	return r.Requests > 0 && r.Errors == 0 && r.OK() == r.Requests
@@ -666,6 +678,9 @@ func (r *benchReport) print(w io.Writer) {
 		cpu := "-"
 		if res.CPU > 0 {
 			cpu = fmt.Sprintf("%.2f cores", res.CPU.Seconds()/res.Duration.Seconds())
+			if res.MachineCPU > 0 {
+				cpu += fmt.Sprintf(" (+%.2f others)", max(0, others(res)))
+			}
 		}
 		l := res.Latency
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, thousands(res.Throughput),
@@ -680,6 +695,9 @@ func (r *benchReport) print(w io.Writer) {
 			fmt.Fprintf(w, "%s: %s scheduled, %s unsent; sent late by p50 %s, p99 %s, max %s (latency counts from the scheduled time)\n",
 				run.Name, thousands(float64(res.Scheduled)), thousands(float64(res.Unsent)),
 				ms(res.SendLag.P50), ms(res.SendLag.P99), ms(res.SendLag.Max))
+		}
+		if o := others(run.Result); o > disturbed {
+			fmt.Fprintf(w, "%s: WARNING: other processes used %.2f cores during the run; its figures are not this machine's best\n", run.Name, o)
 		}
 		if rt := run.Runtime; rt != nil {
 			fmt.Fprintf(w, "%s: Go runtime (whole process, warm-up included): %d GCs, %.0f%% of CPU in GC, %.0f%% idle, pauses up to %s; goroutines waited for a CPU p50 %s, p99 %s, max %s\n",
