@@ -124,7 +124,7 @@ func (s *Server) handle(pattern string, scope Scope, h http.Handler) {
 	s.allow[path] = append(s.allow[path], method)
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if scope != "" {
-			if s.draining.Load() {
+			if s.draining.Load() && !finishesWork[pattern] {
 				s.writeProblem(w, r, problemf(http.StatusServiceUnavailable, CodeDraining,
 					"the server is shutting down; retry against another node or later").withRetry(DrainRetryAfter))
 				return
@@ -136,6 +136,15 @@ func (s *Server) handle(pattern string, scope Scope, h http.Handler) {
 		}
 		h.ServeHTTP(w, r)
 	}))
+}
+
+// finishesWork lists the routes a draining server still serves: workers
+// that hold a lease must be able to report on it, or the results of jobs
+// they finish during the drain would be lost until the leases expired.
+var finishesWork = map[string]bool{
+	"POST /v1/jobs/{id}/heartbeat": true,
+	"POST /v1/jobs/{id}/complete":  true,
+	"POST /v1/jobs/{id}/fail":      true,
 }
 
 // unmatched answers requests no route matched: 405 when the path exists
@@ -181,7 +190,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Drain makes the server refuse new work: from now on every request but
-// /healthz and /readyz is answered 503 with Retry-After (code "draining"),
+// /healthz, /readyz and the heartbeats, completions and failures of leased
+// jobs is answered 503 with Retry-After (code "draining"),
 // /readyz answers 503, and long-polls, event streams and lease requests in
 // progress return early. Call it when shutdown begins, before
 // http.Server.Shutdown. It cannot be undone.

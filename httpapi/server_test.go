@@ -151,6 +151,8 @@ func TestCrossOriginRequestsAreRefused(t *testing.T) {
 
 func TestDrain(t *testing.T) {
 	e := setup(t, nil)
+	leased := e.enqueue(`{"kind":"k"}`)
+	l := e.leaseOne()
 	j := e.enqueue(`{"kind":"k"}`)
 	e.expect(http.StatusOK, req{method: "GET", path: "/readyz"})
 	if e.api.Draining() {
@@ -170,6 +172,12 @@ func TestDrain(t *testing.T) {
 		}
 	}
 	e.expect(http.StatusOK, req{method: "GET", path: "/healthz"})
+	// A worker that holds a lease still reports on it while the server drains.
+	e.expect(http.StatusOK, req{method: "POST", path: "/v1/jobs/" + l.ID + "/heartbeat", body: map[string]any{"lease_token": l.LeaseToken}})
+	e.expect(http.StatusOK, req{method: "POST", path: "/v1/jobs/" + l.ID + "/complete", body: map[string]any{"lease_token": l.LeaseToken}})
+	if l.ID != leased.ID {
+		t.Errorf("leased %s, want the first job %s", l.ID, leased.ID)
+	}
 }
 
 func TestLongPollEndsOnDrain(t *testing.T) {

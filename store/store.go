@@ -104,6 +104,27 @@ type Notifier interface {
 	Notify(fn func([]Change)) (stop func())
 }
 
+// Elector is an optional capability of a Driver shared by several processes:
+// it elects one of them at a time to run maintenance (rescuing expired
+// leases, promoting due jobs, pruning, enqueueing periodic jobs). Drivers
+// used by a single process (embedded) need not implement it: the engine then
+// always leads.
+//
+// Leadership is best-effort exclusive: a leader that loses its connection
+// learns it within the driver's check interval, so two processes may both
+// believe they lead for about that long. Maintenance must therefore stay
+// safe to run concurrently; the election only keeps it from being done
+// twice as a rule.
+type Elector interface {
+	// Lead blocks until this process holds leadership, ctx ends (it then
+	// returns ctx's error) or the store is closed (ErrClosed). On success
+	// it returns a context that ends when leadership is lost, ctx ends or
+	// the store is closed, and a release function that gives leadership up
+	// and waits until it is given up. The caller must call release, once
+	// lost has ended too; calling it more than once does nothing.
+	Lead(ctx context.Context) (lost context.Context, release func(), err error)
+}
+
 // Change tells that a job changed.
 type Change struct {
 	// ID, Queue and Kind identify the job.
@@ -234,7 +255,9 @@ type HeartbeatParams struct {
 	LeaseToken string
 	Progress   *Progress
 	Checkpoint json.RawMessage
-	// ExtendBy moves the lease's end to Now+ExtendBy; zero keeps it.
+	// ExtendBy moves the lease's end to Now+ExtendBy, never earlier than
+	// it is: a heartbeat extends a lease and never shortens it. Zero keeps
+	// it.
 	ExtendBy time.Duration
 	Now      time.Time
 }

@@ -54,8 +54,8 @@ func HeartbeatJob(j *Job, p *HeartbeatParams) error {
 	if p.Checkpoint != nil {
 		j.Checkpoint = p.Checkpoint
 	}
-	if p.ExtendBy > 0 {
-		j.LeaseExpiresAt = p.Now.Add(p.ExtendBy)
+	if end := p.Now.Add(p.ExtendBy); p.ExtendBy > 0 && end.After(j.LeaseExpiresAt) {
+		j.LeaseExpiresAt = end
 	}
 	return nil
 }

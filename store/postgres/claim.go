@@ -170,7 +170,7 @@ func (s *Store) Heartbeat(ctx context.Context, p *store.HeartbeatParams) (*store
 	b := &pgx.Batch{}
 	b.Queue(asyncCommit)
 	b.Queue(`UPDATE `+s.q.jobs+` SET
-			lease_expires_at = coalesce($3, lease_expires_at),
+			lease_expires_at = greatest(coalesce($3, lease_expires_at), lease_expires_at),
 			progress_percent = CASE WHEN $4::smallint IS NULL THEN progress_percent ELSE $4 END,
 			progress_message = CASE WHEN $4::smallint IS NULL THEN progress_message ELSE $5 END,
 			checkpoint = coalesce($6, checkpoint)

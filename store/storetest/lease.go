@@ -76,6 +76,18 @@ func testLeases(t *testing.T, open opener) {
 		}
 	})
 
+	t.Run("HeartbeatNeverShortensTheLease", func(t *testing.T) {
+		h := setup(t, open)
+		j := h.claimJob(h.enqueue())
+		h.advance(time.Second)
+		got, err := h.heartbeat(store.HeartbeatParams{ID: j.ID, LeaseToken: j.LeaseToken, ExtendBy: time.Millisecond})
+		if err != nil {
+			t.Fatalf("Heartbeat: %v", err)
+		}
+		wantTime(t, "LeaseExpiresAt after a Heartbeat asking for less than is left", got.LeaseExpiresAt, j.LeaseExpiresAt)
+		wantTime(t, "LeaseExpiresAt seen by Get", h.get(j.ID).LeaseExpiresAt, j.LeaseExpiresAt)
+	})
+
 	t.Run("HeartbeatNotRunning", func(t *testing.T) {
 		h := setup(t, open)
 		j := h.claimJob(h.enqueue())
