@@ -14,6 +14,19 @@ var emptyArgs = []byte("{}")
 
 // Enqueue records new jobs, all or none, durably. See store.Driver.
 func (s *Store) Enqueue(ctx context.Context, p *store.EnqueueParams) (*store.EnqueueResult, error) {
+	// Validation runs here, on the caller's goroutine, so that the single
+	// committer spends its time on what must be serial.
+	for i, nj := range p.Jobs {
+		if nj == nil {
+			return nil, &store.FieldError{Index: i, Field: "job", Reason: "must not be null"}
+		}
+		if err := store.ValidateNew(nj); err != nil {
+			if fe, ok := err.(*store.FieldError); ok {
+				fe.Index = i
+			}
+			return nil, err
+		}
+	}
 	r := &enqueueReq{p: p}
 	r.durable = true
 	if err := s.submit(ctx, r); err != nil {
@@ -54,17 +67,6 @@ func (r *enqueueReq) apply(tx *txn) {
 		pl := &plans[i]
 		pl.nj = nj
 		pl.dupIndex = -1
-		if nj == nil {
-			r.err = &store.FieldError{Index: i, Field: "job", Reason: "must not be null"}
-			return
-		}
-		if err := store.ValidateNew(nj); err != nil {
-			if fe, ok := err.(*store.FieldError); ok {
-				fe.Index = i
-			}
-			r.err = err
-			return
-		}
 		if nj.UniqueKey != "" {
 			if k, ok := byKey[nj.UniqueKey]; ok {
 				pl.dupIndex = k
