@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gantry-dev/gantry/store"
@@ -227,6 +228,7 @@ type Engine struct {
 	started     bool
 	stopped     bool
 	hasNotifier bool
+	leader      atomic.Bool // maintenance runs here; see Leader
 }
 
 // New checks cfg and returns an engine that has not started.
@@ -282,6 +284,9 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.heartbeatLoop()
 	}()
 	if !e.cfg.DisableMaintenance {
+		if _, ok := e.store.(store.Elector); !ok {
+			e.leader.Store(true) // the only node: it leads from the start
+		}
 		e.background.Add(1)
 		go func() {
 			defer e.background.Done()

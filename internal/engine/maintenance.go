@@ -17,12 +17,45 @@ const maintenanceBatch = 1000
 const pruneEvery = 30
 
 // maintenanceLoop promotes due jobs, rescues expired leases, enqueues
-// periodic jobs and deletes old finished jobs.
+// periodic jobs and deletes old finished jobs. When the store is shared by
+// several processes (it implements store.Elector) only the elected leader
+// does this: the loop waits for leadership, maintains until it is lost, and
+// waits again.
 func (e *Engine) maintenanceLoop() {
 	ctx := e.bgCtx
+	lastTick := make(map[string]time.Time, len(e.cfg.Periodic))
+	el, ok := e.store.(store.Elector)
+	if !ok { // Start set e.leader
+		e.maintainUntil(ctx, lastTick)
+		e.leader.Store(false)
+		return
+	}
+	for ctx.Err() == nil {
+		lost, release, err := el.Lead(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			e.log.Warn("seeking maintenance leadership failed", slog.Any("error", err))
+			sleep(ctx, e.cfg.MaintenanceInterval)
+			continue
+		}
+		e.log.Info("gained maintenance leadership")
+		e.leader.Store(true)
+		e.maintainUntil(lost, lastTick)
+		e.leader.Store(false)
+		release()
+		if ctx.Err() == nil {
+			e.log.Warn("lost maintenance leadership", slog.Any("cause", context.Cause(lost)))
+		}
+	}
+}
+
+// maintainUntil runs a maintenance step every MaintenanceInterval until ctx
+// ends.
+func (e *Engine) maintainUntil(ctx context.Context, lastTick map[string]time.Time) {
 	t := time.NewTicker(e.cfg.MaintenanceInterval)
 	defer t.Stop()
-	lastTick := make(map[string]time.Time, len(e.cfg.Periodic))
 	for n := 0; ; n++ {
 		e.maintain(ctx, n%pruneEvery == 0, lastTick)
 		select {
@@ -32,6 +65,11 @@ func (e *Engine) maintenanceLoop() {
 		}
 	}
 }
+
+// Leader reports whether this engine runs maintenance now: always while it
+// runs on a store without store.Elector (unless DisableMaintenance is set),
+// and while it holds leadership otherwise.
+func (e *Engine) Leader() bool { return e.leader.Load() }
 
 func (e *Engine) maintain(ctx context.Context, prune bool, lastTick map[string]time.Time) {
 	now := e.cfg.Now()

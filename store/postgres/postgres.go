@@ -164,9 +164,10 @@ func unavailable(err error) bool {
 // Open wraps it with the versions and the command that fixes it.
 var ErrSchemaVersion = errors.New("schema version mismatch")
 
-// Store is a store.Driver and store.Notifier on PostgreSQL. Many Gantry
-// nodes may share one database: claims use FOR UPDATE SKIP LOCKED, and
-// every change is announced with NOTIFY.
+// Store is a store.Driver, store.Notifier and store.Elector on PostgreSQL.
+// Many Gantry nodes may share one database: claims use FOR UPDATE SKIP
+// LOCKED, every change is announced with NOTIFY, and an advisory lock
+// elects the node that runs maintenance.
 type Store struct {
 	pool   *pgxpool.Pool
 	opts   Options
@@ -177,6 +178,7 @@ type Store struct {
 	closeOnce sync.Once
 	listen    listener
 	out       outbox
+	lead      elector
 }
 
 var (
@@ -270,6 +272,7 @@ func (s *Store) Close() error {
 		s.closed.Store(true)
 		s.listen.close()
 		s.out.close()
+		s.lead.close() // before the pool, which waits for the leader's connection
 		s.pool.Close()
 	})
 	return nil

@@ -1,0 +1,128 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/store/postgres"
+)
+
+func TestEngineWithoutElectorLeads(t *testing.T) {
+	t.Parallel()
+	h := setup(t, Config{}, func(context.Context, *Attempt) Result { return Result{} })
+	if !h.e.Leader() {
+		t.Error("an engine on a store without an Elector does not lead")
+	}
+}
+
+// maintainedEngine is an engine on its own PostgreSQL store whose
+// maintenance steps are counted (through its periodic job's schedule).
+type maintainedEngine struct {
+	e     *Engine
+	st    *postgres.Store
+	steps atomic.Int64
+}
+
+// startPG starts an engine on a store of its own on schema, and stops it
+// at cleanup unless the test did.
+func startPG(t *testing.T, url, schema string) *maintainedEngine {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := postgres.Open(ctx, url, &postgres.Options{Schema: schema, Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &maintainedEngine{st: st}
+	m.e, err = New(Config{
+		Store:               st,
+		Work:                func(context.Context, *Attempt) Result { return Result{} },
+		MaintenanceInterval: 20 * time.Millisecond,
+		Periodic: []Periodic{{
+			Name: "count",
+			Next: func(t time.Time) time.Time {
+				m.steps.Add(1)
+				return t.Truncate(time.Hour).Add(time.Hour)
+			},
+			Job: store.NewJob{Kind: "k", Queue: "default", Args: []byte(`{}`), Priority: store.DefaultPriority, MaxAttempts: 1},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.e.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.stop(t) })
+	return m
+}
+
+func (m *maintainedEngine) stop(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.e.Stop(ctx); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+	m.st.Close()
+}
+
+// waitFor polls cond every 10 ms for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(10 * time.Second)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-timeout:
+			t.Fatalf("%s: not within 10s", what)
+		}
+	}
+}
+
+func TestOnlyTheLeaderMaintains(t *testing.T) {
+	t.Parallel()
+	url := os.Getenv("GANTRY_TEST_POSTGRES_URL")
+	if url == "" {
+		t.Skip("set GANTRY_TEST_POSTGRES_URL=postgres://... to run the PostgreSQL tests")
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "gantry_test_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Errorf("dropping schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
+			t.Errorf("dropping schema %s: %v", schema, err)
+		}
+	})
+
+	first := startPG(t, url, schema)
+	waitFor(t, "the first engine leads", first.e.Leader)
+	second := startPG(t, url, schema)
+	waitFor(t, "the leader maintains", func() bool { return first.steps.Load() >= 10 })
+	if second.e.Leader() || second.steps.Load() != 0 {
+		t.Fatalf("the follower maintains too: leader %v, %d steps", second.e.Leader(), second.steps.Load())
+	}
+
+	start := time.Now()
+	first.stop(t)
+	waitFor(t, "the second engine takes over", second.e.Leader)
+	t.Logf("takeover after the leader stopped: %v", time.Since(start).Round(time.Millisecond))
+	waitFor(t, "the new leader maintains", func() bool { return second.steps.Load() > 0 })
+}
