@@ -73,6 +73,11 @@ func Open(dir string, opts *Options) (*Store, error) {
 		MemTableStopWritesThreshold: o.MemTables,
 		Logger:                      pebbleLogger{o.Logger},
 		Levels:                      levels(),
+		// A queue's data is short-lived: letting L0 hold more files and
+		// Lbase more bytes before compacting means many jobs are deleted
+		// before a compaction ever rewrites them.
+		L0CompactionThreshold: 8,
+		LBaseMaxBytes:         256 << 20,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open %s: %w", dir, err)
