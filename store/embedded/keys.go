@@ -14,7 +14,6 @@ import (
 // nanoseconds since the Unix epoch with the sign bit flipped.
 //
 //	m <name>                                  meta: format version, next seq
-//	j <id16>                                  job spec (immutable)
 //	s <id16>                                  job state (small, rewritten on every transition)
 //	a <queue> 0 <kind> 0 <prio1> <since8> <seq8>  available index -> id16
 //	t <runAt8> <id16>                         scheduled and retrying jobs
@@ -28,9 +27,16 @@ import (
 //	q <queue>                                 -> queue settings (paused)
 //	i <idempotency key>                       -> hash, expiry, job ids
 //	e <expiry8> <idempotency key>             idempotency keys by expiry
+//	z <id16>                                  job spec (immutable), last: see below
+//
+// The specs, which hold the args and make up most of the data, sort after
+// every other table. The tables a running queue rewrites (states, indexes,
+// counters) all sort before them, so the sstables flushed while a backlog
+// is worked off never overlap the specs, and compactions do not rewrite the
+// args of a million waiting jobs again and again.
 const (
 	tMeta      = 'm'
-	tSpec      = 'j'
+	tSpec      = 'z'
 	tState     = 's'
 	tAvail     = 'a'
 	tSched     = 't'
@@ -53,7 +59,7 @@ var (
 
 // formatVersion is the layout of the keys and records this code writes.
 // Open refuses a directory written with a newer one.
-const formatVersion = 1
+const formatVersion = 2
 
 type jobID = [16]byte
 

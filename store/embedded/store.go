@@ -120,7 +120,7 @@ func levels() (l [7]pebble.LevelOptions) {
 }
 
 // checkFormat writes the format version into a new store and refuses one
-// written by a newer version of Gantry.
+// written in another format.
 func (s *Store) checkFormat() error {
 	v, closer, err := s.db.Get(keyFormat)
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -133,8 +133,11 @@ func (s *Store) checkFormat() error {
 	if len(v) != 4 {
 		return fmt.Errorf("unreadable format version %x", v)
 	}
-	if got := binary.BigEndian.Uint32(v); got > formatVersion {
-		return fmt.Errorf("the data was written in format %d by a newer Gantry; this one reads up to format %d", got, formatVersion)
+	switch got := binary.BigEndian.Uint32(v); {
+	case got > formatVersion:
+		return fmt.Errorf("the data was written in format %d by a newer Gantry; this one reads format %d", got, formatVersion)
+	case got < formatVersion:
+		return fmt.Errorf("the data was written in format %d by a development version of Gantry; this one reads format %d: move the data dir aside", got, formatVersion)
 	}
 	return nil
 }
