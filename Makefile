@@ -86,7 +86,11 @@ clean: ## remove bin/
 # e.g. BENCH_HTTP_FLAGS='--json' or '--cpuprofile cpu.prof'.
 BENCH_HTTP_FLAGS ?=
 
-.PHONY: bench-http
+.PHONY: bench-engine bench-http
+bench-engine: ## the engine benchmarks of docs/benchmarks.md (embedded store, 3 runs each; about 6 minutes)
+	$(GO) test -run='^$$' -bench='EnqueueParallel64|EnqueueBatch1000|PickupLatency' -benchtime=3s -count=3 .
+	$(GO) test -run='^$$' -bench='EndToEnd64|Backlog' -benchtime=1000000x -count=3 -timeout=30m .
+
 bench-http: ## the HTTP enqueue benchmark of docs/benchmarks.md (about 40 s): gantry bench http
 	$(GO) build -o bin/gantry ./cmd/gantry
 	bin/gantry bench http --connections 64 --duration 10s --warmup 2s --rate 10000 $(BENCH_HTTP_FLAGS)
