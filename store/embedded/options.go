@@ -7,13 +7,15 @@ import (
 
 // Defaults of Options.
 const (
-	// DefaultCacheSize is the default size of Pebble's block cache: 64 MiB.
-	// With 32 MiB, claims and finishes under steady compaction missed the
-	// cache often enough to halve their throughput.
-	DefaultCacheSize = 64 << 20
+	// DefaultCacheSize is the default size of Pebble's block cache: 32 MiB.
+	// Working off a backlog of 1,000,000 jobs, 64 MiB ran about 13% faster
+	// but peaked at 127 and 188 MiB RSS against 90 and 128 MiB with 32 MiB
+	// (BenchmarkBacklog, docs/benchmarks.md): the default keeps the process
+	// under 150 MB; raise it with Options.CacheSize where memory is cheap.
+	DefaultCacheSize = 32 << 20
 	// DefaultMemTableSize is the default size of one Pebble memtable:
 	// 16 MiB. Up to DefaultMemTables of them may be in memory at once, so
-	// with the cache the store's memory stays near 64+48 MiB whatever the
+	// with the cache the store's memory stays near 32+48 MiB whatever the
 	// backlog.
 	DefaultMemTableSize = 16 << 20
 	// DefaultMemTables is the default number of memtables (the active one
