@@ -76,10 +76,13 @@ type Config struct {
 // Hooks are optional callbacks for metrics and logs. They run on the
 // client's goroutines and must not block.
 type Hooks struct {
-	// Started is called when an attempt starts.
+	// Started is called when an attempt starts: in one of the client's
+	// workers, or leased to an external worker (Lease).
 	Started func(j *Job)
 	// Finished is called when an attempt's outcome is recorded, with the
-	// job as recorded and the attempt's run time.
+	// job as recorded and the attempt's run time: by the client's workers,
+	// or reported by an external worker (Complete, Fail). Refused reports
+	// (a stale lease) are not outcomes.
 	Finished func(j *Job, took time.Duration)
 }
 

@@ -153,6 +153,11 @@ func (c *Client) Lease(ctx context.Context, p *LeaseParams) ([]*Job, error) {
 		if err != nil {
 			return nil, err
 		}
+		if h := c.cfg.Hooks.Started; h != nil {
+			for _, j := range res.Jobs {
+				h(j)
+			}
+		}
 		return res.Jobs, nil
 	}
 
@@ -302,7 +307,8 @@ func (c *Client) Fail(ctx context.Context, p *FailParams) (*Job, error) {
 }
 
 func (c *Client) finish(ctx context.Context, item store.FinishItem) (*Job, error) {
-	res, err := c.store.Finish(ctx, &store.FinishParams{Items: []store.FinishItem{item}, Now: c.cfg.Now()})
+	now := c.cfg.Now()
+	res, err := c.store.Finish(ctx, &store.FinishParams{Items: []store.FinishItem{item}, Now: now})
 	if err != nil {
 		return nil, err
 	}
@@ -312,7 +318,15 @@ func (c *Client) finish(ctx context.Context, item store.FinishItem) (*Job, error
 	if len(res.Jobs) == 0 || res.Jobs[0] == nil {
 		return nil, fmt.Errorf("gantry: finishing job %s: the store returned no job", item.ID)
 	}
-	return res.Jobs[0], nil
+	j := res.Jobs[0]
+	if h := c.cfg.Hooks.Finished; h != nil {
+		var took time.Duration
+		if !j.StartedAt.IsZero() {
+			took = now.Sub(j.StartedAt)
+		}
+		h(j, took)
+	}
+	return j, nil
 }
 
 func checkLeased(id, token string) error {

@@ -358,3 +358,55 @@ func TestWorkerCallsRefuseBadInput(t *testing.T) {
 		t.Errorf("complete of an unknown job = %v, want ErrNotFound", err)
 	}
 }
+
+// Jobs worked over the lease protocol reach the same hooks as jobs worked
+// in-process, so that metrics count them.
+func TestLeasedJobsReachTheHooks(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	var mu sync.Mutex
+	var started []string
+	finished := map[string]time.Duration{}
+	states := map[string]gantry.State{}
+	c := leaseSetup(t, &gantry.Config{Now: clock.Now, Hooks: gantry.Hooks{
+		Started: func(j *gantry.Job) {
+			mu.Lock()
+			defer mu.Unlock()
+			started = append(started, j.ID)
+		},
+		Finished: func(j *gantry.Job, took time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			finished[j.ID] = took
+			states[j.ID] = j.State
+		},
+	}})
+	ok, bad := enqueueRemote(t, c, 1, nil), enqueueRemote(t, c, 2, nil)
+	jobs, err := c.Lease(t.Context(), &gantry.LeaseParams{Max: 2})
+	if err != nil || len(jobs) != 2 {
+		t.Fatalf("lease: %d jobs, %v", len(jobs), err)
+	}
+	tokens := map[string]string{jobs[0].ID: jobs[0].LeaseToken, jobs[1].ID: jobs[1].LeaseToken}
+	clock.Advance(3 * time.Second)
+	if _, err := c.Complete(t.Context(), ok.ID, tokens[ok.ID], nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Fail(t.Context(), &gantry.FailParams{ID: bad.ID, LeaseToken: tokens[bad.ID], Error: "boom", Permanent: true}); err != nil {
+		t.Fatal(err)
+	}
+	// A refused completion is not an outcome.
+	if _, err := c.Complete(t.Context(), ok.ID, tokens[ok.ID], nil); err == nil {
+		t.Fatal("a second completion was accepted")
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(started) != 2 {
+		t.Errorf("Started saw %v, want both jobs", started)
+	}
+	if len(finished) != 2 || finished[ok.ID] != 3*time.Second || finished[bad.ID] != 3*time.Second {
+		t.Errorf("Finished saw %v, want both jobs after 3s", finished)
+	}
+	if states[ok.ID] != gantry.StateSucceeded || states[bad.ID] != gantry.StateFailed {
+		t.Errorf("states %v", states)
+	}
+}
