@@ -499,7 +499,9 @@ func (c *Client) PauseQueue(ctx context.Context, queue string) error {
 	return c.setPaused(ctx, queue, true)
 }
 
-// ResumeQueue lets clients claim jobs of a paused queue again.
+// ResumeQueue lets clients claim jobs of a paused queue again. This
+// client's workers look for them at once; other clients on a shared store
+// at their next poll (Config.PollInterval).
 func (c *Client) ResumeQueue(ctx context.Context, queue string) error {
 	return c.setPaused(ctx, queue, false)
 }
@@ -508,7 +510,16 @@ func (c *Client) setPaused(ctx context.Context, queue string, paused bool) error
 	if !store.ValidName(queue) {
 		return &FieldError{Index: -1, Field: "queue", Reason: "must be 1-128 characters of letters, digits, '.', '_', '-', ':'"}
 	}
-	return c.store.PauseQueue(ctx, &store.PauseParams{Queue: queue, Paused: paused})
+	if err := c.store.PauseQueue(ctx, &store.PauseParams{Queue: queue, Paused: paused}); err != nil {
+		return err
+	}
+	if !paused {
+		// The store announces jobs, not queues: without this the queue's
+		// jobs would wait for the next poll. Other clients on a shared
+		// store pick them up at their next poll.
+		c.engine.Wake(queue)
+	}
+	return nil
 }
 
 // Store returns the store the client works on.

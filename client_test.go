@@ -448,3 +448,36 @@ func TestStopReleasesJobsWhoseHandlersRunPastTheDeadline(t *testing.T) {
 		t.Errorf("after stop the job is %s with attempt %d; want available with the attempt given back", j.State, j.Attempt)
 	}
 }
+
+// A paused queue keeps its jobs; resuming it starts them at once, not at
+// the next poll.
+func TestResumeStartsJobsAtOnce(t *testing.T) {
+	t.Parallel()
+	reg := gantry.NewRegistry()
+	started := make(chan struct{}, 1)
+	gantry.Register(reg, gantry.HandlerFunc[greetArgs](func(ctx context.Context, task *gantry.Task[greetArgs]) error {
+		started <- struct{}{}
+		return nil
+	}))
+	c := setup(t, reg, &gantry.Config{PollInterval: time.Hour})
+	ctx := t.Context()
+	if err := c.PauseQueue(ctx, gantry.DefaultQueue); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Enqueue(ctx, greetArgs{Name: "paused"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+		t.Fatal("a job of a paused queue started")
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := c.ResumeQueue(ctx, gantry.DefaultQueue); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the job did not start within 10s of the resume (the poll interval is an hour)")
+	}
+}

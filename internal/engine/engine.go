@@ -383,6 +383,15 @@ func (e *Engine) onChanges(changes []store.Change) {
 	}
 }
 
+// Wake makes the fetcher of queue look for jobs now instead of at its next
+// poll, for a change the store does not announce (a queue resumed). It
+// does nothing for a queue this engine does not work.
+func (e *Engine) Wake(queue string) {
+	if q := e.queues[queue]; q != nil {
+		q.wake()
+	}
+}
+
 func (e *Engine) track(a *Attempt) {
 	e.mu.Lock()
 	e.running[a.Job.ID] = a
