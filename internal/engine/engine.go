@@ -284,7 +284,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.heartbeatLoop()
 	}()
 	if !e.cfg.DisableMaintenance {
-		if _, ok := e.store.(store.Elector); !ok {
+		if _, ok := elector(e.store); !ok {
 			e.leader.Store(true) // the only node: it leads from the start
 		}
 		e.background.Add(1)

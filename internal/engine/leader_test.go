@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/store/embedded"
 	"github.com/gantry-dev/gantry/store/postgres"
 )
 
@@ -125,4 +126,60 @@ func TestOnlyTheLeaderMaintains(t *testing.T) {
 	waitFor(t, "the second engine takes over", second.e.Leader)
 	t.Logf("takeover after the leader stopped: %v", time.Since(start).Round(time.Millisecond))
 	waitFor(t, "the new leader maintains", func() bool { return second.steps.Load() > 0 })
+}
+
+// electing is a store whose Lead blocks until ctx ends: this process never
+// leads.
+type electing struct {
+	store.Driver
+	asked chan struct{}
+}
+
+func (s *electing) Lead(ctx context.Context) (context.Context, func(), error) {
+	select {
+	case s.asked <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return nil, nil, ctx.Err()
+}
+
+// wrapping hides the capabilities of the store it wraps, as an
+// instrumented store does, but gives it back with Unwrap.
+type wrapping struct{ store.Driver }
+
+func (w wrapping) Unwrap() store.Driver { return w.Driver }
+
+// An engine finds the Elector of a store behind a wrapper, and follows
+// the election instead of leading alone.
+func TestEngineFindsElectorBehindWrapper(t *testing.T) {
+	t.Parallel()
+	st, err := embedded.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	el := &electing{Driver: st, asked: make(chan struct{}, 1)}
+	e, err := New(Config{Store: wrapping{el}, Work: func(context.Context, *Attempt) Result { return Result{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := e.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	}()
+	select {
+	case <-el.asked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the engine never asked the wrapped store for leadership")
+	}
+	if e.Leader() {
+		t.Error("the engine leads without being elected")
+	}
 }

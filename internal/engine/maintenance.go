@@ -24,7 +24,7 @@ const pruneEvery = 30
 func (e *Engine) maintenanceLoop() {
 	ctx := e.bgCtx
 	lastTick := make(map[string]time.Time, len(e.cfg.Periodic))
-	el, ok := e.store.(store.Elector)
+	el, ok := elector(e.store)
 	if !ok { // Start set e.leader
 		e.maintainUntil(ctx, lastTick)
 		e.leader.Store(false)
@@ -49,6 +49,23 @@ func (e *Engine) maintenanceLoop() {
 			e.log.Warn("lost maintenance leadership", slog.Any("cause", context.Cause(lost)))
 		}
 	}
+}
+
+// elector returns d's store.Elector, looking through stores that wrap
+// another (with an Unwrap() store.Driver method, as instrumented stores do):
+// a wrapper that hid the capability would make every node lead.
+func elector(d store.Driver) (store.Elector, bool) {
+	for d != nil {
+		if el, ok := d.(store.Elector); ok {
+			return el, true
+		}
+		u, ok := d.(interface{ Unwrap() store.Driver })
+		if !ok {
+			return nil, false
+		}
+		d = u.Unwrap()
+	}
+	return nil, false
 }
 
 // maintainUntil runs a maintenance step every MaintenanceInterval until ctx
