@@ -94,3 +94,14 @@ bench-engine: ## the engine benchmarks of docs/benchmarks.md (embedded store, 3 
 bench-http: ## the HTTP enqueue benchmark of docs/benchmarks.md (about 40 s): gantry bench http
 	$(GO) build -o bin/gantry ./cmd/gantry
 	bin/gantry bench http --connections 64 --duration 10s --warmup 2s --rate 10000 $(BENCH_HTTP_FLAGS)
+
+# PEERS_FLAGS are added to the harness by `make bench-peers`, e.g.
+# PEERS_FLAGS='-quick' for a smoke pass or PEERS_FLAGS='-only e2e,river'.
+PEERS_FLAGS ?=
+
+.PHONY: bench-peers peers-check
+bench-peers: ## Gantry against River, asynq and the seeds' designs (bench/peers, own module; about 45 minutes): docs/benchmarks.md "Peers"
+	cd bench/peers && $(GO) run . -out out -img ../../docs/img -wait-load 1.5 $(PEERS_FLAGS)
+
+peers-check: ## go vet and the smoke test of the bench/peers module
+	cd bench/peers && $(GO) vet ./... && $(GO) test ./...
