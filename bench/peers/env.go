@@ -96,6 +96,25 @@ func pgCheck(ctx context.Context, url string) (string, error) {
 	return v, err
 }
 
+// pgOthers counts the sessions of PostgreSQL busy with something else
+// than this harness: other programs sharing the server during a run.
+func pgOthers(ctx context.Context, url string) int {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return -1
+	}
+	defer conn.Close(ctx)
+	var n int
+	err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+		WHERE state NOT IN ('idle') AND pid <> pg_backend_pid() AND backend_type = 'client backend'`).Scan(&n)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
 // dropPeerSchemas drops the schemas a run of the harness left behind.
 func dropPeerSchemas(ctx context.Context, url string) error {
 	conn, err := pgx.Connect(ctx, url)

@@ -371,6 +371,10 @@ func (h *harness) buildGantry(ctx context.Context) (string, error) {
 func (h *harness) runOne(ctx context.Context, row string, sys system, run int) *result {
 	sp := &spec{Row: row, System: sys.Name, Run: run, Sizes: h.sz, PG: h.o.pg, Redis: h.o.redis, RedisDB: h.o.redisDB}
 	load := loadAverage()
+	pgBusy := -1
+	if sys.Needs == needPG {
+		pgBusy = pgOthers(ctx, h.o.pg)
+	}
 	fail := func(err error) *result {
 		return &result{Row: row, System: sys.Name, Run: run, Start: time.Now(), Err: err.Error(), Load: load}
 	}
@@ -406,6 +410,13 @@ func (h *harness) runOne(ctx context.Context, row string, sys system, run int) *
 		res = fail(err)
 	}
 	res.Load = load
+	if sys.Needs == needPG {
+		if res.Extra == nil {
+			res.Extra = map[string]any{}
+		}
+		res.Extra["pg_busy_sessions_before"] = pgBusy
+		res.Extra["pg_busy_sessions_after"] = pgOthers(ctx, h.o.pg)
+	}
 	return res
 }
 
