@@ -2,15 +2,12 @@ package engine
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/gantry-dev/gantry/internal/pgtest"
 	"github.com/gantry-dev/gantry/store"
 	"github.com/gantry-dev/gantry/store/embedded"
 	"github.com/gantry-dev/gantry/store/postgres"
@@ -96,22 +93,7 @@ func TestOnlyTheLeaderMaintains(t *testing.T) {
 	if url == "" {
 		t.Skip("set GANTRY_TEST_POSTGRES_URL=postgres://... to run the PostgreSQL tests")
 	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "gantry_test_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-		}
-	})
+	schema := pgtest.Schema(t, url, "gantry_test_")
 
 	first := startPG(t, url, schema)
 	waitFor(t, "the first engine leads", first.e.Leader)
