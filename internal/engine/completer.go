@@ -65,21 +65,36 @@ func (c *completer) loop() {
 	}
 }
 
+// recordTries is how many times a batch is written at least before its
+// outcomes are given up.
+const recordTries = 10
+
 // record writes one batch, retrying while the store fails for reasons other
-// than being closed. Recording runs without the engine's cancellation:
-// outcomes must not be lost to a shutdown.
+// than being closed: at least recordTries times, and for as long as a lease
+// of the batch lasts (an outage of the store shorter than the lease then
+// loses no outcome), unless the engine is stopping. Recording runs without
+// the engine's cancellation: outcomes must not be lost to a shutdown.
 func (c *completer) record(batch []completion) {
 	e := c.e
 	items := make([]store.FinishItem, len(batch))
+	var leaseEnd time.Time
 	for i := range batch {
 		items[i] = batch[i].item
+		if a := batch[i].a; a != nil {
+			if end := a.leaseEnd(); end.After(leaseEnd) {
+				leaseEnd = end
+			}
+		}
 	}
 	ctx := context.WithoutCancel(e.bgCtx)
 	var res *store.FinishResult
 	var err error
 	for try := 1; ; try++ {
 		res, err = e.store.Finish(ctx, &store.FinishParams{Items: items, Now: e.cfg.Now()})
-		if err == nil || errors.Is(err, store.ErrClosed) || try == 10 {
+		if err == nil || errors.Is(err, store.ErrClosed) {
+			break
+		}
+		if try >= recordTries && (e.bgCtx.Err() != nil || !e.cfg.Now().Before(leaseEnd)) {
 			break
 		}
 		e.log.Warn("recording outcomes failed; retrying", slog.Int("jobs", len(items)), slog.Any("error", err))

@@ -301,3 +301,65 @@ func TestPeriodicJobsAreEnqueuedOncePerTick(t *testing.T) {
 		t.Errorf("periodic job = %s at %v key %q", j.State, j.RunAt, j.UniqueKey)
 	}
 }
+
+// failingFinish fails the first fails calls of Finish, as a store that is
+// down for a while.
+type failingFinish struct {
+	store.Driver
+	fails atomic.Int64
+}
+
+func (s *failingFinish) Finish(ctx context.Context, p *store.FinishParams) (*store.FinishResult, error) {
+	if s.fails.Add(-1) >= 0 {
+		return nil, errors.New("the store is down")
+	}
+	return s.Driver.Finish(ctx, p)
+}
+
+// An outcome is recorded once the store is back, however many tries that
+// takes, while the attempt's lease lasts: the job does not wait for its
+// lease to expire to run again.
+func TestOutcomeOutlivesStoreOutage(t *testing.T) {
+	t.Parallel()
+	st, err := embedded.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	down := &failingFinish{Driver: st}
+	down.fails.Store(10) // as many as recordTries
+	finished := make(chan *store.Job, 1)
+	e, err := New(Config{
+		Store: down,
+		Work:  func(context.Context, *Attempt) Result { return Result{} },
+		Kinds: []string{"k"},
+		Hooks: Hooks{Finished: func(j *store.Job, _ time.Duration) { finished <- j }},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := e.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	}()
+	now := time.Now()
+	if _, err := st.Enqueue(context.Background(), &store.EnqueueParams{Now: now, Jobs: []*store.NewJob{{
+		Kind: "k", Queue: "default", Args: []byte(`{}`), Priority: store.DefaultPriority, MaxAttempts: 1, RunAt: now,
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case j := <-finished:
+		if j.State != store.StateSucceeded {
+			t.Errorf("the job is %s", j.State)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the outcome was not recorded after the store came back")
+	}
+}
