@@ -120,6 +120,11 @@ func TestPostgresRestart(t *testing.T) {
 	if drained > 15*time.Second {
 		t.Errorf("the acknowledged jobs took %v to succeed after PostgreSQL came back", drained)
 	}
+	// Maintenance resumes too: leadership, lost with the connections, is
+	// held again.
+	if !waitFor(15*time.Second, func() bool { return leads(nodes[0]) || leads(nodes[1]) }) {
+		t.Errorf("no node leads maintenance after PostgreSQL came back:\n%s", lastLines(nodes[0], 20))
+	}
 	var rerun int
 	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM gantry.jobs WHERE id = ANY($1::uuid[]) AND attempt > 1`, ids).Scan(&rerun); err != nil {
 		t.Fatal(err)
