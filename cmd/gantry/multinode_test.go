@@ -515,23 +515,41 @@ func (m *mnRun) killNode0() {
 	<-n.reported
 }
 
+// attemptError is an entry of a job's errors.
+type attemptError struct {
+	Attempt int       `json:"attempt"`
+	At      time.Time `json:"at"`
+	Message string    `json:"message"`
+}
+
+// finalJob is a job as the database holds it at the end.
+type finalJob struct {
+	attempt int
+	errors  []attemptError
+}
+
 // checkJobs: the database holds exactly the jobs enqueued, each once, all
 // succeeded, and each in an attempt whose completion was answered 200 (or
-// whose answer went with its node). It returns the final attempt of each
-// job.
-func (m *mnRun) checkJobs(ctx context.Context, conn *pgx.Conn, schema string) map[string]int {
+// whose answer went with its node). It returns the jobs by id.
+func (m *mnRun) checkJobs(ctx context.Context, conn *pgx.Conn, schema string) map[string]finalJob {
 	t := m.t
-	rows, err := conn.Query(ctx, `SELECT id::text, state, attempt, convert_from(args, 'UTF8')::jsonb->>'n'
+	rows, err := conn.Query(ctx, `SELECT id::text, state, attempt, convert_from(args, 'UTF8')::jsonb->>'n', coalesce(errors::text, '')
 		FROM `+pgx.Identifier{schema}.Sanitize()+`.jobs`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	final := map[string]int{}
+	final := map[string]finalJob{}
 	seen := make([]bool, mnJobs)
-	var id, state, n string
+	var id, state, n, errs string
 	var attempt int
-	if _, err := pgx.ForEachRow(rows, []any{&id, &state, &attempt, &n}, func() error {
-		final[id] = attempt
+	if _, err := pgx.ForEachRow(rows, []any{&id, &state, &attempt, &n, &errs}, func() error {
+		f := finalJob{attempt: attempt}
+		if errs != "" {
+			if err := json.Unmarshal([]byte(errs), &f.errors); err != nil {
+				t.Errorf("job %s has errors %s: %v", id, errs, err)
+			}
+		}
+		final[id] = f
 		i, err := strconv.Atoi(n)
 		switch {
 		case err != nil || i < 0 || i >= mnJobs:
@@ -553,7 +571,8 @@ func (m *mnRun) checkJobs(ctx context.Context, conn *pgx.Conn, schema string) ma
 	}
 	byJob := m.byJob()
 	bad := 0
-	for id, attempt := range final {
+	for id, f := range final {
+		attempt := f.attempt
 		var ok, unsure []*leaseRun
 		for _, r := range byJob[id] {
 			switch {
@@ -596,9 +615,10 @@ func describe(rs []*leaseRun) string {
 }
 
 // checkRuns: no job was leased again while an earlier lease of it was
-// live, nor after it was completed; every job node 0 held when it was
-// killed ran again on another node.
-func (m *mnRun) checkRuns(final map[string]int) {
+// live, nor after it was completed; an attempt followed by another was
+// recorded as expired after its lease ended; every job node 0 held when it
+// was killed ran again on another node.
+func (m *mnRun) checkRuns(final map[string]finalJob) {
 	t := m.t
 	var reruns, held, rescued, extended, beats, bad int
 	for id, rs := range m.byJob() {
@@ -607,7 +627,7 @@ func (m *mnRun) checkRuns(final map[string]int) {
 				extended++
 			}
 			beats += r.heartbeats
-			if r.node == 0 && r.outcome == unreported && r.attempt < final[id] {
+			if r.node == 0 && r.outcome == unreported && r.attempt < final[id].attempt {
 				held++
 			}
 			if i == 0 {
@@ -625,6 +645,17 @@ func (m *mnRun) checkRuns(final map[string]int) {
 			case r.start.Before(prev.expires):
 				why = fmt.Sprintf("attempt %d started %v before the lease of attempt %d ended",
 					r.attempt, prev.expires.Sub(r.start), prev.attempt)
+			default:
+				i := slices.IndexFunc(final[id].errors, func(e attemptError) bool { return e.Attempt == prev.attempt })
+				switch {
+				case i < 0:
+					why = fmt.Sprintf("has no error recorded for attempt %d, which ran again", prev.attempt)
+				case final[id].errors[i].Message != "lease expired":
+					why = fmt.Sprintf("attempt %d failed with %q", prev.attempt, final[id].errors[i].Message)
+				case final[id].errors[i].At.Before(prev.expires):
+					why = fmt.Sprintf("attempt %d was recorded as expired %v before its lease ended",
+						prev.attempt, prev.expires.Sub(final[id].errors[i].At))
+				}
 			}
 			if why != "" {
 				if bad++; bad <= 10 {
@@ -649,12 +680,12 @@ func (m *mnRun) checkRuns(final map[string]int) {
 // checkStale: a worker that comes back after its lease expired and the job
 // ran again can neither complete nor heartbeat it: 409 lease_lost, on any
 // node.
-func (m *mnRun) checkStale(ctx context.Context, final map[string]int) {
+func (m *mnRun) checkStale(ctx context.Context, final map[string]finalJob) {
 	t := m.t
 	live := m.nodes[1]
 	n := 0
 	for _, r := range m.runs {
-		if r.outcome == completed || r.attempt == final[r.id] {
+		if r.outcome == completed || r.attempt == final[r.id].attempt {
 			continue
 		}
 		if n++; n > 100 {
