@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,7 @@ func TestPostgresRestart(t *testing.T) {
 	for i := range nodes {
 		wg.Go(func() { l.probe(ctx, i) })
 	}
+	wg.Go(func() { l.others(ctx) })
 
 	// Load before the outage.
 	if !waitFor(60*time.Second, func() bool { return l.count(&l.acked) >= 200 }) {
@@ -259,6 +261,92 @@ func (l *restartLoad) enqueue(ctx context.Context, i int) {
 			l.fail("%d %s", ans.status, ans.body)
 		}
 	}
+}
+
+// others sends the other requests of the API that need the store, in
+// turn, until ctx ends: each must succeed or answer 503 like an enqueue.
+func (l *restartLoad) others(ctx context.Context) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		p := l.nodes[n%len(l.nodes)]
+		ids := l.ackedIDs()
+		if len(ids) == 0 {
+			continue
+		}
+		id := ids[n%len(ids)]
+		var (
+			what string
+			ans  *apiAnswer
+			err  error
+			want = http.StatusOK
+		)
+		switch n % 5 {
+		case 0:
+			what, want = "POST /v1/jobs/batch", http.StatusAccepted
+			ans, err = l.c.post(context.WithoutCancel(ctx), p.url+"/v1/jobs/batch",
+				[]byte(`{"jobs":[{"kind":"gantry.sleep","args":{"ms":1}},{"kind":"gantry.sleep","args":{"ms":2}}]}`))
+			if err == nil && ans.status == want {
+				var b struct{ Jobs []jobJSON }
+				if err := json.Unmarshal(ans.body, &b); err != nil || len(b.Jobs) != 2 {
+					l.fail("%s: 202 with %s", what, ans.body)
+					continue
+				}
+				l.mu.Lock()
+				l.ids = append(l.ids, b.Jobs[0].ID, b.Jobs[1].ID)
+				l.acked += 2
+				l.mu.Unlock()
+			}
+		case 1:
+			what = "POST /v1/queues/default/lease"
+			ans, err = l.c.post(context.WithoutCancel(ctx), p.url+"/v1/queues/default/lease", []byte(`{"kinds":["restart.none"]}`))
+		case 2:
+			what = "GET /v1/jobs/{id}"
+			ans, err = l.get(ctx, p.url+"/v1/jobs/"+id)
+		case 3:
+			what = "GET /v1/jobs"
+			ans, err = l.get(ctx, p.url+"/v1/jobs?limit=5")
+		case 4:
+			what = "GET /v1/queues"
+			ans, err = l.get(ctx, p.url+"/v1/queues")
+		}
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				l.fail("%s: %v", what, err)
+			}
+		case ans.status == want:
+		case ans.status == http.StatusServiceUnavailable:
+			l.refused.Add(1)
+			if !bytes.Contains(ans.body, []byte(`"code":"store_unavailable"`)) || ans.header.Get("Retry-After") == "" {
+				l.fail("%s: 503 %v %s", what, ans.header, ans.body)
+			}
+		default:
+			l.fail("%s: %d %s", what, ans.status, ans.body)
+		}
+	}
+}
+
+func (l *restartLoad) get(ctx context.Context, url string) (*apiAnswer, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := l.c.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, err
+	}
+	return &apiAnswer{status: res.StatusCode, header: res.Header, body: body}, nil
 }
 
 // probe asks node i's /readyz every 100 ms until ctx ends.
