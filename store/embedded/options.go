@@ -7,16 +7,12 @@ import (
 
 // Defaults of Options.
 const (
-	// DefaultCacheSize is the default size of Pebble's block cache: 32 MiB.
-	// Working off a backlog of 1,000,000 jobs, 64 MiB ran about 13% faster
-	// but peaked at 127 and 188 MiB RSS against 90 and 128 MiB with 32 MiB
-	// (BenchmarkBacklog, docs/benchmarks.md): the default keeps the process
-	// under 150 MB; raise it with Options.CacheSize where memory is cheap.
+	// DefaultCacheSize is the default size of the block cache: 32 MiB of
+	// table blocks, on top of the memtables (see Options.CacheSize).
 	DefaultCacheSize = 32 << 20
-	// DefaultMemTableSize is the default size of one Pebble memtable:
-	// 16 MiB. Up to DefaultMemTables of them may be in memory at once, so
-	// with the cache the store's memory stays near 32+48 MiB whatever the
-	// backlog.
+	// DefaultMemTableSize is the default size of one memtable: 16 MiB. Up
+	// to DefaultMemTables of them may be in memory at once, so the store's
+	// memory stays near 32+48 MiB whatever the backlog.
 	DefaultMemTableSize = 16 << 20
 	// DefaultMemTables is the default number of memtables (the active one
 	// and those being flushed) after which writes wait for flushes.
@@ -38,8 +34,11 @@ type Options struct {
 	// level, except errors). Default: a logger that discards everything.
 	Logger *slog.Logger
 
-	// CacheSize is the size in bytes of Pebble's block cache.
-	// Default: DefaultCacheSize.
+	// CacheSize is how many bytes of table blocks the block cache keeps.
+	// Pebble counts its memtables against its cache, so the cache given to
+	// Pebble is CacheSize plus two memtables (the one being filled and the
+	// one kept for reuse): without them a cache of the memtables' size
+	// keeps no blocks at all. Default: DefaultCacheSize.
 	CacheSize int64
 
 	// MemTableSize is the size in bytes of one memtable. Default:

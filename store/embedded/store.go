@@ -65,7 +65,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	started := time.Now()
-	cache := pebble.NewCache(o.CacheSize)
+	cache := pebble.NewCache(pebbleCacheSize(&o))
 	defer cache.Unref()
 	db, err := pebble.Open(dir, &pebble.Options{
 		Cache:                       cache,
@@ -111,6 +111,13 @@ func Open(dir string, opts *Options) (*Store, error) {
 
 // levels gives every level of the LSM bloom filters, so that reading a
 // job does not search every sstable that might hold it.
+// pebbleCacheSize is the size of the cache given to Pebble: the block
+// cache the options ask for plus the two memtables that Pebble reserves in
+// it in steady state (decision 0006).
+func pebbleCacheSize(o *Options) int64 {
+	return o.CacheSize + 2*o.MemTableSize
+}
+
 func levels() (l [7]pebble.LevelOptions) {
 	for i := range l {
 		l[i].FilterPolicy = bloom.FilterPolicy(10)
