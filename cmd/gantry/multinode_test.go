@@ -87,6 +87,19 @@ func (c *apiClient) post(ctx context.Context, url string, body any, hdr ...strin
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
+	return c.do(req)
+}
+
+// get sends a GET and reads the whole answer.
+func (c *apiClient) get(ctx context.Context, url string) (*apiAnswer, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	return c.do(req)
+}
+
+func (c *apiClient) do(req *http.Request) (*apiAnswer, error) {
 	res, err := c.hc.Do(req)
 	if err != nil {
 		return nil, err

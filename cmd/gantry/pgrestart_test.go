@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -307,13 +306,13 @@ func (l *restartLoad) others(ctx context.Context) {
 			ans, err = l.c.post(context.WithoutCancel(ctx), p.url+"/v1/queues/default/lease", []byte(`{"kinds":["restart.none"]}`))
 		case 2:
 			what = "GET /v1/jobs/{id}"
-			ans, err = l.get(ctx, p.url+"/v1/jobs/"+id)
+			ans, err = l.c.get(ctx, p.url+"/v1/jobs/"+id)
 		case 3:
 			what = "GET /v1/jobs"
-			ans, err = l.get(ctx, p.url+"/v1/jobs?limit=5")
+			ans, err = l.c.get(ctx, p.url+"/v1/jobs?limit=5")
 		case 4:
 			what = "GET /v1/queues"
-			ans, err = l.get(ctx, p.url+"/v1/queues")
+			ans, err = l.c.get(ctx, p.url+"/v1/queues")
 		}
 		switch {
 		case err != nil:
@@ -332,23 +331,6 @@ func (l *restartLoad) others(ctx context.Context) {
 	}
 }
 
-func (l *restartLoad) get(ctx context.Context, url string) (*apiAnswer, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	res, err := l.c.hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		return nil, err
-	}
-	return &apiAnswer{status: res.StatusCode, header: res.Header, body: body}, nil
-}
-
 // probe asks node i's /readyz every 100 ms until ctx ends.
 func (l *restartLoad) probe(ctx context.Context, i int) {
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -359,24 +341,19 @@ func (l *restartLoad) probe(ctx context.Context, i int) {
 			return
 		case <-tick.C:
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.nodes[i].url+"/readyz", nil)
-		if err != nil {
-			panic(err)
-		}
-		res, err := l.c.hc.Do(req)
+		res, err := l.c.get(ctx, l.nodes[i].url+"/readyz")
 		if err != nil {
 			if ctx.Err() == nil {
 				l.fail("GET /readyz: %v", err)
 			}
 			continue
 		}
-		res.Body.Close()
 		l.mu.Lock()
-		if res.StatusCode == http.StatusOK && !l.ready[i] {
+		if res.status == http.StatusOK && !l.ready[i] {
 			l.readyAt[i] = time.Now()
 		}
-		l.ready[i] = res.StatusCode == http.StatusOK
-		switch res.StatusCode {
+		l.ready[i] = res.status == http.StatusOK
+		switch res.status {
 		case http.StatusOK:
 		case http.StatusServiceUnavailable:
 			l.notReady++
