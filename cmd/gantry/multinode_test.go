@@ -701,9 +701,10 @@ func (m *mnRun) checkStale(ctx context.Context, final map[string]finalJob) {
 		if r.outcome == completed || r.attempt == final[r.id].attempt {
 			continue
 		}
-		if n++; n > 100 {
+		if n == 100 {
 			break
 		}
+		n++
 		ans, err := m.c.post(ctx, live.p.url+"/v1/jobs/"+r.id+"/complete", map[string]any{"lease_token": r.token})
 		if err != nil {
 			t.Fatal(err)
