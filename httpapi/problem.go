@@ -38,7 +38,17 @@ const (
 	CodeForbidden            = "forbidden"              // 403
 	CodeMethodNotAllowed     = "method_not_allowed"     // 405
 	CodeInternal             = "internal"               // 500: the cause is logged, never sent
+	// CodeClientClosedRequest is the code of a request whose client went
+	// away before the answer (StatusClientClosedRequest). Nobody reads that
+	// answer; the code keeps such requests apart from store outages in the
+	// logs and the metrics.
+	CodeClientClosedRequest = "client_closed_request"
 )
+
+// StatusClientClosedRequest is the status recorded for a request whose
+// client went away before its answer: 499, after nginx, since HTTP has
+// none for it.
+const StatusClientClosedRequest = 499
 
 // Problem is an RFC 9457 problem details object, the body of every error
 // response (media type application/problem+json). Members after Instance
@@ -91,6 +101,7 @@ var titles = map[string]string{
 	CodeForbidden:            "Forbidden",
 	CodeMethodNotAllowed:     "Method not allowed",
 	CodeInternal:             "Internal server error",
+	CodeClientClosedRequest:  "Client closed request",
 }
 
 // apiError is an error a handler returns to answer with a problem. Its
@@ -191,7 +202,7 @@ func toAPIError(err error, batch bool) *apiError {
 			withRetry(UnavailableRetryAfter).withCause(err)
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads this answer.
-		return problemf(http.StatusServiceUnavailable, CodeStoreUnavailable, "the request was cancelled").withCause(err)
+		return problemf(StatusClientClosedRequest, CodeClientClosedRequest, "the client closed the request").withCause(err)
 	}
 	return problemf(http.StatusInternalServerError, CodeInternal, "an internal error occurred; it was logged").withCause(err)
 }

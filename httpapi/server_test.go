@@ -1,8 +1,11 @@
 package httpapi_test
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -295,4 +298,33 @@ func TestObserveSeesEveryRequest(t *testing.T) {
 	next(call{"GET /v1/jobs/{id}", 404})
 	e.expect(http.StatusNotFound, req{method: "GET", path: "/nope"})
 	next(call{"/", 404})
+}
+
+// A client that goes away before its answer is not a store outage: it is
+// counted and answered as client_closed_request (499, which nobody reads),
+// so that store_unavailable alerts and logs mean what they say.
+func TestClientGoneIsNotAStoreOutage(t *testing.T) {
+	var mu sync.Mutex
+	var codes []string
+	e := setup(t, &options{cfg: func(c *httpapi.Config) {
+		c.OnReject = func(code string) {
+			mu.Lock()
+			codes = append(codes, code)
+			mu.Unlock()
+		}
+	}})
+	j := e.enqueue(`{"kind":"k"}`)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	r := httptest.NewRequestWithContext(ctx, "GET", "/v1/jobs/"+j.ID+"?wait=30s", nil)
+	w := httptest.NewRecorder()
+	e.api.ServeHTTP(w, r)
+	if w.Code != httpapi.StatusClientClosedRequest {
+		t.Errorf("status %d, want %d: %s", w.Code, httpapi.StatusClientClosedRequest, w.Body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(codes) != 1 || codes[0] != httpapi.CodeClientClosedRequest {
+		t.Errorf("OnReject saw %v, want [%s]", codes, httpapi.CodeClientClosedRequest)
+	}
 }
