@@ -28,7 +28,9 @@
 // asynq), and mixes with rows: -only e2e,river runs the e2e row of River
 // at its default and best settings. When -only names peers but no Gantry
 // system, the Gantry systems of the same rows run too, for the ratios.
-// -quick is a smoke pass: small sizes, one run.
+// -quick is a smoke pass: small sizes, one run. -from FILE writes the
+// tables and plots of an earlier run's runs.json again, without running;
+// results/ holds those of the run published in docs/benchmarks.md.
 //
 // Every (row, system) runs -runs times (3 by default), each run in a child
 // process of its own (this binary, re-executed with -child), so that a

@@ -61,6 +61,8 @@ func main() {
 	flag.Float64Var(&o.waitLoad, "wait-load", 0, "before measuring, wait until the 1-minute load average is below this (0: do not wait)")
 	flag.DurationVar(&o.waitMax, "wait-max", 15*time.Minute, "give up waiting for -wait-load after this long, and run anyway")
 	flag.StringVar(&child, "child", "", "internal: run one spec (JSON) in this process")
+	var from string
+	flag.StringVar(&from, "from", "", "write the tables and plots of an earlier run's runs.json instead of running")
 	flag.Parse()
 
 	if child != "" {
@@ -68,6 +70,12 @@ func main() {
 	}
 	if only != "" {
 		o.only = strings.Split(only, ",")
+	}
+	if from != "" {
+		if err := rerender(from, &o, os.Stdout); err != nil {
+			log.Fatal("peers: ", err)
+		}
+		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -242,6 +250,22 @@ func run(ctx context.Context, o *options, w io.Writer) error {
 	rep.Machine["load_average_after"] = loadAverage()
 	rep.Machine["duration"] = rep.Finished.Sub(rep.Started).Round(time.Second).String()
 	return writeReport(rep, o, w)
+}
+
+// rerender writes the tables and plots of a runs.json again.
+func rerender(path string, o *options, w io.Writer) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	return writeReport(&rep, o, w)
 }
 
 // selected lists the (row, system) pairs -only selects. When it names

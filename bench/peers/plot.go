@@ -46,12 +46,12 @@ func barChart(path, title, ylabel string, groups []string, ss []series, floor fl
 		p.Add(bars)
 		p.Legend.Add(s.name, bars)
 	}
-	p.Y.Min, p.Y.Max = floor, top*3 // after Add, which widens the range to 0
+	p.Y.Min, p.Y.Max = floor, top*40 // after Add, which widens the range to 0; room for the legend
 	p.Legend.Top = true
 	p.Legend.Left = true
 	p.NominalX(groups...)
 	p.Add(plotter.NewGrid())
-	return p.Save(vg.Length(max(7, float64(len(groups)*len(ss))*0.2+2))*vg.Inch, 4.5*vg.Inch, path)
+	return p.Save(vg.Length(max(9, float64(len(groups)*len(ss))*0.2+2))*vg.Inch, 4.5*vg.Inch, path)
 }
 
 // clampedLog is a logarithmic scale on which values below the axis's
@@ -78,8 +78,8 @@ func plots(rep *report, sums map[[2]string]*summary, dir string) ([]string, erro
 	// each peer's best configuration.
 	rows := []string{rowEnqueue, rowBatch, rowE2E, rowSleep, rowBacklog}
 	type fam struct{ label, family string }
-	fams := []fam{{"gantry (embedded)", "gantry"}, {"gantry (PostgreSQL)", "gantry-pg"}, {"River (best)", "river"},
-		{"asynq (best, no persistence)", "asynq"}, {"asynq (AOF everysec)", "asynq-aof"}}
+	fams := []fam{{"gantry (embedded)", "gantry"}, {"gantry (PostgreSQL)", "gantry-pg"}, {"River (better of default and best)", "river"},
+		{"asynq (better of default and best; no persistence)", "asynq"}, {"asynq (AOF everysec, best settings)", "asynq-aof"}}
 	var ss []series
 	for _, f := range fams {
 		s := series{name: f.label}
@@ -165,7 +165,16 @@ func rssTimeline(rep *report, dir string) (string, error) {
 		if r.Row != rowSeed || r.Run != 1 || r.Err != "" {
 			continue
 		}
-		tl, _ := r.Extra["rss_timeline_mib"].([]float64)
+		var tl []float64
+		switch v := r.Extra["rss_timeline_mib"].(type) {
+		case []float64:
+			tl = v
+		case []any: // read back from runs.json
+			for _, x := range v {
+				f, _ := x.(float64)
+				tl = append(tl, f)
+			}
+		}
 		if len(tl) == 0 {
 			continue
 		}

@@ -114,14 +114,25 @@ func summarizeRuns(rs []*result) map[[2]string]*summary {
 }
 
 // bestOf returns the system whose figures stand for a peer family in a
-// row: its best configuration when the row ran it, else its default.
+// row: of its default and best configurations, the one with the better
+// median in that row, so that the ratios never flatter Gantry.
 func bestOf(sums map[[2]string]*summary, row, family string) string {
+	pick := ""
 	for _, name := range []string{family + "-best", family, family + "-default"} {
-		if s := sums[[2]string{row, name}]; s != nil && s.Runs > 0 {
-			return name
+		s := sums[[2]string{row, name}]
+		if s == nil || s.Runs == 0 {
+			continue
+		}
+		if pick == "" {
+			pick = name
+			continue
+		}
+		cur := headline(sums[[2]string{row, pick}])
+		if (lowerIsBetter(row) && headline(s) < cur) || (!lowerIsBetter(row) && headline(s) > cur) {
+			pick = name
 		}
 	}
-	return ""
+	return pick
 }
 
 // gantryFor is the Gantry system a row compares with.
@@ -148,7 +159,7 @@ func headline(s *summary) float64 {
 
 func ratio(sums map[[2]string]*summary, row, a, b string) (float64, bool) {
 	sa, sb := sums[[2]string{row, a}], sums[[2]string{row, b}]
-	if sa == nil || sb == nil || sa.Runs == 0 || sb.Runs == 0 || headline(sb) == 0 {
+	if sa == nil || sb == nil || sa.Runs == 0 || sb.Runs == 0 || headline(sb) == 0 || sb.Rate == 0 {
 		return 0, false
 	}
 	return headline(sa) / headline(sb), true
@@ -187,6 +198,9 @@ func cell(s *summary) (median, spread, more string) {
 		spread = fmt.Sprintf("p99 %s (%s-%s)", fmtMs(s.P99), fmtMs(s.P99Min), fmtMs(s.P99Max))
 	case rowSeed:
 		median = "p99 **" + fmtMs(s.P99) + "**"
+		if s.Rate == 0 {
+			median = "**no answer**"
+		}
 		spread = fmt.Sprintf("%s-%s", fmtMs(s.P99Min), fmtMs(s.P99Max))
 		more = fmt.Sprintf("p50 %s; kept up %d/%d; peak RSS %s; %s req/s", fmtMs(s.P50), s.KeptUp, s.Runs, mib(s.PeakRSS), thousands(s.Rate))
 	default:
@@ -206,6 +220,9 @@ func cell(s *summary) (median, spread, more string) {
 		}
 	case rowSleep:
 		more = fmt.Sprintf("%.0f%% of the %d workers' ceiling (%s jobs/s)", 100*s.Efficiency, sleepWorkers, thousands(float64(sleepWorkers)/sleepFor.Seconds()))
+	}
+	if s.Row == rowSeed && s.Rate == 0 {
+		spread, more = "", fmt.Sprintf("no request answered: each timed out (10 s) or was never sent; kept up 0/%d; peak RSS %s", s.Runs, mib(s.PeakRSS))
 	}
 	if s.Capped > 0 {
 		more = strings.TrimPrefix(more+fmt.Sprintf("; %d/%d runs hit the time cap: rate over the jobs done", s.Capped, s.Runs), "; ")
