@@ -211,7 +211,8 @@ func cell(s *summary) (median, spread, more string) {
 	case rowBacklog:
 		more = fmt.Sprintf("drained in %v, peak RSS %s, fill %v", s.Elapsed.Round(100*time.Millisecond), mib(s.PeakRSS), s.Fill.Round(100*time.Millisecond))
 		if s.Capped > 0 {
-			more = fmt.Sprintf("stopped at the %v cap; at the median rate %s jobs take %v; peak RSS %s, fill %v",
+			more = fmt.Sprintf("%d/%d runs stopped at the %v cap; at the median rate %s jobs take %v; peak RSS %s, fill %v",
+				s.Capped, s.Runs,
 				s.Elapsed.Round(time.Second), thousands(float64(s.BacklogN)), (time.Duration(float64(s.BacklogN)/s.Rate) * time.Second).Round(time.Second),
 				mib(s.PeakRSS), s.Fill.Round(100*time.Millisecond))
 		}
@@ -224,7 +225,11 @@ func cell(s *summary) (median, spread, more string) {
 	if s.Row == rowSeed && s.Rate == 0 {
 		spread, more = "", fmt.Sprintf("no request answered: each timed out (10 s) or was never sent; kept up 0/%d; peak RSS %s", s.Runs, mib(s.PeakRSS))
 	}
-	if s.Capped > 0 {
+	switch {
+	case s.Capped == 0 || s.Row == rowBacklog:
+	case s.Row == rowPickup:
+		more = strings.TrimPrefix(more+fmt.Sprintf("; %d/%d runs got fewer samples within the time cap", s.Capped, s.Runs), "; ")
+	default:
 		more = strings.TrimPrefix(more+fmt.Sprintf("; %d/%d runs hit the time cap: rate over the jobs done", s.Capped, s.Runs), "; ")
 	}
 	if s.Failed > 0 {
@@ -237,8 +242,11 @@ func fmtRatio(x float64, ok bool) string {
 	if !ok {
 		return ""
 	}
-	if x >= 10 {
+	switch {
+	case x >= 10:
 		return fmt.Sprintf("%.1f×", x)
+	case x < 0.01:
+		return fmt.Sprintf("%.2g×", x)
 	}
 	return fmt.Sprintf("%.2f×", x)
 }
