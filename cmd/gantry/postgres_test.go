@@ -1,18 +1,14 @@
 package main
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/pgtest"
 )
 
 // postgresURL returns the URL of the test database, or skips the test
@@ -34,22 +30,7 @@ func postgresURL(t *testing.T) string {
 func TestPostgres(t *testing.T) {
 	t.Parallel()
 	url := postgresURL(t)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "gantry_cmd_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Error(err)
-		}
-	})
+	schema := pgtest.Schema(t, url, "gantry_cmd_")
 	environ := map[string]string{"GANTRY_STORE": url, "GANTRY_SCHEMA": schema}
 	mustRun := func(want int, args ...string) string {
 		t.Helper()

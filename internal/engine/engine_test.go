@@ -57,12 +57,22 @@ type harness struct {
 // started and stopped at cleanup.
 func setup(t *testing.T, cfg Config, work WorkFunc) *harness {
 	t.Helper()
+	return setupWrapped(t, cfg, work, nil)
+}
+
+// setupWrapped is setup with the engine working on wrap(store) instead of
+// the store itself, when wrap is not nil.
+func setupWrapped(t *testing.T, cfg Config, work WorkFunc, wrap func(store.Driver) store.Driver) *harness {
+	t.Helper()
 	st, err := embedded.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &harness{st: st, finished: make(chan *store.Job, 1024)}
 	cfg.Store = st
+	if wrap != nil {
+		cfg.Store = wrap(st)
+	}
 	cfg.Work = work
 	if cfg.Kinds == nil {
 		cfg.Kinds = []string{"k"}
@@ -321,45 +331,14 @@ func (s *failingFinish) Finish(ctx context.Context, p *store.FinishParams) (*sto
 // lease to expire to run again.
 func TestOutcomeOutlivesStoreOutage(t *testing.T) {
 	t.Parallel()
-	st, err := embedded.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	down := &failingFinish{Driver: st}
-	down.fails.Store(10) // as many as recordTries
-	finished := make(chan *store.Job, 1)
-	e, err := New(Config{
-		Store: down,
-		Work:  func(context.Context, *Attempt) Result { return Result{} },
-		Kinds: []string{"k"},
-		Hooks: Hooks{Finished: func(j *store.Job, _ time.Duration) { finished <- j }},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := e.Stop(ctx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	}()
-	now := time.Now()
-	if _, err := st.Enqueue(context.Background(), &store.EnqueueParams{Now: now, Jobs: []*store.NewJob{{
-		Kind: "k", Queue: "default", Args: []byte(`{}`), Priority: store.DefaultPriority, MaxAttempts: 1, RunAt: now,
-	}}}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case j := <-finished:
-		if j.State != store.StateSucceeded {
-			t.Errorf("the job is %s", j.State)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the outcome was not recorded after the store came back")
+	h := setupWrapped(t, Config{}, func(context.Context, *Attempt) Result { return Result{} },
+		func(st store.Driver) store.Driver {
+			down := &failingFinish{Driver: st}
+			down.fails.Store(10) // as many as recordTries
+			return down
+		})
+	h.enqueue(t, 1, func(j *store.NewJob) { j.MaxAttempts = 1 })
+	if j := h.final(t); j.State != store.StateSucceeded {
+		t.Errorf("the job is %s", j.State)
 	}
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/pgtest"
 	"github.com/gantry-dev/gantry/store"
-	"github.com/gantry-dev/gantry/store/embedded"
 	"github.com/gantry-dev/gantry/store/postgres"
 )
 
@@ -136,32 +135,18 @@ func (w wrapping) Unwrap() store.Driver { return w.Driver }
 // the election instead of leading alone.
 func TestEngineFindsElectorBehindWrapper(t *testing.T) {
 	t.Parallel()
-	st, err := embedded.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	el := &electing{Driver: st, asked: make(chan struct{}, 1)}
-	e, err := New(Config{Store: wrapping{el}, Work: func(context.Context, *Attempt) Result { return Result{} }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := e.Stop(ctx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	}()
+	var el *electing
+	h := setupWrapped(t, Config{}, func(context.Context, *Attempt) Result { return Result{} },
+		func(st store.Driver) store.Driver {
+			el = &electing{Driver: st, asked: make(chan struct{}, 1)}
+			return wrapping{el}
+		})
 	select {
 	case <-el.asked:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the engine never asked the wrapped store for leadership")
 	}
-	if e.Leader() {
+	if h.e.Leader() {
 		t.Error("the engine leads without being elected")
 	}
 }
