@@ -86,7 +86,7 @@ func BenchmarkEnqueueBatch1000(b *testing.B) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := c.EnqueueMany(ctx, specs); err != nil {
+		if _, err := c.EnqueueBatch(ctx, specs, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -222,7 +222,7 @@ func TestBacklogChild(t *testing.T) {
 				s, _ := gantry.Spec(benchPayload, nil)
 				specs = append(specs, s)
 			}
-			if _, err := c.EnqueueMany(ctx, specs); err != nil {
+			if _, err := c.EnqueueBatch(ctx, specs, nil); err != nil {
 				t.Fatal(err)
 			}
 		}

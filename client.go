@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/cron"
@@ -14,15 +13,22 @@ import (
 	"github.com/gantry-dev/gantry/store"
 )
 
-// Defaults of Config and EnqueueOpts.
+// Defaults of Config and EnqueueOpts. They are the engine's own constants,
+// so that the library and `gantry serve` cannot disagree.
 const (
-	DefaultQueue       = "default"
-	DefaultWorkers     = engine.DefaultWorkers
-	DefaultMaxAttempts = 20
-	DefaultLeaseFor    = engine.DefaultLeaseFor
-	DefaultTimeout     = engine.DefaultTimeout
-	DefaultRetention   = engine.DefaultRetention
+	DefaultQueue               = "default"
+	DefaultWorkers             = engine.DefaultWorkers
+	DefaultMaxAttempts         = engine.DefaultMaxAttempts
+	DefaultLeaseFor            = engine.DefaultLeaseFor
+	DefaultTimeout             = engine.DefaultTimeout
+	DefaultRetention           = engine.DefaultRetention
+	DefaultPollInterval        = engine.DefaultPollInterval
+	DefaultMaintenanceInterval = engine.DefaultMaintenanceInterval
+	DefaultStopGrace           = engine.DefaultStopGrace
 )
+
+// MaxWorkers is the most workers one queue may have in one client.
+const MaxWorkers = engine.MaxWorkers
 
 // Config configures a Client. The zero value is valid: it runs the handlers
 // of no registry (an insert-only client) and otherwise uses the defaults.
@@ -32,8 +38,8 @@ type Config struct {
 	// Queues configures the queues this client works. Default: the
 	// "default" queue with DefaultWorkers workers.
 	Queues map[string]QueueConfig
-	// MaxAttempts is the attempts a job gets when it sets none. Default
-	// DefaultMaxAttempts.
+	// MaxAttempts is the attempts a job gets when it sets none, 1 to
+	// store.MaxMaxAttempts. Default DefaultMaxAttempts.
 	MaxAttempts int
 	// Timeout limits an attempt of a job that sets none. Default
 	// DefaultTimeout.
@@ -49,13 +55,13 @@ type Config struct {
 	// DefaultRetention; negative keeps them forever.
 	Retention time.Duration
 	// PollInterval is how often idle workers look for jobs when the store
-	// sends no wake-ups. Default 1s.
+	// sends no wake-ups. Default DefaultPollInterval.
 	PollInterval time.Duration
 	// MaintenanceInterval is how often expired leases are rescued and due
-	// jobs promoted. Default 1s.
+	// jobs promoted. Default DefaultMaintenanceInterval.
 	MaintenanceInterval time.Duration
 	// StopGrace is how long Stop waits for handlers to return after its
-	// deadline cancelled them. Default 5s.
+	// deadline cancelled them. Default DefaultStopGrace.
 	StopGrace time.Duration
 	// Periodic jobs are enqueued once per tick of their schedule.
 	Periodic []PeriodicJob
@@ -64,32 +70,48 @@ type Config struct {
 	DisableMaintenance bool
 	// Logger receives the client's logs. Default: none.
 	Logger *slog.Logger
-	// Now returns the current time. Default time.Now. Tests set it.
-	Now func() time.Time
 	// OnPrune is called with the blob keys of the jobs that retention
 	// deleted, so that their payloads are deleted too.
 	OnPrune func(ctx context.Context, blobKeys []string)
 	// Hooks receive events for metrics. Optional.
 	Hooks Hooks
+	// Test holds settings for tests only; the zero value is what programs
+	// use.
+	Test TestConfig
+}
+
+// TestConfig holds the settings of a Config that only tests need.
+type TestConfig struct {
+	// Clock, when set, is the client's only source of the current time:
+	// every time it records (enqueue, run_at from a delay, lease expiry,
+	// retry times, rescues) comes from it, so a test can move time by
+	// hand, forward or back. Timers and polling still run on real time.
+	// gantrytest.Clock is one. Default: the system clock.
+	Clock Clock
+}
+
+// Clock tells the time; see TestConfig.
+type Clock interface {
+	Now() time.Time
 }
 
 // Hooks are optional callbacks for metrics and logs. They run on the
 // client's goroutines and must not block.
 type Hooks struct {
 	// Started is called when an attempt starts: in one of the client's
-	// workers, or leased to an external worker (Lease).
+	// workers, or leased to an external worker (Workers.Lease).
 	Started func(j *Job)
 	// Finished is called when an attempt's outcome is recorded, with the
 	// job as recorded and the attempt's run time: by the client's workers,
-	// or reported by an external worker (Complete, Fail). Refused reports
-	// (a stale lease) are not outcomes.
+	// or reported by an external worker (Workers.Complete, Workers.Fail).
+	// Refused reports (a stale lease) are not outcomes.
 	Finished func(j *Job, took time.Duration)
 }
 
 // QueueConfig configures one queue.
 type QueueConfig struct {
-	// Workers is how many jobs of the queue run at once in this client.
-	// Default DefaultWorkers.
+	// Workers is how many jobs of the queue run at once in this client, 1
+	// to MaxWorkers. Default DefaultWorkers.
 	Workers int
 }
 
@@ -108,59 +130,54 @@ type PeriodicJob struct {
 	Opts *EnqueueOpts
 }
 
-func (c *Config) withDefaults() Config {
-	cfg := *c
-	if len(cfg.Queues) == 0 {
-		cfg.Queues = map[string]QueueConfig{DefaultQueue: {Workers: DefaultWorkers}}
-	} else {
-		cfg.Queues = maps.Clone(cfg.Queues)
+// engineConfig is cfg as the engine takes it, with every default applied
+// (engine.Config.WithDefaults is the one place that knows them) and every
+// setting checked. The engine owns the settings it shares with Config; this
+// is the one place that hands them over.
+func (c *Config) engineConfig(st store.Driver) (engine.Config, error) {
+	reg := c.Registry
+	if reg == nil {
+		reg = NewRegistry()
 	}
-	for name, q := range cfg.Queues {
-		if q.Workers == 0 {
-			q.Workers = DefaultWorkers
-			cfg.Queues[name] = q
-		}
+	ec := engine.Config{
+		Store:               st,
+		Work:                reg.work,
+		Kinds:               reg.Kinds(),
+		Queues:              make(map[string]int, len(c.Queues)),
+		MaxAttempts:         c.MaxAttempts,
+		LeaseFor:            c.LeaseFor,
+		Timeout:             c.Timeout,
+		Backoff:             c.Backoff,
+		PollInterval:        c.PollInterval,
+		MaintenanceInterval: c.MaintenanceInterval,
+		Retention:           c.Retention,
+		OnPrune:             c.OnPrune,
+		StopGrace:           c.StopGrace,
+		DisableMaintenance:  c.DisableMaintenance,
+		Logger:              c.Logger,
+		Hooks:               engine.Hooks(c.Hooks),
 	}
-	if cfg.MaxAttempts == 0 {
-		cfg.MaxAttempts = DefaultMaxAttempts
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	return cfg
-}
-
-func (c *Config) validate() error {
-	if c.MaxAttempts < 1 || c.MaxAttempts > store.MaxMaxAttempts {
-		return fmt.Errorf("gantry: MaxAttempts %d is not between 1 and %d", c.MaxAttempts, store.MaxMaxAttempts)
-	}
-	if c.Timeout < 0 {
-		return fmt.Errorf("gantry: Timeout %v is negative", c.Timeout)
+	if c.Test.Clock != nil {
+		ec.Now = c.Test.Clock.Now
 	}
 	for name, q := range c.Queues {
-		if !store.ValidName(name) {
-			return fmt.Errorf("gantry: queue name %q is not valid", name)
-		}
-		if q.Workers < 0 {
-			return fmt.Errorf("gantry: queue %q has %d workers", name, q.Workers)
-		}
+		ec.Queues[name] = q.Workers
 	}
-	return nil
+	ec = ec.WithDefaults()
+	if err := ec.Validate(); err != nil {
+		return ec, fmt.Errorf("gantry: %w", err)
+	}
+	return ec, nil
 }
 
 // Client enqueues jobs into a store and, once started, runs the jobs its
 // registry has handlers for. It is safe for concurrent use.
 type Client struct {
-	cfg    Config
-	store  store.Driver
-	engine *engine.Engine
-	hub    *hub
+	cfg     engine.Config // fully defaulted
+	store   store.Driver
+	engine  *engine.Engine
+	hub     *hub
+	workers Workers
 }
 
 // NewClient returns a client on st. It checks cfg but does not touch the
@@ -172,56 +189,27 @@ func NewClient(st store.Driver, cfg *Config) (*Client, error) {
 	if cfg == nil {
 		cfg = &Config{}
 	}
-	c := &Client{cfg: cfg.withDefaults(), store: st}
-	if err := c.cfg.validate(); err != nil {
-		return nil, err
-	}
-	reg := c.cfg.Registry
-	if reg == nil {
-		reg = NewRegistry()
-	}
-	periodic, err := c.periodic()
+	ec, err := cfg.engineConfig(st)
 	if err != nil {
 		return nil, err
 	}
-	queues := make(map[string]int, len(c.cfg.Queues))
-	for name, q := range c.cfg.Queues {
-		queues[name] = q.Workers
+	c := &Client{cfg: ec, store: st}
+	c.workers.c = c
+	if c.cfg.Periodic, err = c.periodic(cfg.Periodic); err != nil {
+		return nil, err
 	}
-	ecfg := engine.Config{
-		Store:               st,
-		Work:                reg.work,
-		Kinds:               reg.Kinds(),
-		Queues:              queues,
-		LeaseFor:            c.cfg.LeaseFor,
-		Timeout:             c.cfg.Timeout,
-		Backoff:             c.cfg.Backoff,
-		PollInterval:        c.cfg.PollInterval,
-		MaintenanceInterval: c.cfg.MaintenanceInterval,
-		Retention:           c.cfg.Retention,
-		OnPrune:             c.cfg.OnPrune,
-		StopGrace:           c.cfg.StopGrace,
-		Periodic:            periodic,
-		DisableMaintenance:  c.cfg.DisableMaintenance,
-		Now:                 c.cfg.Now,
-		Logger:              c.cfg.Logger,
-		Hooks: engine.Hooks{
-			Started:  c.cfg.Hooks.Started,
-			Finished: c.cfg.Hooks.Finished,
-		},
-	}
-	if c.engine, err = engine.New(ecfg); err != nil {
+	if c.engine, err = engine.New(c.cfg); err != nil {
 		return nil, fmt.Errorf("gantry: %w", err)
 	}
 	c.hub = newHub(st, c.cfg.Now)
 	return c, nil
 }
 
-func (c *Client) periodic() ([]engine.Periodic, error) {
-	out := make([]engine.Periodic, 0, len(c.cfg.Periodic))
-	for i, p := range c.cfg.Periodic {
-		if !store.ValidName(p.Name) {
-			return nil, fmt.Errorf("gantry: periodic job %d: name %q is not valid", i, p.Name)
+func (c *Client) periodic(jobs []PeriodicJob) ([]engine.Periodic, error) {
+	out := make([]engine.Periodic, 0, len(jobs))
+	for i, p := range jobs {
+		if err := store.CheckName("Name", p.Name); err != nil {
+			return nil, fmt.Errorf("gantry: periodic job %d: %w", i, err)
 		}
 		sched, err := cron.Parse(p.Schedule)
 		if err != nil {
@@ -327,7 +315,7 @@ func (c *Client) Enqueue(ctx context.Context, args Args, opts *EnqueueOpts) (*En
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.EnqueueMany(ctx, []JobSpec{spec})
+	res, err := c.EnqueueBatch(ctx, []JobSpec{spec}, nil)
 	if err != nil {
 		var fe *FieldError
 		if errors.As(err, &fe) {
@@ -335,18 +323,7 @@ func (c *Client) Enqueue(ctx context.Context, args Args, opts *EnqueueOpts) (*En
 		}
 		return nil, err
 	}
-	return &res[0], nil
-}
-
-// EnqueueMany records jobs durably in one commit, all or none. On an
-// invalid job it returns an error wrapping a *FieldError whose Index is the
-// job's position.
-func (c *Client) EnqueueMany(ctx context.Context, specs []JobSpec) ([]Enqueued, error) {
-	res, err := c.EnqueueBatch(ctx, specs, nil)
-	if err != nil {
-		return nil, err
-	}
-	return res.Jobs, nil
+	return &res.Jobs[0], nil
 }
 
 // DefaultIdempotencyTTL is how long an idempotency key is remembered.
@@ -373,7 +350,9 @@ type BatchResult struct {
 	Replayed bool
 }
 
-// EnqueueBatch is EnqueueMany with options for the whole call.
+// EnqueueBatch records jobs durably in one commit, all or none. On an
+// invalid job it returns an error wrapping a *FieldError whose Index is the
+// job's position. opts may be nil.
 func (c *Client) EnqueueBatch(ctx context.Context, specs []JobSpec, opts *BatchOpts) (*BatchResult, error) {
 	if len(specs) == 0 {
 		return &BatchResult{}, nil
@@ -507,8 +486,8 @@ func (c *Client) ResumeQueue(ctx context.Context, queue string) error {
 }
 
 func (c *Client) setPaused(ctx context.Context, queue string, paused bool) error {
-	if !store.ValidName(queue) {
-		return &FieldError{Index: -1, Field: "queue", Reason: "must be 1-128 characters of letters, digits, '.', '_', '-', ':'"}
+	if err := store.CheckName("queue", queue); err != nil {
+		return err
 	}
 	if err := c.store.PauseQueue(ctx, &store.PauseParams{Queue: queue, Paused: paused}); err != nil {
 		return err

@@ -128,13 +128,13 @@ func TestEnqueueRejectsBadOptionsNamingTheField(t *testing.T) {
 	}
 }
 
-func TestEnqueueManyIsAllOrNone(t *testing.T) {
+func TestEnqueueBatchIsAllOrNone(t *testing.T) {
 	t.Parallel()
 	c := setup(t, nil, nil)
 	ctx := context.Background()
 	good, _ := gantry.Spec(greetArgs{Name: "a"}, nil)
 	bad, _ := gantry.Spec(greetArgs{Name: "b"}, &gantry.EnqueueOpts{Priority: 42})
-	_, err := c.EnqueueMany(ctx, []gantry.JobSpec{good, good, bad})
+	_, err := c.EnqueueBatch(ctx, []gantry.JobSpec{good, good, bad}, nil)
 	var fe *gantry.FieldError
 	if !errors.As(err, &fe) || fe.Index != 2 || fe.Field != "priority" {
 		t.Fatalf("err = %v, want jobs[2].priority", err)
@@ -146,9 +146,9 @@ func TestEnqueueManyIsAllOrNone(t *testing.T) {
 	if len(page.Jobs) != 0 {
 		t.Fatalf("%d jobs stored after a rejected batch", len(page.Jobs))
 	}
-	res, err := c.EnqueueMany(ctx, []gantry.JobSpec{good, good})
-	if err != nil || len(res) != 2 || res[0].Job.ID == res[1].Job.ID {
-		t.Fatalf("EnqueueMany = %+v, %v", res, err)
+	res, err := c.EnqueueBatch(ctx, []gantry.JobSpec{good, good}, nil)
+	if err != nil || len(res.Jobs) != 2 || res.Jobs[0].Job.ID == res.Jobs[1].Job.ID {
+		t.Fatalf("EnqueueBatch = %+v, %v", res, err)
 	}
 }
 

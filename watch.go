@@ -14,8 +14,10 @@ import (
 const watchPoll = 200 * time.Millisecond
 
 // hub fans the store's change notifications out to the watches of single
-// jobs. Its notify function runs on the store's goroutine and never blocks:
-// a watch whose buffer is full is marked lagged and reads the job afresh.
+// jobs and to the external workers waiting for a queue (Workers.Lease). It
+// subscribes once, when the first of them comes. Its notify function runs
+// on the store's goroutine and never blocks: a watch whose buffer is full is
+// marked lagged and reads the job afresh.
 type hub struct {
 	st  store.Driver
 	now func() time.Time
@@ -26,6 +28,7 @@ type hub struct {
 
 	mu          sync.Mutex
 	watches     map[string]map[*watch]struct{}
+	waiters     map[string]map[chan struct{}]struct{} // by queue
 	subscribed  bool
 	notifies    bool
 	unsubscribe func()
@@ -39,13 +42,63 @@ type watch struct {
 
 func newHub(st store.Driver, now func() time.Time) *hub {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &hub{st: st, now: now, ctx: ctx, cancel: cancel, watches: make(map[string]map[*watch]struct{})}
+	return &hub{
+		st: st, now: now, ctx: ctx, cancel: cancel,
+		watches: make(map[string]map[*watch]struct{}),
+		waiters: make(map[string]map[chan struct{}]struct{}),
+	}
+}
+
+// subscribe subscribes the hub to the store's notifications, once, and
+// reports whether the store sends them. h.mu is held.
+func (h *hub) subscribe() bool {
+	if !h.subscribed {
+		h.subscribed = true
+		if n, ok := h.st.(store.Notifier); ok {
+			h.notifies = true
+			h.unsubscribe = n.Notify(h.publish)
+		}
+	}
+	return h.notifies
+}
+
+// waitQueue returns a channel that receives a value when a job of queue
+// becomes available, whether the store announces that at all (if not, the
+// caller must poll), and a function that ends the wait.
+func (h *hub) waitQueue(queue string) (wake <-chan struct{}, notifies bool, stop func(), err error) {
+	ch := make(chan struct{}, 1)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, false, nil, ErrStopped
+	}
+	notifies = h.subscribe()
+	if h.waiters[queue] == nil {
+		h.waiters[queue] = make(map[chan struct{}]struct{})
+	}
+	h.waiters[queue][ch] = struct{}{}
+	return ch, notifies, func() {
+		h.mu.Lock()
+		delete(h.waiters[queue], ch)
+		if len(h.waiters[queue]) == 0 {
+			delete(h.waiters, queue)
+		}
+		h.mu.Unlock()
+	}, nil
 }
 
 func (h *hub) publish(changes []store.Change) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, c := range changes {
+		if c.State == store.StateAvailable {
+			for ch := range h.waiters[c.Queue] {
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+		}
 		for w := range h.watches[c.ID] {
 			select {
 			case w.changes <- c:
@@ -79,18 +132,11 @@ func (h *hub) watch(ctx context.Context, id string) (<-chan Event, error) {
 		h.mu.Unlock()
 		return nil, ErrStopped
 	}
-	if !h.subscribed {
-		h.subscribed = true
-		if n, ok := h.st.(store.Notifier); ok {
-			h.notifies = true
-			h.unsubscribe = n.Notify(h.publish)
-		}
-	}
+	notifies := h.subscribe()
 	if h.watches[id] == nil {
 		h.watches[id] = make(map[*watch]struct{})
 	}
 	h.watches[id][w] = struct{}{}
-	notifies := h.notifies
 	h.wg.Add(1)
 	h.mu.Unlock()
 

@@ -49,10 +49,10 @@ func newFuzzServer(f *testing.F) *fuzzServer {
 		_ = st.Close()
 		_ = blobs.Close()
 	})
-	if _, err := c.EnqueueMany(context.Background(), []gantry.JobSpec{{Kind: "k"}}); err != nil {
+	if _, err := c.EnqueueBatch(context.Background(), []gantry.JobSpec{{Kind: "k"}}, nil); err != nil {
 		f.Fatal(err)
 	}
-	jobs, err := c.Lease(context.Background(), &gantry.LeaseParams{LeaseFor: gantry.MaxLeaseFor})
+	jobs, err := c.Workers().Lease(context.Background(), &gantry.LeaseParams{LeaseFor: gantry.MaxLeaseFor})
 	if err != nil || len(jobs) != 1 {
 		f.Fatalf("lease: %v, %v", jobs, err)
 	}

@@ -84,7 +84,7 @@ func setup(t *testing.T, o *options) *env {
 	if ccfg == nil {
 		ccfg = &gantry.Config{}
 	}
-	ccfg.Now = clk.Now
+	ccfg.Test.Clock = clk
 	c, err := gantry.NewClient(st, ccfg)
 	if err != nil {
 		t.Fatal(err)

@@ -109,7 +109,7 @@ func (s *Server) lease(ctx context.Context, in *leaseIn) (*reply, error) {
 	defer cancel()
 	stop := context.AfterFunc(s.drainCtx, cancel)
 	defer stop()
-	jobs, err := s.client.Lease(wctx, &in.p)
+	jobs, err := s.client.Workers().Lease(wctx, &in.p)
 	if err != nil {
 		if ctx.Err() == nil && wctx.Err() != nil {
 			// Drained while claiming: nothing was leased.
@@ -221,7 +221,7 @@ func (s *Server) heartbeat(ctx context.Context, in *heartbeatIn) (*reply, error)
 		}
 		in.p.Progress = pr
 	}
-	j, err := s.client.Heartbeat(ctx, &in.p)
+	j, err := s.client.Workers().Heartbeat(ctx, &in.p)
 	if err != nil {
 		return nil, s.leaseLost(ctx, in.p.ID, err)
 	}
@@ -255,7 +255,7 @@ func (in *completeIn) bind(s *Server, w http.ResponseWriter, r *http.Request) er
 
 // complete answers POST /v1/jobs/{id}/complete: the job succeeded.
 func (s *Server) complete(ctx context.Context, in *completeIn) (*reply, error) {
-	j, err := s.client.Complete(ctx, in.id, in.req.LeaseToken, in.req.Result)
+	j, err := s.client.Workers().Complete(ctx, &gantry.CompleteParams{ID: in.id, LeaseToken: in.req.LeaseToken, Result: in.req.Result})
 	if err != nil {
 		return nil, s.leaseLost(ctx, in.id, err)
 	}
@@ -293,7 +293,7 @@ func (in *failIn) bind(s *Server, w http.ResponseWriter, r *http.Request) error 
 // fail answers POST /v1/jobs/{id}/fail: the attempt failed; the job is
 // retried while attempts remain unless "retry" is false.
 func (s *Server) fail(ctx context.Context, in *failIn) (*reply, error) {
-	j, err := s.client.Fail(ctx, &in.p)
+	j, err := s.client.Workers().Fail(ctx, &in.p)
 	if err != nil {
 		return nil, s.leaseLost(ctx, in.p.ID, err)
 	}

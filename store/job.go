@@ -157,6 +157,19 @@ const (
 	MaxMaxAttempts     = 1000
 )
 
+// NameRule says what ValidName accepts, in the words every error about a
+// name uses.
+const NameRule = "must be 1-128 characters of letters, digits, '.', '_', '-', ':'"
+
+// CheckName returns a *FieldError naming field when s is not a valid name
+// (ValidName), and nil when it is.
+func CheckName(field, s string) error {
+	if ValidName(s) {
+		return nil
+	}
+	return &FieldError{Index: -1, Field: field, Reason: NameRule}
+}
+
 // ValidName reports whether s may be a kind or a queue name: 1-128
 // characters of ASCII letters, digits, '.', '_', '-' and ':'.
 func ValidName(s string) bool {

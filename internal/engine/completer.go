@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -24,10 +25,16 @@ type completer struct {
 	e    *Engine
 	in   chan completion
 	done chan struct{}
+	// ctx is what recording runs under: not the engine's cancellation, so
+	// that a shutdown loses no outcome, but ended by close when its bound
+	// has passed.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 func newCompleter(e *Engine) *completer {
 	c := &completer{e: e, in: make(chan completion, completerBuffer), done: make(chan struct{})}
+	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(e.bgCtx))
 	go func() {
 		defer close(c.done)
 		c.loop()
@@ -39,10 +46,29 @@ func (c *completer) add(item store.FinishItem, a *Attempt) {
 	c.in <- completion{item: item, a: a}
 }
 
-// close records what is queued and waits for it.
-func (c *completer) close() {
+// close records what is queued and waits for it until ctx ends, or for
+// grace when ctx has ended already; then it gives up on what is left (those
+// jobs run again when their leases expire) and says how many it dropped.
+func (c *completer) close(ctx context.Context, grace time.Duration) error {
 	close(c.in)
+	defer c.cancel()
+	if ctx.Err() == nil {
+		select {
+		case <-c.done:
+			return nil
+		case <-ctx.Done():
+		}
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-c.done:
+		return nil
+	case <-t.C:
+	}
+	c.cancel()
 	<-c.done
+	return fmt.Errorf("stopped before every outcome was recorded: %w", context.Cause(ctx))
 }
 
 func (c *completer) loop() {
@@ -86,19 +112,21 @@ func (c *completer) record(batch []completion) {
 			}
 		}
 	}
-	ctx := context.WithoutCancel(e.bgCtx)
+	ctx := c.ctx
 	var res *store.FinishResult
 	var err error
 	for try := 1; ; try++ {
 		res, err = e.store.Finish(ctx, &store.FinishParams{Items: items, Now: e.cfg.Now()})
-		if err == nil || errors.Is(err, store.ErrClosed) {
+		if err == nil || errors.Is(err, store.ErrClosed) || ctx.Err() != nil {
 			break
 		}
 		if try >= recordTries && (e.bgCtx.Err() != nil || !e.cfg.Now().Before(leaseEnd)) {
 			break
 		}
 		e.log.Warn("recording outcomes failed; retrying", slog.Int("jobs", len(items)), slog.Any("error", err))
-		time.Sleep(min(time.Duration(try)*100*time.Millisecond, 2*time.Second))
+		if !sleep(ctx, min(time.Duration(try)*100*time.Millisecond, 2*time.Second)) {
+			break
+		}
 	}
 	if err != nil {
 		// The leases will expire and the jobs run again: at-least-once.

@@ -25,12 +25,17 @@ const (
 	DefaultStopGrace           = 5 * time.Second
 	DefaultMaxClaim            = 1000
 	DefaultCompleterBatch      = 1000
+	// DefaultMaxAttempts is the attempts of a job that sets none.
+	DefaultMaxAttempts = 20
 )
+
+// MaxWorkers is the most workers one queue may have in one engine.
+const MaxWorkers = 10000
 
 // Errors set as the cause of a cancelled attempt's context.
 var (
 	// ErrShutdown: the engine stopped and its deadline passed.
-	ErrShutdown = errors.New("engine shutting down")
+	ErrShutdown = errors.New("client shutting down")
 	// ErrJobCancelled: the job was cancelled while it ran.
 	ErrJobCancelled = errors.New("job cancelled")
 	// ErrLeaseLost: the attempt's lease expired or was taken over.
@@ -38,7 +43,7 @@ var (
 )
 
 // errStopping is the cause of the fetch context's cancellation.
-var errStopping = errors.New("engine stopping")
+var errStopping = errors.New("client stopping")
 
 // Result is what a WorkFunc reports about one attempt.
 type Result struct {
@@ -92,9 +97,15 @@ type Config struct {
 	// Kinds are the kinds Work can run; fetchers claim only these. Empty
 	// means the engine claims nothing (it still runs maintenance).
 	Kinds []string
-	// Queues maps each queue to run to its number of workers. Empty means
-	// {"default": DefaultWorkers}.
+	// Queues maps each queue to run to its number of workers, 1 to
+	// MaxWorkers; zero means DefaultWorkers. Empty means {"default":
+	// DefaultWorkers}.
 	Queues map[string]int
+	// MaxAttempts is the attempts of a job enqueued without its own, 1 to
+	// store.MaxMaxAttempts. The engine does not enqueue with it; it keeps
+	// it so that its client reads every default from one place. Default
+	// DefaultMaxAttempts.
+	MaxAttempts int
 	// LeaseFor is how long a claim lasts before a heartbeat must extend
 	// it. Default DefaultLeaseFor.
 	LeaseFor time.Duration
@@ -120,8 +131,8 @@ type Config struct {
 	StopGrace time.Duration
 	// Periodic jobs to enqueue.
 	Periodic []Periodic
-	// Maintain, when false, leaves maintenance to another node. Default
-	// true (set by NewConfigured callers through DisableMaintenance).
+	// DisableMaintenance leaves rescues, promotion, retention and periodic
+	// jobs to another node.
 	DisableMaintenance bool
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
@@ -131,30 +142,30 @@ type Config struct {
 	Hooks Hooks
 }
 
-func (c *Config) setDefaults() {
+// WithDefaults returns c with every zero setting replaced by its default.
+// It is the one place that knows the defaults: the gantry package reads
+// them back from the returned Config.
+func (c Config) WithDefaults() Config {
 	if len(c.Queues) == 0 {
 		c.Queues = map[string]int{"default": DefaultWorkers}
+	} else {
+		c.Queues = maps.Clone(c.Queues)
 	}
-	if c.LeaseFor == 0 {
-		c.LeaseFor = DefaultLeaseFor
+	for name, n := range c.Queues {
+		if n == 0 {
+			c.Queues[name] = DefaultWorkers
+		}
 	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
-	}
+	c.Kinds = slices.Clone(c.Kinds)
+	set(&c.MaxAttempts, DefaultMaxAttempts)
+	set(&c.LeaseFor, DefaultLeaseFor)
+	set(&c.Timeout, DefaultTimeout)
+	set(&c.PollInterval, DefaultPollInterval)
+	set(&c.MaintenanceInterval, DefaultMaintenanceInterval)
+	set(&c.Retention, DefaultRetention)
+	set(&c.StopGrace, DefaultStopGrace)
 	if c.Backoff == nil {
 		c.Backoff = Backoff
-	}
-	if c.PollInterval == 0 {
-		c.PollInterval = DefaultPollInterval
-	}
-	if c.MaintenanceInterval == 0 {
-		c.MaintenanceInterval = DefaultMaintenanceInterval
-	}
-	if c.Retention == 0 {
-		c.Retention = DefaultRetention
-	}
-	if c.StopGrace == 0 {
-		c.StopGrace = DefaultStopGrace
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -162,41 +173,54 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	return c
 }
 
-func (c *Config) validate() error {
+// set replaces a zero *v with def.
+func set[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// Validate checks a Config that WithDefaults returned. Its errors name the
+// settings by their Go names, which the gantry package shares.
+func (c *Config) Validate() error {
 	switch {
 	case c.Store == nil:
-		return errors.New("engine: Store is required")
+		return errors.New("a store is required")
 	case c.Work == nil:
-		return errors.New("engine: Work is required")
+		return errors.New("a work function is required")
+	case c.MaxAttempts < 1 || c.MaxAttempts > store.MaxMaxAttempts:
+		return fmt.Errorf("MaxAttempts %d is not between 1 and %d", c.MaxAttempts, store.MaxMaxAttempts)
 	case c.LeaseFor < 100*time.Millisecond:
-		return fmt.Errorf("engine: LeaseFor %v is below 100ms", c.LeaseFor)
+		return fmt.Errorf("LeaseFor %v is below 100ms", c.LeaseFor)
 	case c.Timeout < 0:
-		return fmt.Errorf("engine: Timeout %v is negative", c.Timeout)
+		return fmt.Errorf("Timeout %v is negative", c.Timeout)
 	case c.PollInterval < 0 || c.MaintenanceInterval < 0 || c.StopGrace < 0:
-		return errors.New("engine: intervals must not be negative")
+		return errors.New("PollInterval, MaintenanceInterval and StopGrace must not be negative")
 	}
 	for name, n := range c.Queues {
-		if !store.ValidName(name) {
-			return fmt.Errorf("engine: queue name %q is not valid", name)
+		if err := store.CheckName("queue", name); err != nil {
+			return fmt.Errorf("Queues: %w", err)
 		}
-		if n < 1 || n > 100000 {
-			return fmt.Errorf("engine: queue %q has %d workers, want 1 to 100000", name, n)
+		if n < 1 || n > MaxWorkers {
+			return fmt.Errorf("queue %q has %d workers, want 1 to %d", name, n, MaxWorkers)
 		}
 	}
 	for _, k := range c.Kinds {
-		if !store.ValidName(k) {
-			return fmt.Errorf("engine: kind %q is not valid", k)
+		if err := store.CheckName("kind", k); err != nil {
+			return err
 		}
 	}
 	seen := map[string]bool{}
 	for _, p := range c.Periodic {
 		if p.Name == "" || p.Next == nil {
-			return errors.New("engine: a periodic job needs a Name and a schedule")
+			return errors.New("a periodic job needs a Name and a schedule")
 		}
 		if seen[p.Name] {
-			return fmt.Errorf("engine: periodic job %q is declared twice", p.Name)
+			return fmt.Errorf("periodic job %q is declared twice", p.Name)
 		}
 		seen[p.Name] = true
 	}
@@ -223,22 +247,25 @@ type Engine struct {
 	workers     sync.WaitGroup
 	background  sync.WaitGroup
 	completer   *completer
-	mu          sync.Mutex
-	running     map[string]*Attempt
-	started     bool
-	stopped     bool
 	hasNotifier bool
+
+	// lifecycle serializes Start and Stop; Start holds it while it pings
+	// the store. mu guards running only, so that the store's notify
+	// goroutine and the workers never wait for store I/O.
+	lifecycle sync.Mutex
+	started   bool
+	stopped   bool
+	mu        sync.Mutex
+	running   map[string]*Attempt
 	leader      atomic.Bool // maintenance runs here; see Leader
 }
 
 // New checks cfg and returns an engine that has not started.
 func New(cfg Config) (*Engine, error) {
-	cfg.setDefaults()
-	if err := cfg.validate(); err != nil {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg.Queues = maps.Clone(cfg.Queues)
-	cfg.Kinds = slices.Clone(cfg.Kinds)
 	e := &Engine{
 		cfg:     cfg,
 		store:   cfg.Store,
@@ -256,13 +283,13 @@ func New(cfg Config) (*Engine, error) {
 // completer, heartbeater and maintenance. The goroutines outlive ctx's
 // cancellation: Stop ends them.
 func (e *Engine) Start(ctx context.Context) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lifecycle.Lock()
+	defer e.lifecycle.Unlock()
 	if e.started {
-		return errors.New("engine: already started")
+		return errors.New("already started")
 	}
 	if err := e.store.Ping(ctx); err != nil {
-		return fmt.Errorf("engine: store unreachable: %w", err)
+		return fmt.Errorf("store unreachable: %w", err)
 	}
 	e.started = true
 	base := context.WithoutCancel(ctx)
@@ -300,15 +327,18 @@ func (e *Engine) Start(ctx context.Context) error {
 // ctx ends first, it cancels the running attempts (their context's cause is
 // ErrShutdown), waits up to StopGrace for their handlers to return, and
 // releases their leases so that the jobs run again at once on the next
-// start or on another node. It returns ctx's error when it had to cancel.
+// start or on another node. Recording the last outcomes is bounded by ctx
+// too (or by StopGrace when ctx has already ended): what is not recorded
+// by then runs again when its lease expires. It returns ctx's error when
+// it had to cancel.
 func (e *Engine) Stop(ctx context.Context) error {
-	e.mu.Lock()
+	e.lifecycle.Lock()
 	if !e.started || e.stopped {
-		e.mu.Unlock()
+		e.lifecycle.Unlock()
 		return nil
 	}
 	e.stopped = true
-	e.mu.Unlock()
+	e.lifecycle.Unlock()
 
 	e.stopFetch(errStopping)
 	e.fetchers.Wait()
@@ -341,7 +371,9 @@ func (e *Engine) Stop(ctx context.Context) error {
 	if e.stopNotify != nil {
 		e.stopNotify()
 	}
-	e.completer.close()
+	if err := e.completer.close(ctx, e.cfg.StopGrace); err != nil && stopErr == nil {
+		stopErr = err
+	}
 	e.cancelWork(ErrShutdown)
 	return stopErr
 }

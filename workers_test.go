@@ -83,7 +83,7 @@ func enqueueRemote(t *testing.T, c *gantry.Client, n int, opts *gantry.EnqueueOp
 
 func leaseOne(t *testing.T, c *gantry.Client, p *gantry.LeaseParams) *gantry.Job {
 	t.Helper()
-	jobs, err := c.Lease(t.Context(), p)
+	jobs, err := c.Workers().Lease(t.Context(), p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestLeaseHandsOutOnlyKindsWithoutHandler(t *testing.T) {
 	}
 	remote := enqueueRemote(t, c, 1, nil)
 
-	jobs, err := c.Lease(t.Context(), &gantry.LeaseParams{Max: 10})
+	jobs, err := c.Workers().Lease(t.Context(), &gantry.LeaseParams{Max: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestLeaseHandsOutOnlyKindsWithoutHandler(t *testing.T) {
 	}
 
 	// Asking for the local kind by name does not hand it out either.
-	jobs, err = c.Lease(t.Context(), &gantry.LeaseParams{Kinds: []string{"local"}})
+	jobs, err = c.Workers().Lease(t.Context(), &gantry.LeaseParams{Kinds: []string{"local"}})
 	if err != nil || len(jobs) != 0 {
 		t.Fatalf("lease of kind local = %v, %v; want none", jobs, err)
 	}
@@ -122,7 +122,7 @@ func TestLeaseHandsOutOnlyKindsWithoutHandler(t *testing.T) {
 func TestLeaseFiltersByKind(t *testing.T) {
 	c := leaseSetup(t, nil)
 	enqueueRemote(t, c, 1, nil)
-	jobs, err := c.Lease(t.Context(), &gantry.LeaseParams{Kinds: []string{"other"}})
+	jobs, err := c.Workers().Lease(t.Context(), &gantry.LeaseParams{Kinds: []string{"other"}})
 	if err != nil || len(jobs) != 0 {
 		t.Fatalf("lease of kind other = %v, %v; want none", jobs, err)
 	}
@@ -138,7 +138,7 @@ func TestLeaseWaitsForAJob(t *testing.T) {
 	done := make(chan result, 1)
 	start := time.Now()
 	go func() {
-		jobs, err := c.Lease(context.Background(), &gantry.LeaseParams{Wait: 30 * time.Second})
+		jobs, err := c.Workers().Lease(context.Background(), &gantry.LeaseParams{Wait: 30 * time.Second})
 		done <- result{jobs, err}
 	}()
 	want := enqueueRemote(t, c, 1, nil)
@@ -156,7 +156,7 @@ func TestLeaseWaitsForAJob(t *testing.T) {
 
 func TestLeaseReturnsNothingAfterTheWait(t *testing.T) {
 	c := leaseSetup(t, nil)
-	jobs, err := c.Lease(t.Context(), &gantry.LeaseParams{Wait: 20 * time.Millisecond})
+	jobs, err := c.Workers().Lease(t.Context(), &gantry.LeaseParams{Wait: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestLeaseEndsWhenContextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.Lease(ctx, &gantry.LeaseParams{Wait: time.Hour})
+		_, err := c.Workers().Lease(ctx, &gantry.LeaseParams{Wait: time.Hour})
 		done <- err
 	}()
 	cancel()
@@ -183,7 +183,7 @@ func TestLeaseEndsWhenClientStops(t *testing.T) {
 	c := leaseSetup(t, nil)
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.Lease(context.Background(), &gantry.LeaseParams{Wait: time.Hour})
+		_, err := c.Workers().Lease(context.Background(), &gantry.LeaseParams{Wait: time.Hour})
 		done <- err
 	}()
 	if err := c.Stop(t.Context()); err != nil {
@@ -208,7 +208,7 @@ func TestLeaseRefusesBadParams(t *testing.T) {
 		{gantry.LeaseParams{Wait: -time.Second}, "wait"},
 		{gantry.LeaseParams{Kinds: []string{"ok", ""}}, "kinds[1]"},
 	} {
-		_, err := c.Lease(t.Context(), &tc.p)
+		_, err := c.Workers().Lease(t.Context(), &tc.p)
 		var fe *gantry.FieldError
 		if !errors.Is(err, gantry.ErrInvalid) || !errors.As(err, &fe) || fe.Field != tc.field {
 			t.Errorf("Lease(%+v) = %v, want a field error on %s", tc.p, err, tc.field)
@@ -218,14 +218,14 @@ func TestLeaseRefusesBadParams(t *testing.T) {
 
 func TestHeartbeatCompleteAndFail(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
-	c := leaseSetup(t, &gantry.Config{Now: clock.Now, MaxAttempts: 2})
+	c := leaseSetup(t, &gantry.Config{Test: gantry.TestConfig{Clock: clock}, MaxAttempts: 2})
 	ctx := t.Context()
 
 	// Heartbeat: progress, checkpoint and a longer lease; then complete.
 	enqueueRemote(t, c, 1, nil)
 	j := leaseOne(t, c, &gantry.LeaseParams{LeaseFor: 10 * time.Second})
 	clock.Advance(5 * time.Second)
-	hb, err := c.Heartbeat(ctx, &gantry.HeartbeatParams{
+	hb, err := c.Workers().Heartbeat(ctx, &gantry.HeartbeatParams{
 		ID: j.ID, LeaseToken: j.LeaseToken,
 		Progress:   &gantry.Progress{Percent: 40, Message: "resizing"},
 		Checkpoint: json.RawMessage(`{"page":3}`),
@@ -240,21 +240,21 @@ func TestHeartbeatCompleteAndFail(t *testing.T) {
 	if want := clock.Now().Add(time.Minute); !hb.LeaseExpiresAt.Equal(want) {
 		t.Errorf("lease expires at %v, want %v", hb.LeaseExpiresAt, want)
 	}
-	done, err := c.Complete(ctx, j.ID, j.LeaseToken, json.RawMessage(`{"ok":true}`))
+	done, err := c.Workers().Complete(ctx, &gantry.CompleteParams{ID: j.ID, LeaseToken: j.LeaseToken, Result: json.RawMessage(`{"ok":true}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if done.State != gantry.StateSucceeded || string(done.Result) != `{"ok":true}` {
 		t.Errorf("completed job = %s, result %s", done.State, done.Result)
 	}
-	if _, err := c.Complete(ctx, j.ID, j.LeaseToken, nil); !errors.Is(err, gantry.ErrLeaseLost) {
+	if _, err := c.Workers().Complete(ctx, &gantry.CompleteParams{ID: j.ID, LeaseToken: j.LeaseToken}); !errors.Is(err, gantry.ErrLeaseLost) {
 		t.Errorf("second complete = %v, want ErrLeaseLost", err)
 	}
 
 	// Fail with retry_in: retrying at that time, the error recorded.
 	enqueueRemote(t, c, 2, nil)
 	j = leaseOne(t, c, nil)
-	failed, err := c.Fail(ctx, &gantry.FailParams{ID: j.ID, LeaseToken: j.LeaseToken, Error: "downstream 503", RetryIn: 10 * time.Second})
+	failed, err := c.Workers().Fail(ctx, &gantry.FailParams{ID: j.ID, LeaseToken: j.LeaseToken, Error: "downstream 503", RetryIn: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestHeartbeatCompleteAndFail(t *testing.T) {
 		t.Errorf("errors = %+v", failed.Errors)
 	}
 	// Not yet due; then due, with the checkpoint-free second attempt.
-	if jobs, _ := c.Lease(ctx, nil); len(jobs) != 0 {
+	if jobs, _ := c.Workers().Lease(ctx, nil); len(jobs) != 0 {
 		t.Fatalf("leased %d jobs before the retry was due", len(jobs))
 	}
 	clock.Advance(10 * time.Second)
@@ -274,7 +274,7 @@ func TestHeartbeatCompleteAndFail(t *testing.T) {
 		t.Fatalf("second lease = %s attempt %d", j2.ID, j2.Attempt)
 	}
 	// The last attempt failing fails the job.
-	final, err := c.Fail(ctx, &gantry.FailParams{ID: j2.ID, LeaseToken: j2.LeaseToken, Error: "again"})
+	final, err := c.Workers().Fail(ctx, &gantry.FailParams{ID: j2.ID, LeaseToken: j2.LeaseToken, Error: "again"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +285,7 @@ func TestHeartbeatCompleteAndFail(t *testing.T) {
 	// A permanent failure fails at once.
 	enqueueRemote(t, c, 3, nil)
 	j = leaseOne(t, c, nil)
-	perm, err := c.Fail(ctx, &gantry.FailParams{ID: j.ID, LeaseToken: j.LeaseToken, Permanent: true})
+	perm, err := c.Workers().Fail(ctx, &gantry.FailParams{ID: j.ID, LeaseToken: j.LeaseToken, Permanent: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func TestHeartbeatCompleteAndFail(t *testing.T) {
 
 func TestStaleLeaseTokenIsRefused(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
-	c := leaseSetup(t, &gantry.Config{Now: clock.Now})
+	c := leaseSetup(t, &gantry.Config{Test: gantry.TestConfig{Clock: clock}})
 	ctx := t.Context()
 	enqueueRemote(t, c, 1, nil)
 	first := leaseOne(t, c, &gantry.LeaseParams{LeaseFor: time.Second})
@@ -312,20 +312,20 @@ func TestStaleLeaseTokenIsRefused(t *testing.T) {
 	}
 
 	// Every use of the first attempt's token is refused.
-	if _, err := c.Heartbeat(ctx, &gantry.HeartbeatParams{ID: first.ID, LeaseToken: first.LeaseToken}); !errors.Is(err, gantry.ErrLeaseLost) {
+	if _, err := c.Workers().Heartbeat(ctx, &gantry.HeartbeatParams{ID: first.ID, LeaseToken: first.LeaseToken}); !errors.Is(err, gantry.ErrLeaseLost) {
 		t.Errorf("heartbeat with the old token = %v, want ErrLeaseLost", err)
 	}
-	if _, err := c.Complete(ctx, first.ID, first.LeaseToken, nil); !errors.Is(err, gantry.ErrLeaseLost) {
+	if _, err := c.Workers().Complete(ctx, &gantry.CompleteParams{ID: first.ID, LeaseToken: first.LeaseToken}); !errors.Is(err, gantry.ErrLeaseLost) {
 		t.Errorf("complete with the old token = %v, want ErrLeaseLost", err)
 	}
-	if _, err := c.Fail(ctx, &gantry.FailParams{ID: first.ID, LeaseToken: first.LeaseToken}); !errors.Is(err, gantry.ErrLeaseLost) {
+	if _, err := c.Workers().Fail(ctx, &gantry.FailParams{ID: first.ID, LeaseToken: first.LeaseToken}); !errors.Is(err, gantry.ErrLeaseLost) {
 		t.Errorf("fail with the old token = %v, want ErrLeaseLost", err)
 	}
-	if _, err := c.Complete(ctx, first.ID, "1.nottherighttoken", nil); !errors.Is(err, gantry.ErrLeaseLost) {
+	if _, err := c.Workers().Complete(ctx, &gantry.CompleteParams{ID: first.ID, LeaseToken: "1.nottherighttoken"}); !errors.Is(err, gantry.ErrLeaseLost) {
 		t.Errorf("complete with a malformed token = %v, want ErrLeaseLost", err)
 	}
 	// The current token still works.
-	if _, err := c.Complete(ctx, second.ID, second.LeaseToken, nil); err != nil {
+	if _, err := c.Workers().Complete(ctx, &gantry.CompleteParams{ID: second.ID, LeaseToken: second.LeaseToken}); err != nil {
 		t.Fatalf("complete with the current token: %v", err)
 	}
 }
@@ -342,19 +342,19 @@ func TestWorkerCallsRefuseBadInput(t *testing.T) {
 			t.Errorf("%s = %v, want a field error on %s", name, err, field)
 		}
 	}
-	_, err := c.Heartbeat(ctx, &gantry.HeartbeatParams{ID: j.ID})
+	_, err := c.Workers().Heartbeat(ctx, &gantry.HeartbeatParams{ID: j.ID})
 	check("heartbeat without token", err, "lease_token")
-	_, err = c.Heartbeat(ctx, &gantry.HeartbeatParams{ID: j.ID, LeaseToken: j.LeaseToken, Progress: &gantry.Progress{Percent: 101}})
+	_, err = c.Workers().Heartbeat(ctx, &gantry.HeartbeatParams{ID: j.ID, LeaseToken: j.LeaseToken, Progress: &gantry.Progress{Percent: 101}})
 	check("heartbeat with 101%", err, "progress")
-	_, err = c.Heartbeat(ctx, &gantry.HeartbeatParams{ID: j.ID, LeaseToken: j.LeaseToken, Checkpoint: json.RawMessage(`{`)})
+	_, err = c.Workers().Heartbeat(ctx, &gantry.HeartbeatParams{ID: j.ID, LeaseToken: j.LeaseToken, Checkpoint: json.RawMessage(`{`)})
 	check("heartbeat with a bad checkpoint", err, "checkpoint")
-	_, err = c.Complete(ctx, j.ID, j.LeaseToken, json.RawMessage(`nope`))
+	_, err = c.Workers().Complete(ctx, &gantry.CompleteParams{ID: j.ID, LeaseToken: j.LeaseToken, Result: json.RawMessage(`nope`)})
 	check("complete with a bad result", err, "result")
-	_, err = c.Fail(ctx, &gantry.FailParams{ID: j.ID, LeaseToken: j.LeaseToken, RetryIn: -time.Second})
+	_, err = c.Workers().Fail(ctx, &gantry.FailParams{ID: j.ID, LeaseToken: j.LeaseToken, RetryIn: -time.Second})
 	check("fail with a negative retry", err, "retry_in")
-	_, err = c.Complete(ctx, "", j.LeaseToken, nil)
+	_, err = c.Workers().Complete(ctx, &gantry.CompleteParams{ID: "", LeaseToken: j.LeaseToken})
 	check("complete without id", err, "id")
-	if _, err := c.Complete(ctx, "no-such-job", j.LeaseToken, nil); !errors.Is(err, gantry.ErrNotFound) && !errors.Is(err, gantry.ErrLeaseLost) {
+	if _, err := c.Workers().Complete(ctx, &gantry.CompleteParams{ID: "no-such-job", LeaseToken: j.LeaseToken}); !errors.Is(err, gantry.ErrNotFound) && !errors.Is(err, gantry.ErrLeaseLost) {
 		t.Errorf("complete of an unknown job = %v, want ErrNotFound", err)
 	}
 }
@@ -367,7 +367,7 @@ func TestLeasedJobsReachTheHooks(t *testing.T) {
 	var started []string
 	finished := map[string]time.Duration{}
 	states := map[string]gantry.State{}
-	c := leaseSetup(t, &gantry.Config{Now: clock.Now, Hooks: gantry.Hooks{
+	c := leaseSetup(t, &gantry.Config{Test: gantry.TestConfig{Clock: clock}, Hooks: gantry.Hooks{
 		Started: func(j *gantry.Job) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -381,20 +381,20 @@ func TestLeasedJobsReachTheHooks(t *testing.T) {
 		},
 	}})
 	ok, bad := enqueueRemote(t, c, 1, nil), enqueueRemote(t, c, 2, nil)
-	jobs, err := c.Lease(t.Context(), &gantry.LeaseParams{Max: 2})
+	jobs, err := c.Workers().Lease(t.Context(), &gantry.LeaseParams{Max: 2})
 	if err != nil || len(jobs) != 2 {
 		t.Fatalf("lease: %d jobs, %v", len(jobs), err)
 	}
 	tokens := map[string]string{jobs[0].ID: jobs[0].LeaseToken, jobs[1].ID: jobs[1].LeaseToken}
 	clock.Advance(3 * time.Second)
-	if _, err := c.Complete(t.Context(), ok.ID, tokens[ok.ID], nil); err != nil {
+	if _, err := c.Workers().Complete(t.Context(), &gantry.CompleteParams{ID: ok.ID, LeaseToken: tokens[ok.ID]}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Fail(t.Context(), &gantry.FailParams{ID: bad.ID, LeaseToken: tokens[bad.ID], Error: "boom", Permanent: true}); err != nil {
+	if _, err := c.Workers().Fail(t.Context(), &gantry.FailParams{ID: bad.ID, LeaseToken: tokens[bad.ID], Error: "boom", Permanent: true}); err != nil {
 		t.Fatal(err)
 	}
 	// A refused completion is not an outcome.
-	if _, err := c.Complete(t.Context(), ok.ID, tokens[ok.ID], nil); err == nil {
+	if _, err := c.Workers().Complete(t.Context(), &gantry.CompleteParams{ID: ok.ID, LeaseToken: tokens[ok.ID]}); err == nil {
 		t.Fatal("a second completion was accepted")
 	}
 

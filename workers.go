@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/engine"
 	"github.com/gantry-dev/gantry/store"
 )
 
-// Bounds of the external-worker protocol (Lease, Heartbeat, Complete, Fail).
+// Bounds of the external-worker protocol (Workers).
 const (
 	// MaxLeaseJobs is the most jobs one Lease call hands out.
 	MaxLeaseJobs = engine.DefaultMaxClaim
@@ -30,7 +31,19 @@ const (
 // looks every Config.PollInterval.
 const leasePollNotified = 5 * time.Second
 
-// LeaseParams are the arguments of Client.Lease.
+// Workers is the protocol of workers outside the client, in this program or
+// behind the HTTP API: they lease jobs of kinds the client has no handler
+// for, and report on each with Heartbeat, Complete or Fail, naming the
+// attempt by its lease token. A report from an attempt that no longer holds
+// the lease is refused with ErrLeaseLost. Get it from Client.Workers.
+type Workers struct {
+	c *Client
+}
+
+// Workers returns the external-worker protocol of the client.
+func (c *Client) Workers() *Workers { return &c.workers }
+
+// LeaseParams are the arguments of Workers.Lease.
 type LeaseParams struct {
 	// Queue is the queue to lease from. Default DefaultQueue.
 	Queue string
@@ -47,7 +60,7 @@ type LeaseParams struct {
 	Kinds []string
 }
 
-// HeartbeatParams are the arguments of Client.Heartbeat.
+// HeartbeatParams are the arguments of Workers.Heartbeat.
 type HeartbeatParams struct {
 	// ID and LeaseToken name the job and its current attempt.
 	ID         string
@@ -62,7 +75,17 @@ type HeartbeatParams struct {
 	Extend time.Duration
 }
 
-// FailParams are the arguments of Client.Fail.
+// CompleteParams are the arguments of Workers.Complete.
+type CompleteParams struct {
+	// ID and LeaseToken name the job and its current attempt.
+	ID         string
+	LeaseToken string
+	// Result, when not empty, is recorded as the job's result (a JSON
+	// value).
+	Result json.RawMessage
+}
+
+// FailParams are the arguments of Workers.Fail.
 type FailParams struct {
 	// ID and LeaseToken name the job and its current attempt.
 	ID         string
@@ -76,22 +99,6 @@ type FailParams struct {
 	// RetryIn is the delay before the next attempt. Default: the client's
 	// Backoff.
 	RetryIn time.Duration
-}
-
-// leaseFor is the client's lease length.
-func (c *Client) leaseFor() time.Duration {
-	if c.cfg.LeaseFor > 0 {
-		return c.cfg.LeaseFor
-	}
-	return DefaultLeaseFor
-}
-
-// backoff is the client's retry delay after the attempt'th failure.
-func (c *Client) backoff(attempt int) time.Duration {
-	if c.cfg.Backoff != nil {
-		return c.cfg.Backoff(attempt)
-	}
-	return engine.Backoff(attempt)
 }
 
 func leaseField(field, reason string) error {
@@ -108,89 +115,34 @@ func leaseField(field, reason string) error {
 // ctx's error when ctx ends, and with ErrStopped when the client stops.
 //
 // Invalid params give an error wrapping ErrInvalid (a *FieldError).
-func (c *Client) Lease(ctx context.Context, p *LeaseParams) ([]*Job, error) {
-	if p == nil {
-		p = &LeaseParams{}
+func (w *Workers) Lease(ctx context.Context, p *LeaseParams) ([]*Job, error) {
+	c := w.c
+	claim, err := c.claimParams(p)
+	if err != nil {
+		return nil, err
 	}
-	q := *p
-	if q.Queue == "" {
-		q.Queue = DefaultQueue
-	}
-	if q.Max == 0 {
-		q.Max = 1
-	}
-	if q.LeaseFor == 0 {
-		q.LeaseFor = c.leaseFor()
-	}
-	switch {
-	case !store.ValidName(q.Queue):
-		return nil, leaseField("queue", "must be 1-128 characters of letters, digits, '.', '_', '-', ':'")
-	case q.Max < 1 || q.Max > MaxLeaseJobs:
-		return nil, leaseField("max", fmt.Sprintf("must be between 1 and %d", MaxLeaseJobs))
-	case q.LeaseFor < MinLeaseFor || q.LeaseFor > MaxLeaseFor:
-		return nil, leaseField("lease", fmt.Sprintf("must be between %v and %v", MinLeaseFor, MaxLeaseFor))
-	case q.Wait < 0:
-		return nil, leaseField("wait", "must not be negative")
-	}
-	for i, k := range q.Kinds {
-		if !store.ValidName(k) {
-			return nil, leaseField(fmt.Sprintf("kinds[%d]", i), "must be 1-128 characters of letters, digits, '.', '_', '-', ':'")
-		}
-	}
-	claim := &store.ClaimParams{
-		Queue:        q.Queue,
-		Max:          q.Max,
-		Kinds:        nil,
-		ExcludeKinds: c.Kinds(),
-		LeaseFor:     q.LeaseFor,
-	}
-	if len(q.Kinds) > 0 {
-		claim.Kinds = q.Kinds
-	}
-	try := func() ([]*Job, error) {
-		claim.Now = c.cfg.Now()
-		res, err := c.store.Claim(ctx, claim)
-		if err != nil {
-			return nil, err
-		}
-		if h := c.cfg.Hooks.Started; h != nil {
-			for _, j := range res.Jobs {
-				h(j)
-			}
-		}
-		return res.Jobs, nil
-	}
-
-	jobs, err := try()
-	if err != nil || len(jobs) > 0 || q.Wait == 0 {
+	jobs, err := c.claim(ctx, claim)
+	if err != nil || len(jobs) > 0 || p == nil || p.Wait == 0 {
 		return jobs, err
 	}
 
 	// Wait: subscribe before the next look, so that no job made available
 	// between the look and the wait is missed.
-	wake := make(chan struct{}, 1)
-	poll := c.pollInterval()
-	if n, ok := c.store.(store.Notifier); ok {
-		poll = max(poll, leasePollNotified)
-		stop := n.Notify(func(changes []store.Change) {
-			for i := range changes {
-				if changes[i].Queue == q.Queue && changes[i].State == store.StateAvailable {
-					select {
-					case wake <- struct{}{}:
-					default:
-					}
-					return
-				}
-			}
-		})
-		defer stop()
+	wake, notifies, stop, err := c.hub.waitQueue(claim.Queue)
+	if err != nil {
+		return nil, err
 	}
-	deadline := time.NewTimer(q.Wait)
+	defer stop()
+	poll := c.cfg.PollInterval
+	if notifies {
+		poll = max(poll, leasePollNotified)
+	}
+	deadline := time.NewTimer(p.Wait)
 	defer deadline.Stop()
 	ticker := time.NewTicker(poll)
 	defer ticker.Stop()
 	for {
-		if jobs, err := try(); err != nil || len(jobs) > 0 {
+		if jobs, err := c.claim(ctx, claim); err != nil || len(jobs) > 0 {
 			return jobs, err
 		}
 		select {
@@ -206,11 +158,62 @@ func (c *Client) Lease(ctx context.Context, p *LeaseParams) ([]*Job, error) {
 	}
 }
 
-func (c *Client) pollInterval() time.Duration {
-	if c.cfg.PollInterval > 0 {
-		return c.cfg.PollInterval
+// claimParams checks a lease request and applies its defaults.
+func (c *Client) claimParams(p *LeaseParams) (*store.ClaimParams, error) {
+	var q LeaseParams
+	if p != nil {
+		q = *p
 	}
-	return engine.DefaultPollInterval
+	if q.Queue == "" {
+		q.Queue = DefaultQueue
+	}
+	if q.Max == 0 {
+		q.Max = 1
+	}
+	if q.LeaseFor == 0 {
+		q.LeaseFor = c.cfg.LeaseFor
+	}
+	if err := store.CheckName("queue", q.Queue); err != nil {
+		return nil, err
+	}
+	switch {
+	case q.Max < 1 || q.Max > MaxLeaseJobs:
+		return nil, leaseField("max", fmt.Sprintf("must be between 1 and %d", MaxLeaseJobs))
+	case q.LeaseFor < MinLeaseFor || q.LeaseFor > MaxLeaseFor:
+		return nil, leaseField("lease", fmt.Sprintf("must be between %v and %v", MinLeaseFor, MaxLeaseFor))
+	case q.Wait < 0:
+		return nil, leaseField("wait", "must not be negative")
+	}
+	for i, k := range q.Kinds {
+		if err := store.CheckName(fmt.Sprintf("kinds[%d]", i), k); err != nil {
+			return nil, err
+		}
+	}
+	claim := &store.ClaimParams{
+		Queue:        q.Queue,
+		Max:          q.Max,
+		ExcludeKinds: c.Kinds(),
+		LeaseFor:     q.LeaseFor,
+	}
+	if len(q.Kinds) > 0 {
+		claim.Kinds = slices.Clone(q.Kinds)
+	}
+	return claim, nil
+}
+
+// claim claims jobs for an external worker and tells the Started hook.
+func (c *Client) claim(ctx context.Context, p *store.ClaimParams) ([]*Job, error) {
+	p.Now = c.cfg.Now()
+	res, err := c.store.Claim(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if h := c.cfg.Hooks.Started; h != nil {
+		for _, j := range res.Jobs {
+			h(j)
+		}
+	}
+	return res.Jobs, nil
 }
 
 // Heartbeat tells that the worker holding a job's lease is still at it: it
@@ -218,7 +221,8 @@ func (c *Client) pollInterval() time.Duration {
 // job as recorded, or an error wrapping ErrLeaseLost when the token is not
 // the current one of the running job (the lease expired and another attempt
 // began, or the job was cancelled), or ErrNotFound.
-func (c *Client) Heartbeat(ctx context.Context, p *HeartbeatParams) (*Job, error) {
+func (w *Workers) Heartbeat(ctx context.Context, p *HeartbeatParams) (*Job, error) {
+	c := w.c
 	if p == nil {
 		return nil, leaseField("id", "must be set")
 	}
@@ -228,7 +232,7 @@ func (c *Client) Heartbeat(ctx context.Context, p *HeartbeatParams) (*Job, error
 	hp := &store.HeartbeatParams{ID: p.ID, LeaseToken: p.LeaseToken, ExtendBy: p.Extend}
 	switch {
 	case p.Extend == 0:
-		hp.ExtendBy = c.leaseFor()
+		hp.ExtendBy = c.cfg.LeaseFor
 	case p.Extend < 0:
 		hp.ExtendBy = 0
 	case p.Extend > MaxLeaseFor:
@@ -255,23 +259,27 @@ func (c *Client) Heartbeat(ctx context.Context, p *HeartbeatParams) (*Job, error
 }
 
 // Complete records that the attempt holding the lease succeeded, with
-// result (a JSON value, or empty for none) as the job's result. It returns
-// the job as recorded, or an error wrapping ErrLeaseLost or ErrNotFound.
-func (c *Client) Complete(ctx context.Context, id, leaseToken string, result json.RawMessage) (*Job, error) {
-	if err := checkLeased(id, leaseToken); err != nil {
+// p.Result as the job's result. It returns the job as recorded, or an error
+// wrapping ErrLeaseLost or ErrNotFound.
+func (w *Workers) Complete(ctx context.Context, p *CompleteParams) (*Job, error) {
+	if p == nil {
+		return nil, leaseField("id", "must be set")
+	}
+	if err := checkLeased(p.ID, p.LeaseToken); err != nil {
 		return nil, err
 	}
-	if len(result) > 0 && !json.Valid(result) {
+	if len(p.Result) > 0 && !json.Valid(p.Result) {
 		return nil, leaseField("result", "must be a JSON value")
 	}
-	return c.finish(ctx, store.FinishItem{ID: id, LeaseToken: leaseToken, Outcome: store.OutcomeSucceeded, Result: result})
+	return w.c.finish(ctx, store.FinishItem{ID: p.ID, LeaseToken: p.LeaseToken, Outcome: store.OutcomeSucceeded, Result: p.Result})
 }
 
 // Fail records that the attempt holding the lease failed. The job is
 // retried after p.RetryIn (or the client's backoff) while attempts remain,
 // unless p.Permanent; otherwise it fails. It returns the job as recorded, or
 // an error wrapping ErrLeaseLost or ErrNotFound.
-func (c *Client) Fail(ctx context.Context, p *FailParams) (*Job, error) {
+func (w *Workers) Fail(ctx context.Context, p *FailParams) (*Job, error) {
+	c := w.c
 	if p == nil {
 		return nil, leaseField("id", "must be set")
 	}
@@ -294,7 +302,7 @@ func (c *Client) Fail(ctx context.Context, p *FailParams) (*Job, error) {
 	now := c.cfg.Now()
 	retryIn := p.RetryIn
 	if retryIn == 0 {
-		retryIn = c.backoff(max(attempt, 1))
+		retryIn = c.cfg.Backoff(max(attempt, 1))
 	}
 	return c.finish(ctx, store.FinishItem{
 		ID:         p.ID,
