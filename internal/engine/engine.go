@@ -257,7 +257,7 @@ type Engine struct {
 	stopped   bool
 	mu        sync.Mutex
 	running   map[string]*Attempt
-	leader      atomic.Bool // maintenance runs here; see Leader
+	leader    atomic.Bool // maintenance runs here; see Leader
 }
 
 // New checks cfg and returns an engine that has not started.
