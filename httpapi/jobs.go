@@ -272,10 +272,10 @@ func (in *listIn) bind(s *Server, w http.ResponseWriter, r *http.Request) error 
 	}
 	p.Kind, p.Queue, p.ParentID, p.Cursor = q.Get("kind"), q.Get("queue"), q.Get("parent_id"), q.Get("cursor")
 	if p.Kind != "" && !store.ValidName(p.Kind) {
-		return badField("kind", "kind must be 1-128 characters of letters, digits, '.', '_', '-', ':'")
+		return badName("kind", "kind")
 	}
 	if p.Queue != "" && !store.ValidName(p.Queue) {
-		return badField("queue", "queue must be 1-128 characters of letters, digits, '.', '_', '-', ':'")
+		return badName("queue", "queue")
 	}
 	if len(p.ParentID) > maxIDLen {
 		return badField("parent_id", "parent_id is too long")

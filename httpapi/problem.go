@@ -134,6 +134,12 @@ func badField(field, format string, args ...any) *apiError {
 	return e
 }
 
+// badName is a 400 about a field that is not a valid kind or queue name,
+// in the words of store.NameRule; what names the value in the message.
+func badName(field, what string) *apiError {
+	return badField(field, "%s %s", what, store.NameRule)
+}
+
 // invalidField is a 422 about a field whose value is not acceptable.
 func invalidField(field, format string, args ...any) *apiError {
 	e := problemf(http.StatusUnprocessableEntity, CodeInvalidField, format, args...)

@@ -61,7 +61,7 @@ type queueIn struct {
 func (in *queueIn) bind(s *Server, w http.ResponseWriter, r *http.Request) error {
 	in.name = r.PathValue("name")
 	if !store.ValidName(in.name) {
-		return badField("name", "a queue name is 1-128 characters of letters, digits, '.', '_', '-', ':'")
+		return badName("name", "a queue name")
 	}
 	var empty struct{}
 	return bindOptionalJSON(s, w, r, &empty)

@@ -74,7 +74,7 @@ func (in *leaseIn) bind(s *Server, w http.ResponseWriter, r *http.Request) error
 	in.w = w
 	in.p.Queue = r.PathValue("name")
 	if !store.ValidName(in.p.Queue) {
-		return badField("name", "a queue name is 1-128 characters of letters, digits, '.', '_', '-', ':'")
+		return badName("name", "a queue name")
 	}
 	var req LeaseRequest
 	if err := bindOptionalJSON(s, w, r, &req); err != nil {

@@ -216,9 +216,9 @@ func ValidateNew(j *NewJob) error {
 	bad := func(field, reason string) error { return &FieldError{Index: -1, Field: field, Reason: reason} }
 	switch {
 	case !ValidName(j.Kind):
-		return bad("kind", "must be 1-128 characters of letters, digits, '.', '_', '-', ':'")
+		return bad("kind", NameRule)
 	case !ValidName(j.Queue):
-		return bad("queue", "must be 1-128 characters of letters, digits, '.', '_', '-', ':'")
+		return bad("queue", NameRule)
 	case j.Priority < MinPriority || j.Priority > MaxPriority:
 		return bad("priority", fmt.Sprintf("must be between %d and %d", MinPriority, MaxPriority))
 	case j.MaxAttempts < 1 || j.MaxAttempts > MaxMaxAttempts:

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/blob/s3"
 	"github.com/gantry-dev/gantry/store"
 )
@@ -23,16 +24,12 @@ const (
 	DefaultDataDir         = "gantry-data"
 	DefaultStore           = "embedded"
 	DefaultBlob            = "fs"
-	DefaultWorkers         = 16
 	DefaultMaxJSONBytes    = 1 << 20
 	DefaultMaxBlobBytes    = 5 << 30
 	DefaultLogFormat       = "text"
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultDrainDelay      = 2 * time.Second
 )
-
-// MaxWorkers bounds the workers of one queue.
-const MaxWorkers = 10000
 
 // Serve is the configuration of `gantry serve`.
 type Serve struct {
@@ -51,7 +48,7 @@ type Serve struct {
 	Blob string
 	// Workers is how many jobs of the default queue run at once in this
 	// process (only the built-in kinds run in-process). Default
-	// DefaultWorkers.
+	// gantry.DefaultWorkers.
 	Workers int
 	// MaxPending is the admission limit of every queue (non-final jobs);
 	// zero means none. Default 0.
@@ -107,7 +104,7 @@ func DefaultServe() *Serve {
 		DataDir:         DefaultDataDir,
 		Store:           DefaultStore,
 		Blob:            DefaultBlob,
-		Workers:         DefaultWorkers,
+		Workers:         gantry.DefaultWorkers,
 		MaxJSONBytes:    DefaultMaxJSONBytes,
 		MaxBlobBytes:    DefaultMaxBlobBytes,
 		LogFormat:       DefaultLogFormat,
@@ -225,8 +222,8 @@ func (s *Serve) Validate() error {
 		return errors.New("--migrate and --schema apply to a postgres:// --store only")
 	}
 	switch {
-	case s.Workers < 1 || s.Workers > MaxWorkers:
-		return fmt.Errorf("--workers %d must be between 1 and %d", s.Workers, MaxWorkers)
+	case s.Workers < 1 || s.Workers > gantry.MaxWorkers:
+		return fmt.Errorf("--workers %d must be between 1 and %d", s.Workers, gantry.MaxWorkers)
 	case s.MaxPending < 0:
 		return fmt.Errorf("--max-pending %d must not be negative", s.MaxPending)
 	case s.MaxJSONBytes < 1:
@@ -245,9 +242,9 @@ func (s *Serve) Validate() error {
 	for name, q := range s.Queues {
 		switch {
 		case !store.ValidName(name):
-			return fmt.Errorf("queues: %q is not a valid queue name (1-128 letters, digits, '.', '_', '-', ':')", name)
-		case q.Workers < 0 || q.Workers > MaxWorkers:
-			return fmt.Errorf("queues.%s.workers %d must be between 0 and %d", name, q.Workers, MaxWorkers)
+			return fmt.Errorf("queues: %q is not a valid queue name: a name %s", name, store.NameRule)
+		case q.Workers < 0 || q.Workers > gantry.MaxWorkers:
+			return fmt.Errorf("queues.%s.workers %d must be between 0 and %d", name, q.Workers, gantry.MaxWorkers)
 		case q.MaxPending < 0:
 			return fmt.Errorf("queues.%s.max_pending %d must not be negative", name, q.MaxPending)
 		}
