@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/gantry-dev/gantry/internal/engine"
+	"github.com/gantry-dev/gantry/internal/taskhook"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -45,15 +46,40 @@ type Task[T Args] struct {
 	// Read-only.
 	Job *Job
 
-	a      *engine.Attempt
+	r      taskhook.Reporter // the running attempt, or gantrytest's recorder
 	result json.RawMessage
+}
+
+// taskInternals is what taskhook reaches in any Task[T].
+type taskInternals interface {
+	attach(r taskhook.Reporter)
+	recorded() json.RawMessage
+}
+
+func (t *Task[T]) attach(r taskhook.Reporter) { t.r = r }
+func (t *Task[T]) recorded() json.RawMessage  { return t.result }
+
+func init() {
+	taskhook.Attach = func(task any, r taskhook.Reporter) bool {
+		t, ok := task.(taskInternals)
+		if ok {
+			t.attach(r)
+		}
+		return ok
+	}
+	taskhook.Result = func(task any) json.RawMessage {
+		if t, ok := task.(taskInternals); ok {
+			return t.recorded()
+		}
+		return nil
+	}
 }
 
 // Progress reports how far the attempt got, from 0 to 100, with a short
 // message. Clients following the job see it. Reports are written at most
 // every 100ms; the latest always arrives.
 func (t *Task[T]) Progress(ctx context.Context, percent int, message string) error {
-	return t.a.Progress(ctx, percent, message)
+	return t.r.Progress(ctx, percent, message)
 }
 
 // SaveCheckpoint records v (encoded as JSON) so that the next attempt of
@@ -63,7 +89,7 @@ func (t *Task[T]) SaveCheckpoint(ctx context.Context, v any) error {
 	if err != nil {
 		return fmt.Errorf("encoding checkpoint: %w", err)
 	}
-	return t.a.SaveCheckpoint(ctx, b)
+	return t.r.SaveCheckpoint(ctx, b)
 }
 
 // Checkpoint decodes into v the checkpoint an earlier attempt saved, and
@@ -116,7 +142,7 @@ func Register[T Args](r *Registry, h Handler[T]) {
 		panic(fmt.Sprintf("gantry: kind %q already has a handler", kind))
 	}
 	r.handlers[kind] = func(ctx context.Context, a *engine.Attempt) engine.Result {
-		t := &Task[T]{Job: a.Job, a: a}
+		t := &Task[T]{Job: a.Job, r: a}
 		if err := json.Unmarshal(a.Job.Args, &t.Args); err != nil {
 			return engine.Result{Err: fmt.Errorf("decoding args of kind %s: %w", kind, err), Permanent: true}
 		}

@@ -133,7 +133,7 @@ func (q *gantryQueue) enqueueBatch(ctx context.Context, n int) error {
 		}
 		specs[i] = s
 	}
-	_, err := q.c.EnqueueMany(ctx, specs)
+	_, err := q.c.EnqueueBatch(ctx, specs, nil)
 	return err
 }
 

@@ -84,7 +84,7 @@ func (q *riverQueue) enqueue(ctx context.Context) error {
 }
 
 // enqueueBatch uses InsertManyFast, River's fastest batch insert (COPY;
-// it returns a count where Gantry's EnqueueMany returns every job).
+// it returns a count where Gantry's EnqueueBatch returns every job).
 func (q *riverQueue) enqueueBatch(ctx context.Context, n int) error {
 	ps := make([]river.InsertManyParams, n)
 	for i := range ps {
