@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -479,5 +480,29 @@ func TestResumeStartsJobsAtOnce(t *testing.T) {
 	case <-started:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the job did not start within 10s of the resume (the poll interval is an hour)")
+	}
+}
+
+// A report that comes within the progress throttle of the one before is
+// still stored when the handler returns right after it.
+func TestLastProgressReportIsKept(t *testing.T) {
+	t.Parallel()
+	reg := gantry.NewRegistry()
+	gantry.Register(reg, gantry.HandlerFunc[greetArgs](func(ctx context.Context, task *gantry.Task[greetArgs]) error {
+		for _, p := range []int{25, 99, 100} {
+			if err := task.Progress(ctx, p, fmt.Sprintf("step %d", p)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	c := setup(t, reg, nil)
+	res, err := c.Enqueue(t.Context(), greetArgs{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := wait(t, c, res.Job.ID)
+	if j.State != gantry.StateSucceeded || j.Progress == nil || j.Progress.Percent != 100 || j.Progress.Message != "step 100" {
+		t.Fatalf("job ended %s with progress %+v, want succeeded at 100%% step 100", j.State, j.Progress)
 	}
 }

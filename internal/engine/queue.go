@@ -165,14 +165,23 @@ func (e *Engine) run(j *store.Job) {
 	if a.abandoned() {
 		return // Stop released its lease already
 	}
-	item := store.FinishItem{ID: j.ID, LeaseToken: j.LeaseToken}
 	cause := context.Cause(ctx)
-	now := e.cfg.Now()
-	switch {
-	case errors.Is(cause, ErrJobCancelled), errors.Is(cause, ErrLeaseLost):
+	if errors.Is(cause, ErrJobCancelled) || errors.Is(cause, ErrLeaseLost) {
 		// The store already moved the job on; nothing to record.
 		e.log.Debug("attempt ended after losing its job", slog.String("job_id", j.ID), slog.Any("cause", cause))
 		return
+	}
+	if p := a.takePending(); p != nil {
+		// The last report came within the throttle of the one before: it is
+		// written now, so that the job ends with the progress its handler
+		// last reported.
+		if err := a.heartbeat(context.WithoutCancel(ctx), p, nil, 0); err != nil {
+			e.log.Debug("writing the last progress report failed", slog.String("job_id", j.ID), slog.Any("error", err))
+		}
+	}
+	item := store.FinishItem{ID: j.ID, LeaseToken: j.LeaseToken}
+	now := e.cfg.Now()
+	switch {
 	case res.Err == nil:
 		item.Outcome = store.OutcomeSucceeded
 		item.Result = res.Output
