@@ -45,6 +45,7 @@ func TestBadInputMatrix(t *testing.T) {
 		{"single quotes", []byte(`{'kind':'k'}`), "", false, 400, httpapi.CodeInvalidJSON, ""},
 		{"not an object", []byte(`"kind"`), "", false, 400, httpapi.CodeInvalidJSON, ""},
 		{"an array", []byte(`[]`), "", false, 400, httpapi.CodeInvalidJSON, ""},
+		{"null", []byte(` null `), "", false, 400, httpapi.CodeInvalidJSON, ""},
 		{"invalid UTF-8", []byte("{\"kind\":\"\xff\xfe\"}"), "", false, 400, httpapi.CodeInvalidJSON, ""},
 		{"deep nesting", []byte(strings.Repeat("[", 10000)), "", false, 400, httpapi.CodeInvalidJSON, ""},
 		{"deep nesting in a field", []byte(`{"args":` + strings.Repeat(`{"a":`, 100) + "1" + strings.Repeat("}", 100) + "}"), "", false, 400, httpapi.CodeInvalidJSON, ""},
@@ -107,4 +108,38 @@ func TestBadInputMatrix(t *testing.T) {
 
 func TestSlowHeaders(t *testing.T) {
 	t.Skip("a client that sends its headers slowly is cut off by the http.Server's ReadHeaderTimeout, which cmd/gantry sets; httpapi is only its handler")
+}
+
+// TestStrictKeys: keys match field names exactly, and no object of a body,
+// free JSON included, repeats a key.
+func TestStrictKeys(t *testing.T) {
+	e := setup(t, nil)
+	j := e.enqueue(`{"kind":"k"}`)
+	for _, tc := range []struct {
+		path, body  string
+		code, field string
+	}{
+		{"/v1/jobs", `{"KIND":"a","Queue":"q"}`, httpapi.CodeUnknownField, "KIND"},
+		{"/v1/jobs", `{"kind":"a","Queue":"q"}`, httpapi.CodeUnknownField, "Queue"},
+		{"/v1/jobs", `{"kind":"a","kind":"b"}`, httpapi.CodeInvalidJSON, "kind"},
+		{"/v1/jobs", `{"kind":"a","args":{"w":1,"w":2}}`, httpapi.CodeInvalidJSON, "args.w"},
+		{"/v1/jobs", `{"kind":"a","args":{"in":[{"x":1,"x":1}]}}`, httpapi.CodeInvalidJSON, "args.in[0].x"},
+		{"/v1/jobs/batch", `{"jobs":[{"kind":"a"},{"kind":"a","Kind":"b"}]}`, httpapi.CodeUnknownField, "jobs[1].Kind"},
+		{"/v1/jobs/batch", `{"jobs":[{"kind":"a"}],"jobs":[]}`, httpapi.CodeInvalidJSON, "jobs"},
+		{"/v1/queues/default/lease", `{"max":1,"MAX":2}`, httpapi.CodeUnknownField, "MAX"},
+		{"/v1/jobs/" + j.ID + "/heartbeat", `{"lease_token":"1.x","checkpoint":{"s":1,"s":2}}`, httpapi.CodeInvalidJSON, "checkpoint.s"},
+		{"/v1/jobs/" + j.ID + "/complete", `{"lease_token":"1.x","result":{"r":1,"r":1}}`, httpapi.CodeInvalidJSON, "result.r"},
+		{"/v1/jobs/" + j.ID + "/fail", `{"lease_token":"1.x","Error":"e"}`, httpapi.CodeUnknownField, "Error"},
+	} {
+		resp := e.do(req{method: "POST", path: tc.path, body: strings.NewReader(tc.body), header: map[string]string{"Content-Type": "application/json"}})
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s %s: status %d, want 400: %.200s", tc.path, tc.body, resp.StatusCode, resp.body)
+			continue
+		}
+		if p := resp.problem(t); p.Code != tc.code || p.Field != tc.field || !strings.Contains(p.Detail, tc.field) {
+			t.Errorf("%s %s: problem %+v, want code %s naming %s", tc.path, tc.body, p, tc.code, tc.field)
+		}
+	}
+	// Keys in free JSON may differ in case only.
+	e.expect(http.StatusAccepted, req{method: "POST", path: "/v1/jobs", body: strings.NewReader(`{"kind":"a","args":{"W":1,"w":2}}`)})
 }

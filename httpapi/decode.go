@@ -8,11 +8,14 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/gantry-dev/gantry/internal/jsonkeys"
 )
 
 // mediaType returns the media type of the request body, lower-cased and
@@ -118,20 +121,69 @@ func checkJSONText(data []byte) error {
 // decodeStrict decodes one JSON object into v, refusing unknown fields and
 // trailing data. Errors are problems naming the field, prefixed with
 // prefix (e.g. "jobs[3].").
+//
+// Before decoding it refuses what encoding/json would let through: a key
+// repeated in any object (args, result and checkpoint included), and a key
+// that names a field in another case ("KIND" for "kind"). A body that is
+// not a JSON object (null, an array) is refused too.
 func decodeStrict(data []byte, v any, prefix string) error {
+	where := strings.TrimSuffix(prefix, ".")
+	if where == "" {
+		where = "the body"
+	}
+	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) > 0 && t[0] != '{' {
+		if prefix != "" {
+			return badField(where, "%s must be a JSON object, not %s", where, jsonTextKind(t))
+		}
+		return problemf(http.StatusBadRequest, CodeInvalidJSON, "the body must be a JSON object, not %s", jsonTextKind(t))
+	}
+	if err := jsonkeys.Check(data, reflect.TypeOf(v), prefix); err != nil {
+		return keyError(err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err, prefix)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		where := strings.TrimSuffix(prefix, ".")
-		if where == "" {
-			where = "the body"
-		}
 		return problemf(http.StatusBadRequest, CodeInvalidJSON, "%s has data after its JSON value", where)
 	}
 	return nil
+}
+
+// keyError maps a *jsonkeys.Error to a problem naming the key.
+func keyError(err error) *apiError {
+	var ke *jsonkeys.Error
+	if !errors.As(err, &ke) {
+		return problemf(http.StatusBadRequest, CodeInvalidJSON, "the body is not acceptable JSON").withCause(err)
+	}
+	var e *apiError
+	switch {
+	case ke.Duplicate:
+		e = problemf(http.StatusBadRequest, CodeInvalidJSON, "the key %q appears twice in one object", truncate(ke.Path, 200))
+	case ke.Suggest != "":
+		e = problemf(http.StatusBadRequest, CodeUnknownField, "unknown field %q: field names are case-sensitive; did you mean %q?",
+			truncate(ke.Path, 200), ke.Suggest)
+	default:
+		e = problemf(http.StatusBadRequest, CodeUnknownField, "unknown field %q", truncate(ke.Path, 200))
+	}
+	e.p.Field = truncate(ke.Path, 200)
+	return e
+}
+
+// jsonTextKind names the kind of JSON value that text starts with.
+func jsonTextKind(text []byte) string {
+	switch text[0] {
+	case 'n':
+		return "null"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	}
+	return "a number"
 }
 
 // jsonError maps an encoding/json error to a problem.
