@@ -257,7 +257,10 @@ func (c *Client) Stop(ctx context.Context) error {
 }
 
 // EnqueueOpts are the options of one job. The zero value means: queue
-// "default", priority 5, run now, the client's MaxAttempts and Timeout.
+// "default", priority 5, run now, the client's MaxAttempts and Timeout. A
+// zero field always means its default (Priority 0 is DefaultPriority,
+// MaxAttempts 0 the client's MaxAttempts); the HTTP API, where a client can
+// send a zero, refuses one instead.
 type EnqueueOpts struct {
 	// Queue is the job's queue. Default DefaultQueue.
 	Queue string

@@ -143,3 +143,34 @@ func TestStrictKeys(t *testing.T) {
 	// Keys in free JSON may differ in case only.
 	e.expect(http.StatusAccepted, req{method: "POST", path: "/v1/jobs", body: strings.NewReader(`{"kind":"a","args":{"W":1,"w":2}}`)})
 }
+
+// TestZeroIsNotTheDefault: a priority or max_attempts that is sent must be
+// in range; only an absent one means the default.
+func TestZeroIsNotTheDefault(t *testing.T) {
+	e := setup(t, nil)
+	for _, tc := range []struct {
+		path, body, contentType, field string
+	}{
+		{"/v1/jobs", `{"kind":"a","priority":0}`, "application/json", "priority"},
+		{"/v1/jobs", `{"kind":"a","max_attempts":0}`, "application/json", "max_attempts"},
+		{"/v1/jobs", `{"kind":"a","priority":10}`, "application/json", "priority"},
+		{"/v1/jobs", `{"kind":"a","max_attempts":-1}`, "application/json", "max_attempts"},
+		{"/v1/jobs/batch", `{"jobs":[{"kind":"a"},{"kind":"a","priority":0}]}`, "application/json", "jobs[1].priority"},
+		{"/v1/jobs?kind=a&priority=0", `payload`, "application/octet-stream", "priority"},
+		{"/v1/jobs?kind=a&max_attempts=0", `payload`, "application/octet-stream", "max_attempts"},
+	} {
+		resp := e.do(req{method: "POST", path: tc.path, body: strings.NewReader(tc.body), header: map[string]string{"Content-Type": tc.contentType}})
+		if resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Errorf("%s %s: status %d, want 422: %.200s", tc.path, tc.body, resp.StatusCode, resp.body)
+			continue
+		}
+		if p := resp.problem(t); p.Code != httpapi.CodeInvalidField || p.Field != tc.field {
+			t.Errorf("%s %s: problem %+v, want invalid_field naming %s", tc.path, tc.body, p, tc.field)
+		}
+	}
+	// Absent means the defaults.
+	j := e.enqueue(`{"kind":"a"}`)
+	if j.Priority != 5 || j.MaxAttempts != 20 {
+		t.Errorf("defaults: priority %d, max_attempts %d", j.Priority, j.MaxAttempts)
+	}
+}

@@ -330,15 +330,24 @@ func queryValues(r *http.Request, allowed []string, repeatable ...string) (url.V
 
 // queryInt parses an integer query parameter; absent is zero.
 func queryInt(q url.Values, name string) (int, error) {
+	n, err := queryOptInt(q, name)
+	if n == nil {
+		return 0, err
+	}
+	return *n, nil
+}
+
+// queryOptInt parses an integer query parameter; absent is nil.
+func queryOptInt(q url.Values, name string) (*int, error) {
 	s := q.Get(name)
 	if s == "" {
-		return 0, nil
+		return nil, nil
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, badField(name, "%s must be an integer, not %q", name, truncate(s, 40))
+		return nil, badField(name, "%s must be an integer, not %q", name, truncate(s, 40))
 	}
-	return n, nil
+	return &n, nil
 }
 
 // truncate cuts s to at most n bytes at a rune boundary, for echoing

@@ -42,14 +42,16 @@ const blobCleanupTimeout = 30 * time.Second
 
 // JobRequest is the JSON body of POST /v1/jobs and one element of a batch.
 // Durations are Go duration strings ("30s", "2m"); run_at is RFC 3339.
+// Priority and MaxAttempts are pointers so that a zero that was sent is
+// refused rather than taken for "the default", which is what absent means.
 type JobRequest struct {
 	Kind        string          `json:"kind"`
 	Queue       string          `json:"queue,omitempty"`
 	Args        json.RawMessage `json:"args,omitempty"`
-	Priority    int             `json:"priority,omitempty"`
+	Priority    *int            `json:"priority,omitempty"`
 	Delay       string          `json:"delay,omitempty"`
 	RunAt       string          `json:"run_at,omitempty"`
-	MaxAttempts int             `json:"max_attempts,omitempty"`
+	MaxAttempts *int            `json:"max_attempts,omitempty"`
 	Timeout     string          `json:"timeout,omitempty"`
 	UniqueKey   string          `json:"unique_key,omitempty"`
 	DependsOn   []string        `json:"depends_on,omitempty"`
@@ -65,14 +67,18 @@ type BatchRequest struct {
 // 400 problems named with prefix; the client checks the rest.
 func (s *Server) spec(j *JobRequest, prefix string) (gantry.JobSpec, error) {
 	opts := &gantry.EnqueueOpts{
-		Queue:       j.Queue,
-		Priority:    j.Priority,
-		MaxAttempts: j.MaxAttempts,
-		UniqueKey:   j.UniqueKey,
-		DependsOn:   j.DependsOn,
-		ParentID:    j.ParentID,
+		Queue:     j.Queue,
+		UniqueKey: j.UniqueKey,
+		DependsOn: j.DependsOn,
+		ParentID:  j.ParentID,
 	}
 	var err error
+	if opts.Priority, err = inRange(prefix+"priority", j.Priority, gantry.MinPriority, gantry.MaxPriority); err != nil {
+		return gantry.JobSpec{}, err
+	}
+	if opts.MaxAttempts, err = inRange(prefix+"max_attempts", j.MaxAttempts, 1, store.MaxMaxAttempts); err != nil {
+		return gantry.JobSpec{}, err
+	}
 	if opts.Delay, err = parseDuration(prefix+"delay", j.Delay); err != nil {
 		return gantry.JobSpec{}, err
 	}
@@ -92,6 +98,18 @@ func (s *Server) spec(j *JobRequest, prefix string) (gantry.JobSpec, error) {
 		return gantry.JobSpec{}, e
 	}
 	return gantry.JobSpec{Kind: j.Kind, Args: args, Opts: opts}, nil
+}
+
+// inRange returns *v, or 0 (the default) when v is nil; a value that was
+// sent must be between lo and hi, or it is a 422 naming field.
+func inRange(field string, v *int, lo, hi int) (int, error) {
+	switch {
+	case v == nil:
+		return 0, nil
+	case *v < lo || *v > hi:
+		return 0, invalidField(field, "%s must be between %d and %d, not %d", field, lo, hi, *v)
+	}
+	return *v, nil
 }
 
 // kindAllowed reports whether kind may be enqueued: any kind unless kinds
@@ -188,10 +206,10 @@ func (in *enqueueIn) bindQuery(r *http.Request) error {
 	j := &in.job
 	j.Kind, j.Queue, j.Delay, j.RunAt = q.Get("kind"), q.Get("queue"), q.Get("delay"), q.Get("run_at")
 	j.Timeout, j.UniqueKey, j.ParentID = q.Get("timeout"), q.Get("unique_key"), q.Get("parent_id")
-	if j.Priority, err = queryInt(q, "priority"); err != nil {
+	if j.Priority, err = queryOptInt(q, "priority"); err != nil {
 		return err
 	}
-	if j.MaxAttempts, err = queryInt(q, "max_attempts"); err != nil {
+	if j.MaxAttempts, err = queryOptInt(q, "max_attempts"); err != nil {
 		return err
 	}
 	for _, v := range q["depends_on"] {
