@@ -88,6 +88,13 @@ func TestBlobRoundTrip(t *testing.T) {
 		t.Errorf("range = %x, want %x", part.body, data[10:20])
 	}
 	e.expect(http.StatusNotModified, req{method: "GET", path: "/v1/jobs/" + j.ID + "/blob", header: map[string]string{"If-None-Match": `"` + digest + `"`}})
+	unsatisfiable := e.expect(http.StatusRequestedRangeNotSatisfiable, req{method: "GET", path: "/v1/jobs/" + j.ID + "/blob", header: map[string]string{"Range": "bytes=999999999-"}})
+	// A payload is the caller's data: no cache keeps it, whatever the answer.
+	for _, r := range []*response{got, part, unsatisfiable} {
+		if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("%d answer: Cache-Control %q, want no-store", r.StatusCode, cc)
+		}
+	}
 
 	// Without a length (chunked) works too.
 	resp = e.upload("kind=k", "application/octet-stream", chunked{bytes.NewReader(data[:1000])}, nil)

@@ -227,7 +227,7 @@ func (s *Server) blob(ctx context.Context, in *blobIn) (*reply, error) {
 	if info != nil {
 		size = info.Size
 	}
-	w, r := in.w, in.r
+	w, r := noStore{in.w}, in.r
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", ct)
@@ -382,3 +382,21 @@ func (s *Server) retry(ctx context.Context, in *retryIn) (*reply, error) {
 	}
 	return &reply{status: http.StatusOK, body: jobResource(j)}, nil
 }
+
+// noStore sets Cache-Control: no-store on whatever answer goes out through
+// it, including the errors http.ServeContent writes (which drop the header
+// otherwise): a payload is its owner's data, for no cache to keep.
+type noStore struct{ http.ResponseWriter }
+
+func (w noStore) WriteHeader(status int) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w noStore) Write(b []byte) (int, error) {
+	w.Header().Set("Cache-Control", "no-store")
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w noStore) Unwrap() http.ResponseWriter { return w.ResponseWriter }
