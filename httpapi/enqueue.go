@@ -100,6 +100,17 @@ func (s *Server) spec(j *JobRequest, prefix string) (gantry.JobSpec, error) {
 	return gantry.JobSpec{Kind: j.Kind, Args: args, Opts: opts}, nil
 }
 
+// enqueued is what an enqueue answer says of one job: all of it, unless
+// the job is a unique_key duplicate (another caller's job, perhaps from
+// another queue) and the token may not read jobs, when it names the job
+// and its state only (JobSummary).
+func (s *Server) enqueued(r *http.Request, e gantry.Enqueued) any {
+	if e.Duplicate && !s.mayRead(r) {
+		return &JobSummary{ID: e.Job.ID, Kind: e.Job.Kind, Queue: e.Job.Queue, State: e.Job.State}
+	}
+	return jobResource(e.Job)
+}
+
 // inRange returns *v, or 0 (the default) when v is nil; a value that was
 // sent must be between lo and hi, or it is a 422 naming field.
 func inRange(field string, v *int, lo, hi int) (int, error) {
@@ -251,7 +262,7 @@ func (s *Server) enqueue(ctx context.Context, in *enqueueIn) (*reply, error) {
 		return nil, err
 	}
 	e := res.Jobs[0]
-	rep := &reply{status: http.StatusAccepted, header: http.Header{}, body: jobResource(e.Job)}
+	rep := &reply{status: http.StatusAccepted, header: http.Header{}, body: s.enqueued(in.r, e)}
 	rep.header.Set("Location", "/v1/jobs/"+url.PathEscape(e.Job.ID))
 	if e.Duplicate {
 		rep.header.Set(HeaderDuplicate, "true")
@@ -422,9 +433,11 @@ func (s *Server) enqueueBatch(ctx context.Context, in *batchIn) (*reply, error) 
 	if err != nil {
 		return nil, toAPIError(err, true)
 	}
-	out := JobBatch{Jobs: make([]*JobResource, len(res.Jobs))}
+	out := struct {
+		Jobs []any `json:"jobs"` // JobBatch's, with JobSummary for duplicates
+	}{Jobs: make([]any, len(res.Jobs))}
 	for i, e := range res.Jobs {
-		out.Jobs[i] = jobResource(e.Job)
+		out.Jobs[i] = s.enqueued(in.r, e)
 	}
 	rep := &reply{status: http.StatusAccepted, header: http.Header{}, body: out}
 	if res.Replayed {

@@ -35,6 +35,16 @@ type JobResource struct {
 	CancelReason string            `json:"cancel_reason,omitempty"`
 }
 
+// JobSummary is what an enqueue answer says of a job the caller did not
+// create, a unique_key duplicate, when the caller's token lacks the read
+// scope: enough to follow it, nothing of its content.
+type JobSummary struct {
+	ID    string       `json:"id"`
+	Kind  string       `json:"kind"`
+	Queue string       `json:"queue"`
+	State gantry.State `json:"state"`
+}
+
 // ProgressResource is a running job's last progress report.
 type ProgressResource struct {
 	Percent int    `json:"percent"`

@@ -210,10 +210,36 @@ func (s *Server) authorize(r *http.Request, need Scope) *apiError {
 	if len(s.tokens) == 0 {
 		return nil
 	}
+	found, e := s.token(r)
+	if e != nil {
+		return e
+	}
+	if !found.allows(need) {
+		return problemf(http.StatusForbidden, CodeForbidden, "the token lacks the %q scope", need)
+	}
+	return nil
+}
+
+// mayRead reports whether the request's token may read jobs: a server
+// without tokens lets everyone.
+func (s *Server) mayRead(r *http.Request) bool {
+	if len(s.tokens) == 0 {
+		return true
+	}
+	found, e := s.token(r)
+	return e == nil && found.allows(ScopeRead)
+}
+
+func (t *tokenEntry) allows(scope Scope) bool {
+	return slices.Contains(t.scopes, scope) || slices.Contains(t.scopes, ScopeAdmin)
+}
+
+// token finds the request's bearer token among the server's.
+func (s *Server) token(r *http.Request) (*tokenEntry, *apiError) {
 	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	tok = strings.TrimSpace(tok)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return problemf(http.StatusUnauthorized, CodeUnauthorized, "send a token: Authorization: Bearer <token>")
+		return nil, problemf(http.StatusUnauthorized, CodeUnauthorized, "send a token: Authorization: Bearer <token>")
 	}
 	sum := sha256.Sum256([]byte(tok))
 	var found *tokenEntry
@@ -225,12 +251,9 @@ func (s *Server) authorize(r *http.Request, need Scope) *apiError {
 		}
 	}
 	if found == nil {
-		return problemf(http.StatusUnauthorized, CodeUnauthorized, "the token is not valid")
+		return nil, problemf(http.StatusUnauthorized, CodeUnauthorized, "the token is not valid")
 	}
-	if !slices.Contains(found.scopes, need) && !slices.Contains(found.scopes, ScopeAdmin) {
-		return problemf(http.StatusForbidden, CodeForbidden, "the token lacks the %q scope", need)
-	}
-	return nil
+	return found, nil
 }
 
 // reply is what an endpoint answers: a status, headers and a JSON body.

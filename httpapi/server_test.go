@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -326,5 +327,49 @@ func TestClientGoneIsNotAStoreOutage(t *testing.T) {
 	defer mu.Unlock()
 	if len(codes) != 1 || codes[0] != httpapi.CodeClientClosedRequest {
 		t.Errorf("OnReject saw %v, want [%s]", codes, httpapi.CodeClientClosedRequest)
+	}
+}
+
+// TestDuplicateNeedsRead: a unique_key duplicate is another caller's job;
+// a token that may only enqueue learns its id, kind, queue and state, not
+// its args.
+func TestDuplicateNeedsRead(t *testing.T) {
+	e := setup(t, &options{cfg: func(c *httpapi.Config) {
+		c.Tokens = []httpapi.Token{
+			{Value: "admin-token", Scopes: []httpapi.Scope{httpapi.ScopeAdmin}},
+			{Value: "enqueue-token", Scopes: []httpapi.Scope{httpapi.ScopeEnqueue}},
+			{Value: "enqueue-read-token", Scopes: []httpapi.Scope{httpapi.ScopeEnqueue, httpapi.ScopeRead}},
+		}
+	}})
+	e.token = "admin-token"
+	first := e.enqueue(`{"kind":"payroll","queue":"hr","unique_key":"payroll-2026-12","args":{"salary":1000000}}`)
+	for _, tc := range []struct {
+		token, path, body string
+		whole             bool
+	}{
+		{"enqueue-token", "/v1/jobs", `{"kind":"x","unique_key":"payroll-2026-12"}`, false},
+		{"enqueue-token", "/v1/jobs/batch", `{"jobs":[{"kind":"x"},{"kind":"x","unique_key":"payroll-2026-12"}]}`, false},
+		{"enqueue-read-token", "/v1/jobs", `{"kind":"x","unique_key":"payroll-2026-12"}`, true},
+		{"enqueue-read-token", "/v1/jobs/batch", `{"jobs":[{"kind":"x","unique_key":"payroll-2026-12"}]}`, true},
+	} {
+		e.token = tc.token
+		resp := e.expect(http.StatusAccepted, req{method: "POST", path: tc.path, body: strings.NewReader(tc.body)})
+		var dup map[string]json.RawMessage
+		if tc.path == "/v1/jobs" {
+			if resp.Header.Get(httpapi.HeaderDuplicate) != "true" {
+				t.Errorf("%s: no %s header", tc.token, httpapi.HeaderDuplicate)
+			}
+			resp.decode(t, &dup)
+		} else {
+			var b struct{ Jobs []map[string]json.RawMessage }
+			resp.decode(t, &b)
+			dup = b.Jobs[len(b.Jobs)-1]
+		}
+		if string(dup["id"]) != `"`+first.ID+`"` || string(dup["state"]) == "" || string(dup["queue"]) != `"hr"` {
+			t.Errorf("%s %s: answer %v does not name the existing job", tc.token, tc.path, dup)
+		}
+		if _, hasArgs := dup["args"]; hasArgs != tc.whole || (len(dup) == 4) == tc.whole {
+			t.Errorf("%s %s: answer has %d members (args: %v), want the whole job: %v", tc.token, tc.path, len(dup), hasArgs, tc.whole)
+		}
 	}
 }
