@@ -26,6 +26,7 @@ import (
 
 	"github.com/gantry-dev/gantry/bench/load"
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/server"
 )
 
 // The targets `gantry bench http` checks, from the issue that asked for
@@ -321,7 +322,7 @@ func runBenchHTTP(ctx context.Context, e *env, args []string) error {
 		}
 		rep.Gantry = benchServer{URL: u, Description: "the server at --target; with the embedded or the PostgreSQL store, a 202 means the job was committed durably"}
 	} else {
-		g, err := startBenchGantry(ctx, f.dataDir, newLogger(e.stderr, config.DefaultLogFormat, f.logLevel))
+		g, err := startBenchGantry(ctx, f.dataDir, server.NewLogger(e.stderr, config.DefaultLogFormat, f.logLevel))
 		if err != nil {
 			return err
 		}
@@ -467,14 +468,14 @@ func startBenchGantry(ctx context.Context, dataDir string, log *slog.Logger) (*b
 	// Pebble's flushes and compactions) descends from this one and
 	// carries its label in CPU profiles.
 	pprof.Do(ctx, pprof.Labels("side", "gantry"), func(ctx context.Context) {
-		var s *server
-		if s, err = openServer(ctx, cfg, log); err != nil {
+		var s *server.Server
+		if s, err = server.Open(ctx, cfg, &server.Options{Logger: log}); err != nil {
 			return
 		}
-		g.url = "http://" + s.ln.Addr().String() + "/v1/jobs"
+		g.url = "http://" + s.Addr().String() + "/v1/jobs"
 		var runCtx context.Context
 		runCtx, g.cancel = context.WithCancel(context.WithoutCancel(ctx))
-		go func() { g.done <- s.run(runCtx) }()
+		go func() { g.done <- s.Run(runCtx) }()
 	})
 	if err != nil {
 		g.removeDir()
@@ -551,10 +552,10 @@ func startBaseline() (*benchBaseline, error) {
 		// The timeouts of gantry serve, which cost nothing per request.
 		srv: &http.Server{
 			Handler:           load.Baseline(),
-			ReadHeaderTimeout: readHeaderTimeout,
-			ReadTimeout:       readTimeout,
-			IdleTimeout:       idleTimeout,
-			MaxHeaderBytes:    maxHeaderBytes,
+			ReadHeaderTimeout: server.ReadHeaderTimeout,
+			ReadTimeout:       server.ReadTimeout,
+			IdleTimeout:       server.IdleTimeout,
+			MaxHeaderBytes:    server.MaxHeaderBytes,
 		},
 		done: make(chan error, 1),
 	}
