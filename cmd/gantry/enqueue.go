@@ -157,7 +157,7 @@ func postJob(ctx context.Context, a *api, j *httpapi.JobRequest, idemKey string)
 // enqueued reports the answer to an enqueue: the job's id (or the server's
 // JSON with --json), or, with --wait, the job once it is final.
 func enqueued(ctx context.Context, e *env, a *api, f *enqueueFlags, res *http.Response, body []byte) error {
-	var j jobView
+	var j httpapi.JobResource
 	if err := json.Unmarshal(body, &j); err != nil {
 		return fmt.Errorf("the answer to the enqueue is not a job: %w", err)
 	}

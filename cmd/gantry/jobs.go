@@ -2,51 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/httpapi"
 )
-
-// jobView is the job resource of the HTTP API, as far as the CLI shows it.
-type jobView struct {
-	ID          string          `json:"id"`
-	Kind        string          `json:"kind"`
-	Queue       string          `json:"queue"`
-	State       string          `json:"state"`
-	Args        json.RawMessage `json:"args"`
-	Priority    int             `json:"priority"`
-	Attempt     int             `json:"attempt"`
-	MaxAttempts int             `json:"max_attempts"`
-	RunAt       time.Time       `json:"run_at"`
-	CreatedAt   time.Time       `json:"created_at"`
-	StartedAt   *time.Time      `json:"started_at"`
-	FinishedAt  *time.Time      `json:"finished_at"`
-	Progress    *struct {
-		Percent int    `json:"percent"`
-		Message string `json:"message"`
-	} `json:"progress"`
-	Result json.RawMessage `json:"result"`
-	Errors []struct {
-		Attempt int       `json:"attempt"`
-		At      time.Time `json:"at"`
-		Message string    `json:"message"`
-	} `json:"errors"`
-	DependsOn []string `json:"depends_on"`
-	ParentID  *string  `json:"parent_id"`
-	Blob      *struct {
-		Size        int64  `json:"size"`
-		SHA256      string `json:"sha256"`
-		ContentType string `json:"content_type"`
-	} `json:"blob"`
-	UniqueKey    string `json:"unique_key"`
-	CancelReason string `json:"cancel_reason"`
-}
-
-func (j *jobView) final() bool {
-	return j.State == "succeeded" || j.State == "failed" || j.State == "cancelled"
-}
 
 // jobIDPath returns the API path of a job, or of one of its actions.
 func jobIDPath(id string, action ...string) string {
@@ -85,10 +48,7 @@ Lists jobs, newest first, one page at a time. The last line names the
 			q.Set(k, v)
 		}
 	}
-	var out struct {
-		Jobs       []jobView `json:"jobs"`
-		NextCursor string    `json:"next_cursor"`
-	}
+	var out httpapi.JobList
 	body, err := a.call(ctx, http.MethodGet, "/v1/jobs", q, nil, &out)
 	if err != nil {
 		return err
@@ -116,7 +76,7 @@ func runJobsGet(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var j jobView
+	var j httpapi.JobResource
 	body, err := a.call(ctx, http.MethodGet, jobIDPath(pos[0]), nil, nil, &j)
 	if err != nil {
 		return err
@@ -168,12 +128,12 @@ func waitJob(ctx context.Context, e *env, a *api, id string, timeout time.Durati
 		if poll > 0 {
 			q.Set("wait", poll.Round(time.Millisecond).String())
 		}
-		var j jobView
+		var j httpapi.JobResource
 		body, err := a.call(ctx, http.MethodGet, jobIDPath(id), q, nil, &j)
 		if err != nil {
 			return err
 		}
-		if j.final() || (!deadline.IsZero() && !time.Now().Before(deadline)) {
+		if j.State.Final() || (!deadline.IsZero() && !time.Now().Before(deadline)) {
 			if asJSON {
 				if _, err := e.stdout.Write(body); err != nil {
 					return err
@@ -182,9 +142,9 @@ func waitJob(ctx context.Context, e *env, a *api, id string, timeout time.Durati
 				printJob(e.stdout, &j)
 			}
 			switch {
-			case !j.final():
+			case !j.State.Final():
 				return fmt.Errorf("job %s is still %s after %v", j.ID, j.State, timeout)
-			case j.State != "succeeded":
+			case j.State != gantry.StateSucceeded:
 				return &silentError{code: exitJobEnded}
 			}
 			return nil
@@ -206,7 +166,7 @@ finished job exits 4.`)
 	}
 	var in any
 	if *reason != "" {
-		in = map[string]string{"reason": *reason}
+		in = &httpapi.CancelRequest{Reason: *reason}
 	}
 	return jobAction(ctx, e, &cf, pos[0], "cancel", in)
 }
@@ -229,7 +189,7 @@ func jobAction(ctx context.Context, e *env, cf *clientFlags, id, action string, 
 	if err != nil {
 		return err
 	}
-	var j jobView
+	var j httpapi.JobResource
 	body, err := a.call(ctx, http.MethodPost, jobIDPath(id, action), nil, in, &j)
 	if err != nil {
 		return err
