@@ -82,7 +82,7 @@ build: ## build the gantry binary into bin/gantry
 clean: ## remove bin/
 	rm -rf bin
 
-# BENCH_HTTP_FLAGS are added to `gantry bench http` by `make bench-http`,
+# BENCH_HTTP_FLAGS are added to bench/httpbench by `make bench-http`,
 # e.g. BENCH_HTTP_FLAGS='--json' or '--cpuprofile cpu.prof'.
 BENCH_HTTP_FLAGS ?=
 
@@ -91,9 +91,9 @@ bench-engine: ## the engine benchmarks of docs/benchmarks.md (embedded store, 3 
 	$(GO) test -run='^$$' -bench='EnqueueParallel64|EnqueueBatch1000|PickupLatency' -benchtime=3s -count=3 .
 	$(GO) test -run='^$$' -bench='EndToEnd64|Backlog' -benchtime=1000000x -count=3 -timeout=30m .
 
-bench-http: ## the HTTP enqueue benchmark of docs/benchmarks.md (about 40 s): gantry bench http
-	$(GO) build -o bin/gantry ./cmd/gantry
-	bin/gantry bench http --connections 64 --duration 10s --warmup 2s --rate 10000 $(BENCH_HTTP_FLAGS)
+bench-http: ## the HTTP enqueue benchmark of docs/benchmarks.md (about 40 s): bench/httpbench
+	$(GO) build -o bin/httpbench ./bench/httpbench
+	bin/httpbench --connections 64 --duration 10s --warmup 2s --rate 10000 $(BENCH_HTTP_FLAGS)
 
 # PEERS_FLAGS are added to the harness by `make bench-peers`, e.g.
 # PEERS_FLAGS='-quick' for a smoke pass or PEERS_FLAGS='-only e2e,river'.

@@ -1,8 +1,8 @@
 // Package load is Gantry's HTTP load generator: it sends one request over
 // and over to a URL and reports throughput, status codes, errors and
 // latency percentiles from an HDR histogram
-// (github.com/HdrHistogram/hdrhistogram-go). `gantry bench http` drives it;
-// docs/benchmarks.md has the figures.
+// (github.com/HdrHistogram/hdrhistogram-go). The command bench/httpbench
+// (make bench-http) drives it; docs/benchmarks.md has the figures.
 //
 // # Two modes
 //

@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/gantry-dev/gantry/httpapi"
 )
 
 // DefaultServer is the server the CLI talks to without --server or
@@ -64,14 +66,11 @@ func (c *clientFlags) api() (*api, error) {
 }
 
 // problemError is an error answer of the server: an RFC 9457 problem, or
-// whatever else came with a non-2xx status.
+// whatever else came with a non-2xx status (then only Status is set).
 type problemError struct {
-	Status     int    `json:"status"`
-	Code       string `json:"code"`
-	Detail     string `json:"detail"`
-	Title      string `json:"title"`
-	Field      string `json:"field"`
-	RetryAfter string `json:"-"`
+	httpapi.Problem
+	// RetryAfter is the answer's Retry-After header, "" without one.
+	RetryAfter string
 }
 
 func (p *problemError) Error() string {
@@ -164,7 +163,7 @@ func (a *api) do(ctx context.Context, req *request) (*http.Response, []byte, err
 	if res.StatusCode/100 != 2 {
 		p := &problemError{}
 		if strings.Contains(res.Header.Get("Content-Type"), "json") {
-			_ = json.Unmarshal(body, p)
+			_ = json.Unmarshal(body, &p.Problem)
 		}
 		p.Status = res.StatusCode
 		p.RetryAfter = res.Header.Get("Retry-After")

@@ -65,7 +65,6 @@ func commands() []*command {
 		{name: "migrate status", summary: "show the PostgreSQL schema version", run: runMigrateStatus},
 		{name: "migrate up", summary: "apply pending PostgreSQL migrations", run: runMigrateUp},
 		{name: "migrate down", summary: "revert PostgreSQL migrations", run: runMigrateDown},
-		{name: "bench http", summary: "measure HTTP enqueue throughput and latency against a bare net/http server", run: runBenchHTTP},
 		{name: "version", summary: "print the version", run: runVersion},
 	}
 }
@@ -218,7 +217,7 @@ func newFlagSet(e *env, name, args, description string) *flag.FlagSet {
 		fmt.Fprint(w, " [FLAGS]\n\n")
 		fmt.Fprintln(w, strings.TrimSpace(description))
 		fmt.Fprintln(w, "\nFlags:")
-		printFlags(w, fs)
+		config.PrintFlags(w, fs)
 	}
 	return fs
 }
@@ -245,24 +244,6 @@ func parse(fs *flag.FlagSet, args []string, wantArgs int) ([]string, error) {
 		return nil, usageErrorf("too many arguments: %q", pos[wantArgs:])
 	}
 	return pos, nil
-}
-
-// printFlags lists the flags of fs GNU-style (--name VALUE) with their
-// usage and default.
-func printFlags(w io.Writer, fs *flag.FlagSet) {
-	fs.VisitAll(func(f *flag.Flag) {
-		name, usage := flag.UnquoteUsage(f)
-		line := "  --" + f.Name
-		if name != "" {
-			line += " " + strings.ToUpper(name)
-		}
-		fmt.Fprintln(w, line)
-		text := "      " + usage
-		if def := f.DefValue; def != "" && def != "0" && def != "false" && def != "0s" {
-			text += fmt.Sprintf(" (default %s)", def)
-		}
-		fmt.Fprintln(w, text)
-	})
 }
 
 // usageErrorf returns an error that exits with status 2.

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/gantry-dev/gantry/httpapi"
 	"github.com/gantry-dev/gantry/internal/config"
 )
 
@@ -241,7 +242,7 @@ func TestExitCode(t *testing.T) {
 	}{
 		{fmt.Errorf("boom"), exitFailure},
 		{&config.UsageError{Err: fmt.Errorf("bad")}, exitUsage},
-		{fmt.Errorf("wrapped: %w", &problemError{Status: 404}), exitNotFound},
+		{fmt.Errorf("wrapped: %w", &problemError{Problem: httpapi.Problem{Status: 404}}), exitNotFound},
 		{&silentError{code: exitJobEnded}, exitJobEnded},
 		{&exitError{code: 42, err: fmt.Errorf("x")}, 42},
 	}

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/httpapi"
 )
 
 // table returns a writer that aligns tab-separated columns; Flush it.
@@ -15,7 +18,7 @@ func table(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 }
 
-func printJobTable(w io.Writer, jobs []jobView, now time.Time) {
+func printJobTable(w io.Writer, jobs []*httpapi.JobResource, now time.Time) {
 	if len(jobs) == 0 {
 		fmt.Fprintln(w, "no jobs")
 		return
@@ -28,7 +31,7 @@ func printJobTable(w io.Writer, jobs []jobView, now time.Time) {
 	tw.Flush()
 }
 
-func printJob(w io.Writer, j *jobView) {
+func printJob(w io.Writer, j *httpapi.JobResource) {
 	tw := table(w)
 	row := func(k, format string, args ...any) {
 		fmt.Fprintf(tw, "%s:\t"+format+"\n", append([]any{k}, args...)...)
@@ -78,7 +81,7 @@ func printJob(w io.Writer, j *jobView) {
 	tw.Flush()
 }
 
-func printQueueTable(w io.Writer, qs []queueView, now time.Time) {
+func printQueueTable(w io.Writer, qs []*httpapi.QueueResource, now time.Time) {
 	if len(qs) == 0 {
 		fmt.Fprintln(w, "no queues")
 		return
@@ -100,8 +103,8 @@ func printQueueTable(w io.Writer, qs []queueView, now time.Time) {
 		}
 		c := q.Counts
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", q.Name, paused,
-			c["available"], c["running"], c["scheduled"], c["retrying"], c["waiting"],
-			c["succeeded"], c["failed"], c["cancelled"], oldest, limit)
+			c[gantry.StateAvailable], c[gantry.StateRunning], c[gantry.StateScheduled], c[gantry.StateRetrying], c[gantry.StateWaiting],
+			c[gantry.StateSucceeded], c[gantry.StateFailed], c[gantry.StateCancelled], oldest, limit)
 	}
 	tw.Flush()
 }

@@ -6,18 +6,9 @@ import (
 	"net/http"
 	"net/url"
 	"time"
-)
 
-// queueView is the queue resource of the HTTP API.
-type queueView struct {
-	Name              string           `json:"name"`
-	Paused            bool             `json:"paused"`
-	Counts            map[string]int64 `json:"counts"`
-	OldestAvailableAt *time.Time       `json:"oldest_available_at"`
-	Limits            struct {
-		MaxPending *int `json:"max_pending"`
-	} `json:"limits"`
-}
+	"github.com/gantry-dev/gantry/httpapi"
+)
 
 func runQueuesList(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "queues ls", "", `
@@ -32,9 +23,7 @@ job has waited, and the admission limit.`)
 	if err != nil {
 		return err
 	}
-	var out struct {
-		Queues []queueView `json:"queues"`
-	}
+	var out httpapi.QueueList
 	body, err := a.call(ctx, http.MethodGet, "/v1/queues", nil, nil, &out)
 	if err != nil {
 		return err

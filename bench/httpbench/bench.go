@@ -22,13 +22,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/gantry-dev/gantry/bench/load"
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/server"
 )
 
-// The targets `gantry bench http` checks, from the issue that asked for
+// The targets httpbench checks, from the issue that asked for
 // it. They are set for the documented settings: 64 connections and an open
 // loop at 10,000 requests/s.
 const (
@@ -75,7 +77,7 @@ side=gantry, side=baseline or side=load, e.g.:
 
   go tool pprof -top -tagfocus side=gantry FILE`
 
-// benchFlags are the flags of `gantry bench http`.
+// benchFlags are the flags of httpbench.
 type benchFlags struct {
 	target      string
 	token       string
@@ -125,7 +127,7 @@ func (f *benchFlags) check() error {
 	return nil
 }
 
-// benchReport is the output of `gantry bench http`, as JSON with --json.
+// benchReport is the output of httpbench, as JSON with --json.
 type benchReport struct {
 	Machine  benchMachine  `json:"machine"`
 	Settings benchSettings `json:"settings"`
@@ -291,9 +293,9 @@ type benchTarget struct {
 
 func runBenchHTTP(ctx context.Context, e *env, args []string) error {
 	var f benchFlags
-	fs := newFlagSet(e, "bench http", "", benchHTTPHelp)
+	fs := newFlagSet(e)
 	f.register(e, fs)
-	if _, err := parse(fs, args, 0); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if err := f.check(); err != nil {
@@ -321,7 +323,7 @@ func runBenchHTTP(ctx context.Context, e *env, args []string) error {
 		}
 		rep.Gantry = benchServer{URL: u, Description: "the server at --target; with the embedded or the PostgreSQL store, a 202 means the job was committed durably"}
 	} else {
-		g, err := startBenchGantry(ctx, f.dataDir, newLogger(e.stderr, config.DefaultLogFormat, f.logLevel))
+		g, err := startBenchGantry(ctx, f.dataDir, server.NewLogger(e.stderr, config.DefaultLogFormat, f.logLevel))
 		if err != nil {
 			return err
 		}
@@ -348,29 +350,16 @@ func runBenchHTTP(ctx context.Context, e *env, args []string) error {
 			Description: `bare net/http in this process: reads the body, answers 202 {"id":"...","state":"available"}; stores nothing`}
 	}
 
-	if f.cpuprofile != "" {
-		pf, err := os.Create(f.cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := record(f.cpuprofile, pprof.StartCPUProfile, pprof.StopCPUProfile)
+	if err != nil {
+		return err
 	}
-
-	if f.trace != "" {
-		tf, err := os.Create(f.trace)
-		if err != nil {
-			return err
-		}
-		defer tf.Close()
-		if err := trace.Start(tf); err != nil {
-			return err
-		}
-		defer trace.Stop()
+	defer stopProfile()
+	stopTrace, err := record(f.trace, trace.Start, trace.Stop)
+	if err != nil {
+		return err
 	}
+	defer stopTrace()
 
 	each := f.warmup + f.duration
 	run := func(name, server, url string, rate float64) error {
@@ -425,6 +414,27 @@ func runBenchHTTP(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+// record starts a recording (a CPU profile, an execution trace) into the
+// file at path, and returns what stops it and closes the file. With no
+// path it records nothing.
+func record(path string, start func(io.Writer) error, stop func()) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := start(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		stop()
+		f.Close()
+	}, nil
+}
+
 // jobsURL returns the enqueue URL of the server at target.
 func jobsURL(target string) (string, error) {
 	u, err := url.Parse(strings.TrimRight(target, "/"))
@@ -467,14 +477,14 @@ func startBenchGantry(ctx context.Context, dataDir string, log *slog.Logger) (*b
 	// Pebble's flushes and compactions) descends from this one and
 	// carries its label in CPU profiles.
 	pprof.Do(ctx, pprof.Labels("side", "gantry"), func(ctx context.Context) {
-		var s *server
-		if s, err = openServer(ctx, cfg, log); err != nil {
+		var s *server.Server
+		if s, err = server.Open(ctx, cfg, &server.Options{Logger: log}); err != nil {
 			return
 		}
-		g.url = "http://" + s.ln.Addr().String() + "/v1/jobs"
+		g.url = "http://" + s.Addr().String() + "/v1/jobs"
 		var runCtx context.Context
 		runCtx, g.cancel = context.WithCancel(context.WithoutCancel(ctx))
-		go func() { g.done <- s.run(runCtx) }()
+		go func() { g.done <- s.Run(runCtx) }()
 	})
 	if err != nil {
 		g.removeDir()
@@ -551,10 +561,10 @@ func startBaseline() (*benchBaseline, error) {
 		// The timeouts of gantry serve, which cost nothing per request.
 		srv: &http.Server{
 			Handler:           load.Baseline(),
-			ReadHeaderTimeout: readHeaderTimeout,
-			ReadTimeout:       readTimeout,
-			IdleTimeout:       idleTimeout,
-			MaxHeaderBytes:    maxHeaderBytes,
+			ReadHeaderTimeout: server.ReadHeaderTimeout,
+			ReadTimeout:       server.ReadTimeout,
+			IdleTimeout:       server.IdleTimeout,
+			MaxHeaderBytes:    server.MaxHeaderBytes,
 		},
 		done: make(chan error, 1),
 	}
@@ -813,4 +823,9 @@ func loadAverage() float64 {
 	}
 	v, _ := strconv.ParseFloat(fields[0], 64)
 	return v
+}
+
+// table returns a writer that aligns tab-separated columns; Flush it.
+func table(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 }

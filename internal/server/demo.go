@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -33,8 +33,8 @@ type echoArgs map[string]json.RawMessage
 
 func (echoArgs) Kind() string { return KindEcho }
 
-// registerDemo adds the built-in kinds to reg.
-func registerDemo(reg *gantry.Registry) {
+// RegisterDemo adds the built-in kinds, KindSleep and KindEcho, to reg.
+func RegisterDemo(reg *gantry.Registry) {
 	gantry.Register(reg, gantry.HandlerFunc[sleepArgs](sleep))
 	gantry.Register(reg, gantry.HandlerFunc[echoArgs](func(ctx context.Context, t *gantry.Task[echoArgs]) error {
 		return t.SetResult(t.Job.Args)

@@ -15,14 +15,14 @@ import (
 	"github.com/gantry-dev/gantry/store/embedded"
 )
 
-// TestBenchHTTP runs `gantry bench http` briefly at low load with its
+// TestBenchHTTP runs httpbench briefly at low load with its
 // in-process servers and checks the accounting: every 202 it counted is a
 // job in the store, the runs and targets are all there, percentiles are in
 // order and the open loop kept its timetable.
 func TestBenchHTTP(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	stdout, stderr, code := runInProcess(t, nil, "bench", "http", "--json", "--data-dir", dir,
+	stdout, stderr, code := runInProcess(t, nil, "--json", "--data-dir", dir,
 		"--connections", "4", "--duration", "1s", "--warmup", "200ms", "--rate", "200")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -117,7 +117,7 @@ func TestBenchHTTPTarget(t *testing.T) {
 		load.Baseline().ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	stdout, stderr, code := runInProcess(t, map[string]string{"GANTRY_TOKEN": "s3cret"}, "bench", "http",
+	stdout, stderr, code := runInProcess(t, map[string]string{"GANTRY_TOKEN": "s3cret"},
 		"--target", srv.URL, "--baseline=false", "--rate", "0", "--connections", "2", "--duration", "300ms", "--warmup", "0s")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -155,12 +155,12 @@ func TestBenchHTTPUsage(t *testing.T) {
 		{[]string{"extra"}, "unexpected argument"},
 	}
 	for _, c := range cases {
-		_, stderr, code := runInProcess(t, nil, append([]string{"bench", "http"}, c.args...)...)
+		_, stderr, code := runInProcess(t, nil, c.args...)
 		if code != exitUsage || !strings.Contains(stderr, c.want) {
-			t.Errorf("bench http %q: exit %d, %q; want exit %d mentioning %q", c.args, code, stderr, exitUsage, c.want)
+			t.Errorf("httpbench %q: exit %d, %q; want exit %d mentioning %q", c.args, code, stderr, exitUsage, c.want)
 		}
 	}
-	stdout, _, code := runInProcess(t, nil, "bench", "http", "--help")
+	stdout, _, code := runInProcess(t, nil, "--help")
 	if code != exitOK || !strings.Contains(stdout, "--cpuprofile FILE") || !strings.Contains(stdout, "fsyncs the job") {
 		t.Errorf("--help: exit %d\n%s", code, stdout)
 	}

@@ -1,0 +1,320 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+	blobs3 "github.com/gantry-dev/gantry/blob/s3"
+	"github.com/gantry-dev/gantry/httpapi"
+	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/metrics"
+	"github.com/gantry-dev/gantry/store"
+)
+
+// Timeouts and limits of the HTTP server. The API extends or lifts them
+// per request where it must: long-polls, event streams and downloads set
+// their own write deadlines, and uploads lift the read deadline. There is
+// no server-wide WriteTimeout: its clock starts when a request's headers
+// are read, so it would cut off the answer to any upload that takes
+// longer.
+const (
+	// ReadHeaderTimeout bounds reading a request's headers.
+	ReadHeaderTimeout = 10 * time.Second
+	// ReadTimeout bounds reading a request with its (JSON) body.
+	ReadTimeout = time.Minute
+	// IdleTimeout bounds how long a keep-alive connection waits for its
+	// next request.
+	IdleTimeout = 2 * time.Minute
+	// MaxHeaderBytes bounds a request's headers.
+	MaxHeaderBytes = 64 << 10
+)
+
+// Options are the settings of Open that do not come from config.Serve.
+// A nil *Options is the zero value.
+type Options struct {
+	// Logger receives the server's logs. Default: none are written.
+	Logger *slog.Logger
+	// Version is the build's version, logged when the server starts
+	// serving. Default "devel".
+	Version string
+}
+
+// Server is an opened Gantry server: everything Open opened, closed in
+// reverse order by Run's shutdown (or by Close, for a server that never
+// runs).
+type Server struct {
+	cfg     *config.Serve
+	version string
+	log     *slog.Logger
+	store   store.Driver
+	blobs   blobStore
+	metrics *metrics.Metrics
+	client  *gantry.Client
+	api     *httpapi.Server
+	http    *http.Server
+	ln      net.Listener
+	serving bool // http.Serve owns ln
+}
+
+// Open opens the stores cfg names, builds the client and the API and
+// listens on cfg.Addr, or undoes what it did and fails. A store or blob
+// setting that does not parse is a *config.UsageError. Open does not
+// start the client's workers nor serve: Run does.
+func Open(ctx context.Context, cfg *config.Serve, opts *Options) (_ *Server, err error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	s := &Server{cfg: cfg, version: opts.Version, log: opts.Logger}
+	if s.version == "" {
+		s.version = "devel"
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if s.store, err = openStore(ctx, cfg, s.log); err != nil {
+		return nil, err
+	}
+	if s.blobs, err = openBlobs(ctx, cfg, s.log); err != nil {
+		return nil, err
+	}
+	s.metrics = metrics.New(&metrics.Config{Queues: s.store, Logger: s.log})
+	if s.client, err = gantry.NewClient(metrics.InstrumentStore(s.store, s.metrics), s.clientConfig()); err != nil {
+		return nil, err
+	}
+	if s.api, err = httpapi.New(s.apiConfig()); err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	mux.Handle("/", s.api)
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// clientConfig maps the settings to the client's: the demo kinds, the
+// workers of each queue, the hooks that feed the metrics.
+func (s *Server) clientConfig() *gantry.Config {
+	reg := gantry.NewRegistry()
+	if s.cfg.Demo {
+		RegisterDemo(reg)
+	}
+	queues := map[string]gantry.QueueConfig{gantry.DefaultQueue: {Workers: s.cfg.Workers}}
+	for name, q := range s.cfg.Queues {
+		if q.Workers > 0 && name != gantry.DefaultQueue {
+			queues[name] = gantry.QueueConfig{Workers: q.Workers}
+		}
+	}
+	return &gantry.Config{
+		Registry: reg,
+		Queues:   queues,
+		Logger:   s.log,
+		Hooks:    gantry.Hooks{Started: s.metrics.JobStarted, Finished: s.metrics.JobFinished},
+		OnPrune:  s.deleteBlobs,
+	}
+}
+
+// apiConfig maps the settings to the HTTP API's: tokens, admission
+// limits, body limits, the metrics' hooks.
+func (s *Server) apiConfig() *httpapi.Config {
+	limits := map[string]int{}
+	for name, q := range s.cfg.Queues {
+		if q.MaxPending > 0 {
+			limits[name] = q.MaxPending
+		}
+	}
+	tokens := make([]httpapi.Token, 0, len(s.cfg.Tokens))
+	for _, t := range s.cfg.Tokens {
+		tok := httpapi.Token{Value: t.Value}
+		for _, sc := range t.Scopes {
+			tok.Scopes = append(tok.Scopes, httpapi.Scope(sc))
+		}
+		tokens = append(tokens, tok)
+	}
+	return &httpapi.Config{
+		Client:             s.client,
+		Blobs:              s.blobs,
+		Tokens:             tokens,
+		MaxPending:         s.cfg.MaxPending,
+		MaxPendingPerQueue: limits,
+		MaxJSONBody:        int64(s.cfg.MaxJSONBytes),
+		MaxBlobBody:        int64(s.cfg.MaxBlobBytes),
+		Logger:             s.log,
+		Observe:            s.metrics.ObserveHTTP,
+		OnReject:           s.metrics.Problem,
+	}
+}
+
+// Addr returns the address the server listens on: cfg.Addr with the port
+// the system chose for ":0".
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// deleteBlobs deletes the payloads of the jobs that retention pruned.
+func (s *Server) deleteBlobs(ctx context.Context, keys []string) {
+	for _, k := range keys {
+		if err := s.blobs.Delete(ctx, k); err != nil {
+			s.log.LogAttrs(ctx, slog.LevelWarn, "deleting the payload of a pruned job",
+				slog.String("blob_key", k), slog.Any("error", err))
+		}
+	}
+}
+
+// Run starts the client's workers and serves until ctx ends (a signal),
+// then shuts down gracefully: the API refuses new work at once and
+// workers stop claiming; after cfg.DrainDelay the listener closes and
+// requests in flight finish; running jobs get until cfg.ShutdownTimeout.
+// Run closes what Open opened before it returns.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.client.Start(ctx); err != nil {
+		s.Close()
+		return err
+	}
+	served := make(chan error, 1)
+	s.serving = true
+	go func() { served <- s.http.Serve(s.ln) }()
+	s.logStart()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutting down", slog.String("cause", context.Cause(ctx).Error()),
+			slog.Duration("timeout", s.cfg.ShutdownTimeout))
+	case err := <-served:
+		runErr = fmt.Errorf("serving HTTP: %w", err)
+		served = nil
+	}
+	return errors.Join(runErr, s.shutdown(served))
+}
+
+func (s *Server) logStart() {
+	kind, _ := s.cfg.StoreKind()
+	storeDesc := kind
+	if kind == "postgres" {
+		storeDesc = config.RedactURL(s.cfg.Store)
+	}
+	dataDir, err := filepath.Abs(s.cfg.DataDir)
+	if err != nil {
+		dataDir = s.cfg.DataDir
+	}
+	blobDesc := "fs"
+	if st, ok := s.blobs.(*blobs3.Store); ok {
+		blobDesc = st.String()
+	}
+	auth := "none (loopback only)"
+	switch {
+	case len(s.cfg.Tokens) > 0:
+		auth = fmt.Sprintf("%d bearer tokens", len(s.cfg.Tokens))
+	case s.cfg.AllowUnauthenticated:
+		auth = "none (--allow-unauthenticated)"
+	}
+	kinds := s.client.Kinds()
+	sort.Strings(kinds)
+	s.log.Info("gantry is serving",
+		slog.String("addr", s.ln.Addr().String()),
+		slog.String("url", "http://"+s.ln.Addr().String()),
+		slog.String("store", storeDesc),
+		slog.String("data_dir", dataDir),
+		slog.String("blob", blobDesc),
+		slog.Int("workers", s.cfg.Workers),
+		slog.Any("kinds", kinds),
+		slog.String("auth", auth),
+		slog.String("version", s.version))
+}
+
+// shutdown drains: the API refuses new work at once and workers stop
+// claiming; after the drain delay the listener closes and requests in
+// flight finish; running jobs get until the shutdown deadline. served is
+// the Serve goroutine's result, nil if it already returned.
+func (s *Server) shutdown(served <-chan error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	s.api.Drain()
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.client.Stop(ctx) }()
+
+	// Keep answering (503 and a failing /readyz) for a moment, so that load
+	// balancers take this node out before its listener closes.
+	delay := time.NewTimer(s.cfg.DrainDelay)
+	select {
+	case <-delay.C:
+	case <-ctx.Done():
+	}
+	delay.Stop()
+
+	var errs []error
+	if err := s.http.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("closing HTTP connections: %w", err))
+		s.http.Close()
+	}
+	if served != nil {
+		if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, fmt.Errorf("serving HTTP: %w", err))
+		}
+	}
+	if err := <-stopped; err != nil {
+		errs = append(errs, fmt.Errorf("running jobs did not finish within --shutdown-timeout %v; they were released and run again on the next start: %w", s.cfg.ShutdownTimeout, err))
+	}
+	if err := s.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		s.log.Info("stopped")
+	}
+	return errors.Join(errs...)
+}
+
+// Close releases what Open opened: the listener, the blob store and the
+// job store. Run calls it before it returns; call it only for a server
+// that will not Run.
+func (s *Server) Close() error {
+	var errs []error
+	if s.ln != nil && !s.serving {
+		errs = append(errs, s.ln.Close())
+	}
+	if s.blobs != nil {
+		errs = append(errs, s.blobs.Close())
+	}
+	if s.store != nil {
+		if err := s.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing the store: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// NewLogger returns the logger of `gantry serve`: text or JSON (format
+// "json") on w, from level up.
+func NewLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
