@@ -412,7 +412,7 @@ func registeredRoutes(t *testing.T, dir string) map[string]string {
 }
 
 // TestOpenAPICoversRoutes checks that every route registered in httpapi
-// (and /metrics in cmd/gantry) is in the document, and nothing else.
+// (and /metrics in internal/server) is in the document, and nothing else.
 func TestOpenAPICoversRoutes(t *testing.T) {
 	t.Parallel()
 	_, ops := loadOpenAPI(t)
