@@ -252,6 +252,7 @@ func resolve(t *testing.T, doc map[string]any, v any) map[string]any {
 // routeServer is a server whose Observe hook reports the route pattern
 // that served each request.
 type routeServer struct {
+	t   *testing.T
 	api *httpapi.Server
 	mu  sync.Mutex
 	got string
@@ -275,7 +276,7 @@ func newRouteServer(t *testing.T) *routeServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs := &routeServer{}
+	rs := &routeServer{t: t}
 	var tokens []httpapi.Token
 	for sc, v := range scopeTokens {
 		tokens = append(tokens, httpapi.Token{Value: v, Scopes: []httpapi.Scope{sc}})
@@ -317,6 +318,7 @@ func (rs *routeServer) serve(method, path, token string) (string, int) {
 	}
 	w := httptest.NewRecorder()
 	rs.api.ServeHTTP(w, r)
+	checkResponse(rs.t, method, r.URL, w.Code, w.Header(), w.Body.Bytes())
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	return rs.got, w.Code
