@@ -6,6 +6,10 @@
 
 GO          ?= go
 GOFMT       ?= $(shell $(GO) env GOROOT)/bin/gofmt
+# NODE_TOOLS is the node_modules of the pinned npm tools of api/package.json
+# (redocly, openapi-typescript, openapi-fetch, TypeScript): `make openapi-tools`
+# installs them in api/node_modules; .ci/run points it at its cache.
+NODE_TOOLS  ?= $(CURDIR)/api/node_modules
 # STATICCHECK is the staticcheck binary; .ci/run installs the pinned version.
 STATICCHECK ?= staticcheck
 # GOLANGCI_LINT is golangci-lint v2, used only by the optional `make lint-more`.
@@ -19,11 +23,12 @@ TESTFLAGS   ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help test unit fuzz lint fmt-check vet staticcheck lint-more bench tidy-check build clean
+.PHONY: openapi-tools openapi-lint clients-check
 
 help: ## list the targets
 	@echo 'Usage: make TARGET [VAR=value]'
 	@echo
-	@awk 'BEGIN { FS = ":.*## " } /^[a-z-]+:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z-]+:.*## / { printf "  %-14s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 	@echo
 	@echo 'Variables: GO=$(GO) STATICCHECK=$(STATICCHECK) FUZZTIME=$(FUZZTIME) BENCHTIME=$(BENCHTIME) TESTFLAGS=$(TESTFLAGS)'
 
@@ -75,6 +80,16 @@ bench: ## run the benchmarks of the module once, BENCHTIME each
 # without writing them: checking never rewrites files someone is editing.
 tidy-check: ## fail if go mod tidy would change go.mod or go.sum
 	$(GO) mod tidy -diff
+
+openapi-tools: ## install the pinned npm tools of api/package.json into api/node_modules (npm ci)
+	cd api && npm ci --no-audit --no-fund
+
+openapi-lint: ## redocly lint api/openapi.yaml (the pinned @redocly/cli; make openapi-tools first)
+	@test -x $(NODE_TOOLS)/.bin/redocly || { echo 'no redocly in $(NODE_TOOLS): run make openapi-tools'; exit 1; }
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(NODE_TOOLS)/.bin/redocly lint api/openapi.yaml
+
+clients-check: ## generate a Go and a TypeScript client from api/openapi.yaml, run a typed round trip with each against gantry serve
+	NODE_TOOLS=$(NODE_TOOLS) bash api/clients/run.sh
 
 build: ## build the gantry binary into bin/gantry
 	$(GO) build -o bin/gantry ./cmd/gantry

@@ -80,6 +80,7 @@ func (s *fuzzServer) serve(t *testing.T, method string, u *url.URL, contentType 
 	}
 	resp := w.Result()
 	data, _ := io.ReadAll(resp.Body)
+	checkResponse(t, method, u, resp.StatusCode, resp.Header, data)
 	if resp.StatusCode >= 500 {
 		t.Fatalf("%s %s: status %d: %s", method, u, resp.StatusCode, data)
 	}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -20,8 +22,23 @@ import (
 	"github.com/gantry-dev/gantry/store/embedded"
 )
 
+// TestMain runs the tests, then fails the run if a goroutine leaked or if
+// too few answers were validated against the OpenAPI document.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on a successful test run: %v\n", err)
+			code = 1
+		}
+	}
+	if code == 0 {
+		if err := checkValidatedResponses(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // env is one test's server: a real embedded store in a temp dir, a real
@@ -110,7 +127,10 @@ func setup(t *testing.T, o *options) *env {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(api)
-	e := &env{t: t, url: srv.URL, api: api, client: c, store: st, blobs: blobs, http: srv.Client(), clock: clk}
+	// Every answer the test receives is checked against the OpenAPI
+	// document (openapi_validate_test.go).
+	hc := &http.Client{Transport: &validatingTransport{t: t, base: srv.Client().Transport}}
+	e := &env{t: t, url: srv.URL, api: api, client: c, store: st, blobs: blobs, http: hc, clock: clk}
 	t.Cleanup(func() {
 		api.Drain()
 		srv.Close()

@@ -38,6 +38,12 @@ const openAPIFile = "../api/openapi.yaml"
 // binary's /metrics): the extension's value names that package's directory.
 const servedByExtension = "x-gantry-served-by"
 
+// goTypeExtension marks a schema with the name of the httpapi type it
+// describes, for TestOpenAPISchemasMatchTypes. It is Gantry's own key: the
+// x-go-type of oapi-codegen means "use this existing Go type" and would make
+// generated clients refer to types they do not have.
+const goTypeExtension = "x-gantry-go-type"
+
 var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 // operation is one (method, path) of the document.
@@ -246,6 +252,7 @@ func resolve(t *testing.T, doc map[string]any, v any) map[string]any {
 // routeServer is a server whose Observe hook reports the route pattern
 // that served each request.
 type routeServer struct {
+	t   *testing.T
 	api *httpapi.Server
 	mu  sync.Mutex
 	got string
@@ -269,7 +276,7 @@ func newRouteServer(t *testing.T) *routeServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs := &routeServer{}
+	rs := &routeServer{t: t}
 	var tokens []httpapi.Token
 	for sc, v := range scopeTokens {
 		tokens = append(tokens, httpapi.Token{Value: v, Scopes: []httpapi.Scope{sc}})
@@ -311,6 +318,7 @@ func (rs *routeServer) serve(method, path, token string) (string, int) {
 	}
 	w := httptest.NewRecorder()
 	rs.api.ServeHTTP(w, r)
+	checkResponse(rs.t, method, r.URL, w.Code, w.Header(), w.Body.Bytes())
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	return rs.got, w.Code
@@ -455,7 +463,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	}
 }
 
-// goTypes are the types that schemas name with x-go-type.
+// goTypes are the types that schemas name with x-gantry-go-type.
 var goTypes = map[string]reflect.Type{
 	"JobRequest":       reflect.TypeFor[httpapi.JobRequest](),
 	"BatchRequest":     reflect.TypeFor[httpapi.BatchRequest](),
@@ -524,7 +532,7 @@ func schemaFields(t *testing.T, doc, s map[string]any, props map[string]bool, re
 	}
 }
 
-// TestOpenAPISchemasMatchTypes checks that each schema with x-go-type has
+// TestOpenAPISchemasMatchTypes checks that each schema with x-gantry-go-type has
 // the JSON members of that type, and, for answers, lists as required
 // exactly the members that are always present.
 func TestOpenAPISchemasMatchTypes(t *testing.T) {
@@ -534,13 +542,13 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 	seen := map[string]bool{}
 	for name, s := range schemas {
 		sm := s.(map[string]any)
-		goName, ok := sm["x-go-type"].(string)
+		goName, ok := sm[goTypeExtension].(string)
 		if !ok {
 			continue
 		}
 		typ, ok := goTypes[goName]
 		if !ok {
-			t.Errorf("schema %s: x-go-type %q is not in this test's goTypes", name, goName)
+			t.Errorf("schema %s: x-gantry-go-type %q is not in this test's goTypes", name, goName)
 			continue
 		}
 		seen[goName] = true
@@ -568,7 +576,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 	}
 	for goName := range goTypes {
 		if !seen[goName] {
-			t.Errorf("no schema has x-go-type %s", goName)
+			t.Errorf("no schema has x-gantry-go-type %s", goName)
 		}
 	}
 }
