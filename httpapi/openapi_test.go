@@ -473,6 +473,7 @@ var goTypes = map[string]reflect.Type{
 	"BlobResource":     reflect.TypeFor[httpapi.BlobResource](),
 	"JobList":          reflect.TypeFor[httpapi.JobList](),
 	"JobBatch":         reflect.TypeFor[httpapi.JobBatch](),
+	"JobSummary":       reflect.TypeFor[httpapi.JobSummary](),
 	"LeaseRequest":     reflect.TypeFor[httpapi.LeaseRequest](),
 	"LeasedJob":        reflect.TypeFor[httpapi.LeasedJob](),
 	"LeaseResponse":    reflect.TypeFor[httpapi.LeaseResponse](),

@@ -57,10 +57,14 @@ func run(ctx context.Context, server string) error {
 	if err := status("enqueue", enq.HTTPResponse, http.StatusAccepted, enq.Body); err != nil {
 		return err
 	}
-	if enq.JSON202 == nil || enq.HTTPResponse.Header.Get("Location") != "/v1/jobs/"+enq.JSON202.Id {
-		return fmt.Errorf("enqueue: no job or a wrong Location: %s", enq.Body)
+	if enq.JSON202 == nil {
+		return fmt.Errorf("enqueue: no job: %s", enq.Body)
 	}
-	id := enq.JSON202.Id
+	first, err := enq.JSON202.AsJobResource()
+	if err != nil || enq.HTTPResponse.Header.Get("Location") != "/v1/jobs/"+first.Id {
+		return fmt.Errorf("enqueue: not a whole job (%v) or a wrong Location: %s", err, enq.Body)
+	}
+	id := first.Id
 	var done *gantryclient.JobResource
 	for done == nil || done.State != "succeeded" {
 		got, err := c.GetJobWithResponse(ctx, id, &gantryclient.GetJobParams{Wait: ptr("30s")})
@@ -90,8 +94,18 @@ func run(ctx context.Context, server string) error {
 	if err := status("batch", batch.HTTPResponse, http.StatusAccepted, batch.Body); err != nil {
 		return err
 	}
-	if len(batch.JSON202.Jobs) != 3 || batch.JSON202.Jobs[2].Priority != 3 {
+	if len(batch.JSON202.Jobs) != 3 {
 		return fmt.Errorf("batch: %s", batch.Body)
+	}
+	var batchIDs []string
+	for i, e := range batch.JSON202.Jobs {
+		// An enqueued job is the whole job, or a JobSummary for a
+		// unique_key duplicate answered to a token that may not read.
+		j, err := e.AsJobResource()
+		if err != nil || j.Priority != i+1 {
+			return fmt.Errorf("batch job %d is not the whole job of priority %d (%v): %s", i, i+1, err, batch.Body)
+		}
+		batchIDs = append(batchIDs, j.Id)
 	}
 	seen := map[string]bool{}
 	params := &gantryclient.ListJobsParams{Kind: ptr("gantry.sleep"), Limit: ptr(2)}
@@ -114,9 +128,9 @@ func run(ctx context.Context, server string) error {
 		}
 		params.Cursor = ptr(list.JSON200.NextCursor)
 	}
-	for _, j := range batch.JSON202.Jobs {
-		if !seen[j.Id] {
-			return fmt.Errorf("list with a cursor did not return batch job %s", j.Id)
+	for _, id := range batchIDs {
+		if !seen[id] {
+			return fmt.Errorf("list with a cursor did not return batch job %s", id)
 		}
 	}
 
@@ -137,8 +151,12 @@ func run(ctx context.Context, server string) error {
 	if err := status("lease", lease.HTTPResponse, http.StatusOK, lease.Body); err != nil {
 		return err
 	}
-	if len(lease.JSON200.Jobs) != 1 || lease.JSON200.Jobs[0].Id != work.JSON202.Id {
-		return fmt.Errorf("lease: want job %s: %s", work.JSON202.Id, lease.Body)
+	workJob, err := work.JSON202.AsJobResource()
+	if err != nil {
+		return fmt.Errorf("enqueue go.work: not a whole job (%v): %s", err, work.Body)
+	}
+	if len(lease.JSON200.Jobs) != 1 || lease.JSON200.Jobs[0].Id != workJob.Id {
+		return fmt.Errorf("lease: want job %s: %s", workJob.Id, lease.Body)
 	}
 	leased := lease.JSON200.Jobs[0]
 	hb, err := c.HeartbeatJobWithResponse(ctx, leased.Id, gantryclient.HeartbeatRequest{
