@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -72,6 +73,12 @@ type Token struct {
 type Config struct {
 	// Client is the Gantry client the server acts through. Required.
 	Client *gantry.Client
+
+	// Metrics, when set, is served at GET /metrics (and HEAD), without a
+	// token, with Cache-Control: no-store and X-Content-Type-Options:
+	// nosniff; other methods there are 405 problems like the API's. Nil:
+	// no /metrics.
+	Metrics http.Handler
 
 	// Blobs keeps the binary payloads of jobs enqueued with a non-JSON
 	// body. Nil: such requests are refused with 415 and a problem saying

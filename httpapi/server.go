@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -83,6 +84,14 @@ func New(cfg *Config) (*Server, error) {
 func (s *Server) routes() {
 	s.handle("GET /healthz", "", http.HandlerFunc(s.healthz))
 	s.handle("GET /readyz", "", http.HandlerFunc(s.readyz))
+	if m := s.cfg.Metrics; m != nil {
+		s.handle("GET /metrics", "", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := w.Header()
+			h.Set("Cache-Control", "no-store")
+			h.Set("X-Content-Type-Options", "nosniff")
+			m.ServeHTTP(w, r)
+		}))
+	}
 
 	s.handle("POST /v1/jobs", ScopeEnqueue, endpoint(s, s.enqueue))
 	s.handle("POST /v1/jobs/batch", ScopeEnqueue, endpoint(s, s.enqueueBatch))
@@ -181,6 +190,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.cfg.Observe(r.Pattern, status, time.Since(start))
 		}
 	}()
+	if clean := cleanPath(r.URL.Path); clean != r.URL.Path {
+		// http.ServeMux would redirect with a text/html 307; an API answers
+		// with a problem, and a client that sent "." or ".." segments
+		// learns what it reached.
+		s.writeProblem(sw, r, problemf(http.StatusNotFound, CodeNotFound,
+			"no endpoint at %s: paths are taken as they are, without '.', '..' or '//' segments (%s is the clean path)",
+			truncate(r.URL.Path, 200), truncate(clean, 200)))
+		return
+	}
 	if err := s.cop.Check(r); err != nil {
 		s.writeProblem(sw, r, problemf(http.StatusForbidden, CodeForbidden,
 			"cross-origin requests that change state are refused; add the origin to the server's trusted origins"))
@@ -359,4 +377,20 @@ func (s *Server) logLevel(e *apiError) slog.Level {
 		return slog.LevelWarn
 	}
 	return slog.LevelDebug
+}
+
+// cleanPath is p as http.ServeMux would clean it: one slash between
+// segments, no "." or ".." segments, a trailing slash kept.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean
 }

@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -370,6 +372,48 @@ func TestDuplicateNeedsRead(t *testing.T) {
 		}
 		if _, hasArgs := dup["args"]; hasArgs != tc.whole || (len(dup) == 4) == tc.whole {
 			t.Errorf("%s %s: answer has %d members (args: %v), want the whole job: %v", tc.token, tc.path, len(dup), hasArgs, tc.whole)
+		}
+	}
+}
+
+// TestMetricsRoute: /metrics is a route like the others: never cached, 405
+// for other methods.
+func TestMetricsRoute(t *testing.T) {
+	e := setup(t, &options{cfg: func(c *httpapi.Config) {
+		c.Metrics = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+			fmt.Fprintln(w, "gantry_up 1")
+		})
+	}})
+	m := e.expect(http.StatusOK, req{method: "GET", path: "/metrics"})
+	if m.Header.Get("Cache-Control") != "no-store" || m.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("GET /metrics headers = %v", m.Header)
+	}
+	p := e.expect(http.StatusMethodNotAllowed, req{method: "POST", path: "/metrics", body: strings.NewReader("{}")})
+	if pr := p.problem(t); pr.Code != httpapi.CodeMethodNotAllowed || p.Header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST /metrics = %+v, Allow %q", pr, p.Header.Get("Allow"))
+	}
+}
+
+// TestUncleanPaths: a path with ".", ".." or "//" segments is a 404
+// problem, not http.ServeMux's text/html redirect.
+func TestUncleanPaths(t *testing.T) {
+	e := setup(t, nil)
+	for _, p := range []string{"/v1/./jobs", "/v1/jobs/../queues", "//v1/queues", "/v1//queues", "/v1/queues/.", "/healthz/.."} {
+		hr, err := http.NewRequest("GET", e.url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hr.URL.Opaque = p // sent as written, not cleaned by the client
+		resp, err := http.DefaultTransport.RoundTrip(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != "application/problem+json" ||
+			!strings.Contains(string(body), `"not_found"`) {
+			t.Errorf("GET %s: %d %s %s", p, resp.StatusCode, resp.Header.Get("Content-Type"), body)
 		}
 	}
 }

@@ -102,11 +102,8 @@ func Open(ctx context.Context, cfg *config.Serve, opts *Options) (_ *Server, err
 	if s.api, err = httpapi.New(s.apiConfig()); err != nil {
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", s.metrics.Handler())
-	mux.Handle("/", s.api)
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler:           s.api,
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
 		IdleTimeout:       IdleTimeout,
@@ -167,6 +164,7 @@ func (s *Server) apiConfig() *httpapi.Config {
 		MaxJSONBody:        int64(s.cfg.MaxJSONBytes),
 		MaxBlobBody:        int64(s.cfg.MaxBlobBytes),
 		Logger:             s.log,
+		Metrics:            s.metrics.Handler(),
 		Observe:            s.metrics.ObserveHTTP,
 		OnReject:           s.metrics.Problem,
 	}
