@@ -28,7 +28,8 @@ type Info struct {
 	ContentType string
 }
 
-// Store keeps payloads by key. Implementations are safe for concurrent use.
+// Store keeps payloads by key. Implementations are safe for concurrent use,
+// and every method refuses a key that ValidateKey refuses, with its error.
 type Store interface {
 	// Put streams r into a new payload under key and returns its size and
 	// digest once it is durable. When r yields more than limit bytes (a
