@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/gantry-dev/gantry/blob"
 )
 
 // Driver is the seam between Gantry and a durable store. Every driver passes
@@ -145,7 +147,7 @@ type NewJob struct {
 	Kind        string
 	Queue       string
 	Args        json.RawMessage // a JSON object; empty means {}
-	Blob        *Blob
+	Blob        *blob.Info
 	Priority    int
 	RunAt       time.Time // the job is scheduled when RunAt is after Now
 	MaxAttempts int

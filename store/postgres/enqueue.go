@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/gantry-dev/gantry/blob"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -193,7 +194,7 @@ func (s *Store) prepareBatch(p *store.EnqueueParams) (*batch, error) {
 	return b, nil
 }
 
-func cloneBlob(b *store.Blob) *store.Blob {
+func cloneBlob(b *blob.Info) *blob.Info {
 	if b == nil {
 		return nil
 	}

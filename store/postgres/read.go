@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/gantry-dev/gantry/blob"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -72,7 +73,7 @@ func scanJob(row pgx.Row, extra ...any) (*store.Job, error) {
 		j.Progress = &store.Progress{Percent: int(progressPct.Int16), Message: progressMsg.String}
 	}
 	if blobKey.Valid {
-		j.Blob = &store.Blob{Key: blobKey.String, Size: blobSize.Int64, SHA256: blobSHA.String, ContentType: blobType.String}
+		j.Blob = &blob.Info{Key: blobKey.String, Size: blobSize.Int64, SHA256: blobSHA.String, ContentType: blobType.String}
 	}
 	if len(errs) > 0 {
 		if err := json.Unmarshal(errs, &j.Errors); err != nil {
