@@ -399,8 +399,16 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrInvalid: the input is not acceptable; see *FieldError.
 	ErrInvalid = errors.New("invalid")
-	// ErrClosed: the store was closed.
+	// ErrClosed: the store was closed. Unlike ErrUnavailable, waiting
+	// does not help: the caller closed it.
 	ErrClosed = errors.New("store closed")
+	// ErrUnavailable: the store cannot serve requests now (it lost or
+	// cannot reach its database, or must be reopened); the same call may
+	// succeed later, or on another node. Drivers wrap it together with the
+	// cause, so that errors.Is finds it and errors.As finds the cause; the
+	// HTTP API answers it with 503 and Retry-After. Other I/O errors are not
+	// unavailability unless a driver says so with this sentinel.
+	ErrUnavailable = errors.New("store unavailable")
 )
 
 // TransitionError refuses a change that the job's state does not allow.

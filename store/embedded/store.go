@@ -34,8 +34,9 @@ type Store struct {
 
 	// mem is owned by the committer goroutine.
 	mem *memory
-	// broken is the error that made a commit fail; after it every request
-	// fails, since memory no longer matches the disk.
+	// broken is the error that made a commit fail, wrapped with
+	// store.ErrUnavailable; after it every request fails, since memory no
+	// longer matches the disk.
 	broken atomic.Pointer[error]
 	// syncq carries committed groups from the committer to the syncer,
 	// which closes syncerDone when it exits.
@@ -341,9 +342,12 @@ func (s *Store) syncer() {
 }
 
 // fail marks the store broken by a failed commit and fails the group's
-// requests that had not failed on their own.
+// requests that had not failed on their own. A broken store is
+// store.ErrUnavailable: nothing was wrong with the requests, and once the
+// store is reopened (the process restarted, which /readyz asks for) they
+// may succeed.
 func (s *Store) fail(err error, group []request) {
-	broken := fmt.Errorf("embedded: commit failed, the store must be reopened: %w", err)
+	broken := fmt.Errorf("embedded: %w: a commit failed and the store must be reopened: %w", store.ErrUnavailable, err)
 	if s.broken.CompareAndSwap(nil, &broken) {
 		s.log.Error("embedded: commit failed", slog.Any("error", err))
 	}

@@ -122,23 +122,14 @@ func (o *Options) validate() error {
 	return nil
 }
 
-// ErrUnavailable: the database cannot serve requests now (it refused or
-// lost the connection, is shutting down or starting up, or ran out of
-// connections or resources); the same call may succeed later. Errors that
-// match it also satisfy net.Error, which is how callers that do not know
-// this package (the HTTP layer's 503) recognise them.
-var ErrUnavailable = errors.New("database unavailable")
-
-// unavailableError marks an error as ErrUnavailable.
-type unavailableError struct{ err error }
-
-func (e *unavailableError) Error() string        { return e.err.Error() }
-func (e *unavailableError) Unwrap() error        { return e.err }
-func (e *unavailableError) Is(target error) bool { return target == ErrUnavailable }
-func (e *unavailableError) Timeout() bool        { return errors.Is(e.err, context.DeadlineExceeded) }
-func (e *unavailableError) Temporary() bool      { return true }
-
-var _ net.Error = (*unavailableError)(nil)
+// markUnavailable wraps err with store.ErrUnavailable when it says that the
+// database, rather than the request, is the problem.
+func markUnavailable(err error) error {
+	if unavailable(err) {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	return err
+}
 
 // unavailable reports whether err says that the database, rather than the
 // request, is the problem.
@@ -212,10 +203,7 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 	s.listen.init(s, cfg.ConnConfig)
 	if err := s.checkSchema(ctx); err != nil {
 		pool.Close()
-		if unavailable(err) {
-			err = &unavailableError{err}
-		}
-		return nil, err
+		return nil, markUnavailable(err)
 	}
 	s.out.start(s)
 	return s, nil
@@ -293,10 +281,7 @@ func (s *Store) wrap(op string, err error) error {
 		errors.As(err, &fe) || errors.As(err, &te) {
 		return err
 	}
-	if unavailable(err) {
-		err = &unavailableError{err}
-	}
-	return fmt.Errorf("postgres: %s: %w", op, err)
+	return fmt.Errorf("postgres: %s: %w", op, markUnavailable(err))
 }
 
 // inTx runs fn in a transaction and commits, retrying the whole transaction
