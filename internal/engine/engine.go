@@ -271,7 +271,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.bgCtx, e.stopBG = context.WithCancel(base)
 	e.completer = newCompleter(e)
 
-	if n, ok := e.store.(store.Notifier); ok {
+	if n, ok := store.As[store.Notifier](e.store); ok {
 		e.hasNotifier = true
 		e.stopNotify = n.Notify(e.onChanges)
 	}
@@ -284,7 +284,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.heartbeatLoop()
 	}()
 	if !e.cfg.DisableMaintenance {
-		if _, ok := elector(e.store); !ok {
+		if _, ok := store.As[store.Elector](e.store); !ok {
 			e.leader.Store(true) // the only node: it leads from the start
 		}
 		e.background.Add(1)
