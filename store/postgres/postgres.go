@@ -243,8 +243,8 @@ func (s *Store) Schema() string { return s.opts.Schema }
 
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error {
-	if s.closed.Load() {
-		return store.ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return err
 	}
 	if err := s.pool.Ping(ctx); err != nil {
 		return s.wrap("ping", err)
@@ -265,6 +265,20 @@ func (s *Store) Close() error {
 	})
 	return nil
 }
+
+// checkOpen returns store.ErrClosed once Close was called, and nil before:
+// every method checks it before it takes a connection.
+func (s *Store) checkOpen() error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	return nil
+}
+
+// pgTime is t as the database keeps it: timestamptz holds microseconds, so
+// a time is truncated before it is stored or compared with stored ones,
+// and the store gives every time back in UTC.
+func pgTime(t time.Time) time.Time { return t.Truncate(time.Microsecond).UTC() }
 
 // wrap turns a driver error into the error a caller sees: store.ErrClosed
 // after Close, and the error with the operation's name otherwise.
@@ -287,8 +301,8 @@ func (s *Store) wrap(op string, err error) error {
 // inTx runs fn in a transaction and commits, retrying the whole transaction
 // when PostgreSQL aborted it for a deadlock or a serialization failure.
 func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	if s.closed.Load() {
-		return store.ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return err
 	}
 	for try := 0; ; try++ {
 		err := pgx.BeginFunc(ctx, s.pool, fn)

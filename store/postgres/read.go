@@ -111,8 +111,8 @@ func validID(id string) bool {
 
 // Get returns the job with the given id, or store.ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (*store.Job, error) {
-	if s.closed.Load() {
-		return nil, store.ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return nil, err
 	}
 	if !validID(id) {
 		return nil, store.ErrNotFound
@@ -130,8 +130,8 @@ func (s *Store) Get(ctx context.Context, id string) (*store.Job, error) {
 // List returns jobs newest first (by id, which is time-ordered). The
 // cursor is the id of the last job of the previous page.
 func (s *Store) List(ctx context.Context, p *store.ListParams) (*store.ListResult, error) {
-	if s.closed.Load() {
-		return nil, store.ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return nil, err
 	}
 	limit := p.Limit
 	if limit <= 0 {
