@@ -22,17 +22,16 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimRe
 	if p.LeaseFor <= 0 {
 		return nil, &store.FieldError{Index: -1, Field: "lease", Reason: "must be positive"}
 	}
-	r := &claimReq{p: p}
-	if err := s.submit(ctx, r); err != nil {
+	jobs, err := submit(ctx, s, &claimReq{p: p}, applied)
+	if err != nil {
 		return nil, err
 	}
-	return &store.ClaimResult{Jobs: r.jobs}, nil
+	return &store.ClaimResult{Jobs: jobs}, nil
 }
 
 type claimReq struct {
-	reqBase
-	p    *store.ClaimParams
-	jobs []*store.Job
+	reqBase[[]*store.Job]
+	p *store.ClaimParams
 }
 
 // candidate is an entry of the available index.
@@ -134,7 +133,7 @@ func (r *claimReq) apply(tx *txn) {
 			}
 			tx.save(x, p.Now)
 			out := x.job
-			r.jobs = append(r.jobs, &out)
+			r.res = append(r.res, &out)
 			left--
 		}
 	}
@@ -219,17 +218,12 @@ func (s *Store) Heartbeat(ctx context.Context, p *store.HeartbeatParams) (*store
 			return nil, &store.FieldError{Index: -1, Field: "message", Reason: fmt.Sprintf("must be at most %d bytes", store.MaxProgressMessage)}
 		}
 	}
-	r := &heartbeatReq{p: p}
-	if err := s.submit(ctx, r); err != nil {
-		return nil, err
-	}
-	return r.job, nil
+	return submit(ctx, s, &heartbeatReq{p: p}, applied)
 }
 
 type heartbeatReq struct {
-	reqBase
-	p   *store.HeartbeatParams
-	job *store.Job
+	reqBase[*store.Job]
+	p *store.HeartbeatParams
 }
 
 func (r *heartbeatReq) apply(tx *txn) {
@@ -257,5 +251,5 @@ func (r *heartbeatReq) apply(tx *txn) {
 		tx.change(x, true)
 	}
 	out := x.job
-	r.job = &out
+	r.res = &out
 }

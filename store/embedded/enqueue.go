@@ -27,18 +27,12 @@ func (s *Store) Enqueue(ctx context.Context, p *store.EnqueueParams) (*store.Enq
 			return nil, err
 		}
 	}
-	r := &enqueueReq{p: p}
-	r.durable = true
-	if err := s.submit(ctx, r); err != nil {
-		return nil, err
-	}
-	return r.res, nil
+	return submit(ctx, s, &enqueueReq{p: p}, durable)
 }
 
 type enqueueReq struct {
-	reqBase
-	p   *store.EnqueueParams
-	res *store.EnqueueResult
+	reqBase[*store.EnqueueResult]
+	p *store.EnqueueParams
 }
 
 // planned is one new job after validation.
