@@ -134,7 +134,7 @@ type Elector interface {
 // test's fault injector, a user's own) gives it back with a method
 // Unwrap() Driver, and so keeps every capability of what it wraps without
 // implementing any. A wrapper that implements T itself is found first.
-// Everything that looks for a capability goes through As, so that no
+// Look capabilities up with As rather than a type assertion, so that no
 // wrapper hides one.
 func As[T any](d Driver) (T, bool) {
 	for d != nil {
