@@ -54,7 +54,7 @@ func newHub(st store.Driver, now func() time.Time) *hub {
 func (h *hub) subscribe() bool {
 	if !h.subscribed {
 		h.subscribed = true
-		if n, ok := h.st.(store.Notifier); ok {
+		if n, ok := store.As[store.Notifier](h.st); ok {
 			h.notifies = true
 			h.unsubscribe = n.Notify(h.publish)
 		}

@@ -16,19 +16,21 @@ var ErrNotFound = errors.New("blob not found")
 // ErrTooLarge: the payload is larger than the limit given to Put.
 var ErrTooLarge = errors.New("blob too large")
 
-// Info describes a stored payload.
+// Info describes a stored payload. It is what a Store returns, and what a
+// job records of its payload (store.Job.Blob), in JSON with these names.
 type Info struct {
-	// Key locates the payload.
-	Key string
+	// Key locates the payload in the blob store.
+	Key string `json:"key"`
 	// Size is its length in bytes.
-	Size int64
+	Size int64 `json:"size"`
 	// SHA256 is its lower-case hex SHA-256.
-	SHA256 string
+	SHA256 string `json:"sha256"`
 	// ContentType is the media type it was stored with.
-	ContentType string
+	ContentType string `json:"content_type,omitempty"`
 }
 
-// Store keeps payloads by key. Implementations are safe for concurrent use.
+// Store keeps payloads by key. Implementations are safe for concurrent use,
+// and every method refuses a key that ValidateKey refuses, with its error.
 type Store interface {
 	// Put streams r into a new payload under key and returns its size and
 	// digest once it is durable. When r yields more than limit bytes (a

@@ -346,7 +346,10 @@ func (s *Server) enqueueWithBlob(ctx context.Context, in *enqueueIn, spec gantry
 		}
 		return nil, toAPIError(err, false)
 	}
-	spec.Opts.Blob = &gantry.Blob{Key: info.Key, Size: info.Size, SHA256: info.SHA256, ContentType: ct}
+	// The job keeps the media type the client sent, even where the blob
+	// store recorded a default for an empty one.
+	info.ContentType = ct
+	spec.Opts.Blob = info
 	if opts != nil {
 		sum, _ := hex.DecodeString(info.SHA256)
 		var bs [sha256.Size]byte

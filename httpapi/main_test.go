@@ -19,6 +19,7 @@ import (
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/blob/fs"
 	"github.com/gantry-dev/gantry/httpapi"
+	"github.com/gantry-dev/gantry/store"
 	"github.com/gantry-dev/gantry/store/embedded"
 )
 
@@ -60,6 +61,8 @@ type options struct {
 	cfg     func(*httpapi.Config)
 	client  *gantry.Config
 	noBlobs bool
+	// wrap, when set, wraps the store that the client is given.
+	wrap func(store.Driver) store.Driver
 }
 
 // clock is the server's and the client's time: time.Now plus an offset
@@ -102,7 +105,11 @@ func setup(t *testing.T, o *options) *env {
 		ccfg = &gantry.Config{}
 	}
 	ccfg.Test.Clock = clk
-	c, err := gantry.NewClient(st, ccfg)
+	var d store.Driver = st
+	if o.wrap != nil {
+		d = o.wrap(st)
+	}
+	c, err := gantry.NewClient(d, ccfg)
 	if err != nil {
 		t.Fatal(err)
 	}

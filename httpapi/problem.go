@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -171,7 +170,6 @@ func toAPIError(err error, batch bool) *apiError {
 	var fe *store.FieldError
 	var te *store.TransitionError
 	var ie *store.IdempotencyError
-	var ne net.Error
 	switch {
 	case errors.As(err, &mbe):
 		return problemf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "the body is larger than %d bytes", mbe.Limit)
@@ -202,8 +200,11 @@ func toAPIError(err error, batch bool) *apiError {
 			"the lease token is not the current one of this running job: the lease expired, the job was cancelled, or the token is wrong")
 	case errors.Is(err, store.ErrConflict):
 		return problemf(http.StatusConflict, CodeConflict, "the job's state does not allow this change").withCause(err)
-	case errors.Is(err, store.ErrClosed), errors.Is(err, gantry.ErrStopped),
-		errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne):
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrClosed),
+		errors.Is(err, gantry.ErrStopped), errors.Is(err, context.DeadlineExceeded):
+		// Only the store says it is unavailable: other I/O errors (a blob
+		// store's, a syscall.Errno) are not an outage of the store. A
+		// closed store or a stopped client is a server shutting down.
 		return problemf(http.StatusServiceUnavailable, CodeStoreUnavailable, "the store is unavailable; try again later").
 			withRetry(UnavailableRetryAfter).withCause(err)
 	case errors.Is(err, context.Canceled):

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/gantry-dev/gantry/blob"
 )
 
 // State is where a job is in its life. A job is in exactly one state; see
@@ -74,7 +76,7 @@ type Job struct {
 	// Args is the job's input, a JSON object.
 	Args json.RawMessage `json:"args"`
 	// Blob is the job's optional binary payload in the blob store.
-	Blob *Blob `json:"blob,omitempty"`
+	Blob *blob.Info `json:"blob,omitempty"`
 	// Priority orders available jobs of a queue: smaller runs first.
 	Priority int `json:"priority"`
 	// Attempt counts the attempts started so far (0 before the first).
@@ -116,17 +118,9 @@ type Job struct {
 	LeaseExpiresAt time.Time `json:"lease_expires_at,omitzero"`
 }
 
-// Blob describes a binary payload kept in a blob store.
-type Blob struct {
-	// Key locates the payload in the blob store.
-	Key string `json:"key"`
-	// Size is the payload's length in bytes.
-	Size int64 `json:"size"`
-	// SHA256 is the lower-case hex SHA-256 of the payload.
-	SHA256 string `json:"sha256"`
-	// ContentType is the media type the payload was uploaded with.
-	ContentType string `json:"content_type,omitempty"`
-}
+// Blob is the description of a job's binary payload, which the blob
+// package owns: the job record keeps what the blob store returned.
+type Blob = blob.Info
 
 // Progress is a running job's own report of how far it got.
 type Progress struct {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/gantry-dev/gantry/blob"
 )
 
 // Driver is the seam between Gantry and a durable store. Every driver passes
@@ -94,9 +96,10 @@ type Driver interface {
 	Close() error
 }
 
-// Notifier is an optional capability of a Driver: a store that implements it
-// reports changes as they commit, so that fetchers wake at once and waiters
-// see a job finish without polling. Without it, the engine polls.
+// Notifier is an optional capability of a Driver, found with As: a store
+// that implements it reports changes as they commit, so that fetchers wake
+// at once and waiters see a job finish without polling. Without it, the
+// engine polls.
 type Notifier interface {
 	// Notify calls fn with the changes of every commit from now on, until
 	// the returned stop function is called. fn runs on the store's own
@@ -104,11 +107,11 @@ type Notifier interface {
 	Notify(fn func([]Change)) (stop func())
 }
 
-// Elector is an optional capability of a Driver shared by several processes:
-// it elects one of them at a time to run maintenance (rescuing expired
-// leases, promoting due jobs, pruning, enqueueing periodic jobs). Drivers
-// used by a single process (embedded) need not implement it: the engine then
-// always leads.
+// Elector is an optional capability, found with As, of a Driver shared by
+// several processes: it elects one of them at a time to run maintenance
+// (rescuing expired leases, promoting due jobs, pruning, enqueueing
+// periodic jobs). Drivers used by a single process (embedded) need not
+// implement it: the engine then always leads.
 //
 // Leadership is best-effort exclusive: a leader that loses its connection
 // learns it within the driver's check interval, so two processes may both
@@ -123,6 +126,29 @@ type Elector interface {
 	// and waits until it is given up. The caller must call release, once
 	// lost has ended too; calling it more than once does nothing.
 	Lead(ctx context.Context) (lost context.Context, release func(), err error)
+}
+
+// As returns d's optional capability T (Notifier, Elector, or an interface
+// of the caller's own), and whether d has it. It looks at d, then at the
+// store d wraps, and so on: a store that wraps another (instrumentation, a
+// test's fault injector, a user's own) gives it back with a method
+// Unwrap() Driver, and so keeps every capability of what it wraps without
+// implementing any. A wrapper that implements T itself is found first.
+// Look capabilities up with As rather than a type assertion, so that no
+// wrapper hides one.
+func As[T any](d Driver) (T, bool) {
+	for d != nil {
+		if c, ok := d.(T); ok {
+			return c, true
+		}
+		u, ok := d.(interface{ Unwrap() Driver })
+		if !ok {
+			break
+		}
+		d = u.Unwrap()
+	}
+	var zero T
+	return zero, false
 }
 
 // Change tells that a job changed.
@@ -145,7 +171,7 @@ type NewJob struct {
 	Kind        string
 	Queue       string
 	Args        json.RawMessage // a JSON object; empty means {}
-	Blob        *Blob
+	Blob        *blob.Info
 	Priority    int
 	RunAt       time.Time // the job is scheduled when RunAt is after Now
 	MaxAttempts int
@@ -397,8 +423,16 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrInvalid: the input is not acceptable; see *FieldError.
 	ErrInvalid = errors.New("invalid")
-	// ErrClosed: the store was closed.
+	// ErrClosed: the store was closed. Unlike ErrUnavailable, waiting
+	// does not help: the caller closed it.
 	ErrClosed = errors.New("store closed")
+	// ErrUnavailable: the store cannot serve requests now (it lost or
+	// cannot reach its database, or must be reopened); the same call may
+	// succeed later, or on another node. Drivers wrap it together with the
+	// cause, so that errors.Is finds it and errors.As finds the cause; the
+	// HTTP API answers it with 503 and Retry-After. Other I/O errors are not
+	// unavailability unless a driver says so with this sentinel.
+	ErrUnavailable = errors.New("store unavailable")
 )
 
 // TransitionError refuses a change that the job's state does not allow.

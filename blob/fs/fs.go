@@ -168,7 +168,7 @@ func newGen() string {
 // body when the request ends). Once ctx ends, Put removes what it wrote and
 // returns an error wrapping context.Cause(ctx).
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, contentType string, limit int64) (_ *blob.Info, err error) {
-	if err := ValidateKey(key); err != nil {
+	if err := blob.ValidateKey(key); err != nil {
 		return nil, fmt.Errorf("blob/fs: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -346,7 +346,7 @@ func (s *Store) sweep(loc location, keep string) {
 // Open returns the payload under key and its Info, or an error wrapping
 // blob.ErrNotFound. The io.ReadCloser is an *os.File.
 func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, *blob.Info, error) {
-	if err := ValidateKey(key); err != nil {
+	if err := blob.ValidateKey(key); err != nil {
 		return nil, nil, fmt.Errorf("blob/fs: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -390,7 +390,7 @@ func (s *Store) readMeta(loc location) (*meta, error) {
 
 // Delete removes the payload under key; a missing key is not an error.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := ValidateKey(key); err != nil {
+	if err := blob.ValidateKey(key); err != nil {
 		return fmt.Errorf("blob/fs: %w", err)
 	}
 	if err := ctx.Err(); err != nil {

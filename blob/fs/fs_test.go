@@ -293,7 +293,7 @@ func TestBadKeys(t *testing.T) {
 	ctx := context.Background()
 	bad := []string{
 		"", "/etc/passwd", "../escape", "a/../../b", "a/..", "..", ".", "./a", "a//b", "a/",
-		"a\x00b", "a\\..\\b", "a\nb", strings.Repeat("k", fs.MaxKeyLen+1), "\xff",
+		"a\x00b", "a\\..\\b", "a\nb", strings.Repeat("k", blob.MaxKeyLen+1), "\xff",
 	}
 	for _, key := range bad {
 		if _, err := s.Put(ctx, key, strings.NewReader("x"), "", 0); err == nil {

@@ -8,20 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gantry-dev/gantry/blob"
 	"github.com/gantry-dev/gantry/blob/fs"
 )
 
-func TestValidateKey(t *testing.T) {
-	t.Parallel()
-	good := []string{"a", "jobs/0192f3c1-7c4e-7d2a-9f1e-3b1b2c9e8a10/payload", "a.b/c..d/...", "ünïcødé/ok", ".hidden", "a b"}
-	for _, k := range good {
-		if err := fs.ValidateKey(k); err != nil {
-			t.Errorf("ValidateKey(%q): %v", k, err)
-		}
-	}
-}
-
-// FuzzValidateKey checks that every key ValidateKey accepts is a clean,
+// FuzzValidateKey checks that every key blob.ValidateKey accepts is a clean,
 // relative path that stays inside a directory, and that the store refuses
 // every key ValidateKey refuses. (TestRoundTrip and TestBadKeys cover the
 // file operations; doing them here would make each input cost an fsync.)
@@ -36,7 +27,7 @@ func FuzzValidateKey(f *testing.F) {
 	f.Cleanup(func() { s.Close() })
 	f.Fuzz(func(t *testing.T, key string) {
 		ctx := context.Background()
-		if err := fs.ValidateKey(key); err != nil {
+		if err := blob.ValidateKey(key); err != nil {
 			if _, perr := s.Put(ctx, key, strings.NewReader("x"), "", 0); perr == nil {
 				t.Fatalf("Put accepted %q, which ValidateKey refuses: %v", key, err)
 			}

@@ -9,9 +9,9 @@
 //	s3://my-bucket/gantry?region=eu-west-1
 //	s3://test/blobs?endpoint=http://127.0.0.1:7070&path_style=true
 //
-// A payload under key k is the object prefix+k, so keys share the rules of
-// blob/fs (see fs.ValidateKey), except that a key may not begin with
-// TempPrefix, which Put uses for its temporary objects.
+// A payload under key k is the object prefix+k, so keys follow the rule of
+// every blob store (blob.ValidateKey), except that a key may not begin
+// with TempPrefix, which Put uses for its temporary objects.
 //
 // Settings come from the URL's parameters, then Options, then the usual
 // AWS environment: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL,

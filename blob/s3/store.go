@@ -24,7 +24,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/gantry-dev/gantry/blob"
-	"github.com/gantry-dev/gantry/blob/fs"
 )
 
 // TempPrefix is where, under the store's prefix, Put keeps the temporary
@@ -148,7 +147,7 @@ func (s *Store) Close() error {
 // objectName returns the name of key's object, or why key cannot name a
 // payload.
 func (s *Store) objectName(key string) (string, error) {
-	if err := fs.ValidateKey(key); err != nil {
+	if err := blob.ValidateKey(key); err != nil {
 		return "", err
 	}
 	if strings.HasPrefix(key+"/", TempPrefix) {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 
-	"github.com/gantry-dev/gantry/blob/fs"
+	"github.com/gantry-dev/gantry/blob"
 )
 
 // Location is what an s3:// URL says: where the payloads are and, when the
@@ -65,7 +65,7 @@ func ParseURL(raw string) (*Location, error) {
 		return nil, fmt.Errorf("blob/s3: bucket %q: %w", loc.Bucket, err)
 	}
 	if p := strings.TrimSuffix(strings.TrimPrefix(u.Path, "/"), "/"); p != "" {
-		if err := fs.ValidateKey(p); err != nil {
+		if err := blob.ValidateKey(p); err != nil {
 			return nil, fmt.Errorf("blob/s3: prefix %q: %w", p, err)
 		}
 		loc.Prefix = p + "/"

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gantry-dev/gantry/blob/fs"
+	"github.com/gantry-dev/gantry/blob"
 	"github.com/gantry-dev/gantry/blob/s3"
 )
 
@@ -113,7 +113,7 @@ func FuzzParseURL(f *testing.F) {
 			if !strings.HasSuffix(loc.Prefix, "/") {
 				t.Fatalf("ParseURL(%q): prefix %q does not end in /", in, loc.Prefix)
 			}
-			if err := fs.ValidateKey(strings.TrimSuffix(loc.Prefix, "/")); err != nil {
+			if err := blob.ValidateKey(strings.TrimSuffix(loc.Prefix, "/")); err != nil {
 				t.Fatalf("ParseURL(%q): prefix %q: %v", in, loc.Prefix, err)
 			}
 		}

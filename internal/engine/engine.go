@@ -193,17 +193,17 @@ func (c *Config) Validate() error {
 	case c.Work == nil:
 		return errors.New("a work function is required")
 	case c.MaxAttempts < 1 || c.MaxAttempts > store.MaxMaxAttempts:
-		return fmt.Errorf("MaxAttempts %d is not between 1 and %d", c.MaxAttempts, store.MaxMaxAttempts)
+		return fmt.Errorf("invalid MaxAttempts %d: want 1 to %d", c.MaxAttempts, store.MaxMaxAttempts)
 	case c.LeaseFor < 100*time.Millisecond:
-		return fmt.Errorf("LeaseFor %v is below 100ms", c.LeaseFor)
+		return fmt.Errorf("invalid LeaseFor %v: want at least 100ms", c.LeaseFor)
 	case c.Timeout < 0:
-		return fmt.Errorf("Timeout %v is negative", c.Timeout)
+		return fmt.Errorf("invalid Timeout %v: must not be negative", c.Timeout)
 	case c.PollInterval < 0 || c.MaintenanceInterval < 0 || c.StopGrace < 0:
-		return errors.New("PollInterval, MaintenanceInterval and StopGrace must not be negative")
+		return errors.New("invalid PollInterval, MaintenanceInterval or StopGrace: must not be negative")
 	}
 	for name, n := range c.Queues {
 		if err := store.CheckName("queue", name); err != nil {
-			return fmt.Errorf("Queues: %w", err)
+			return fmt.Errorf("invalid Queues: %w", err)
 		}
 		if n < 1 || n > MaxWorkers {
 			return fmt.Errorf("queue %q has %d workers, want 1 to %d", name, n, MaxWorkers)
@@ -298,7 +298,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.bgCtx, e.stopBG = context.WithCancel(base)
 	e.completer = newCompleter(e)
 
-	if n, ok := e.store.(store.Notifier); ok {
+	if n, ok := store.As[store.Notifier](e.store); ok {
 		e.hasNotifier = true
 		e.stopNotify = n.Notify(e.onChanges)
 	}
@@ -311,7 +311,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.heartbeatLoop()
 	}()
 	if !e.cfg.DisableMaintenance {
-		if _, ok := elector(e.store); !ok {
+		if _, ok := store.As[store.Elector](e.store); !ok {
 			e.leader.Store(true) // the only node: it leads from the start
 		}
 		e.background.Add(1)

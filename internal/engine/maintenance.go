@@ -18,13 +18,13 @@ const pruneEvery = 30
 
 // maintenanceLoop promotes due jobs, rescues expired leases, enqueues
 // periodic jobs and deletes old finished jobs. When the store is shared by
-// several processes (it implements store.Elector) only the elected leader
+// several processes (store.As finds a store.Elector) only the elected leader
 // does this: the loop waits for leadership, maintains until it is lost, and
 // waits again.
 func (e *Engine) maintenanceLoop() {
 	ctx := e.bgCtx
 	lastTick := make(map[string]time.Time, len(e.cfg.Periodic))
-	el, ok := elector(e.store)
+	el, ok := store.As[store.Elector](e.store)
 	if !ok { // Start set e.leader
 		e.maintainUntil(ctx, lastTick)
 		e.leader.Store(false)
@@ -49,23 +49,6 @@ func (e *Engine) maintenanceLoop() {
 			e.log.Warn("lost maintenance leadership", slog.Any("cause", context.Cause(lost)))
 		}
 	}
-}
-
-// elector returns d's store.Elector, looking through stores that wrap
-// another (with an Unwrap() store.Driver method, as instrumented stores do):
-// a wrapper that hid the capability would make every node lead.
-func elector(d store.Driver) (store.Elector, bool) {
-	for d != nil {
-		if el, ok := d.(store.Elector); ok {
-			return el, true
-		}
-		u, ok := d.(interface{ Unwrap() store.Driver })
-		if !ok {
-			return nil, false
-		}
-		d = u.Unwrap()
-	}
-	return nil, false
 }
 
 // maintainUntil runs a maintenance step every MaintenanceInterval until ctx

@@ -279,7 +279,7 @@ func TestInstrumentStore(t *testing.T) {
 	job := &store.Job{Kind: "a", Queue: "default"}
 	d := &fakeDriver{res: &store.EnqueueResult{Jobs: []store.Enqueued{{Job: job}}}}
 	wrapped := metrics.InstrumentStore(d, m)
-	if _, ok := wrapped.(store.Notifier); ok {
+	if _, ok := store.As[store.Notifier](wrapped); ok {
 		t.Error("a store without Notify gained it")
 	}
 	ctx := context.Background()
@@ -297,7 +297,7 @@ gantry_jobs_enqueued_total{kind="a",queue="default"} 1
 `, "gantry_jobs_enqueued_total")
 
 	nd := &notifyingDriver{}
-	n, ok := metrics.InstrumentStore(nd, m).(store.Notifier)
+	n, ok := store.As[store.Notifier](metrics.InstrumentStore(nd, m))
 	if !ok {
 		t.Fatal("the Notifier capability was lost")
 	}

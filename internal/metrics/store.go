@@ -8,15 +8,11 @@ import (
 
 // InstrumentStore returns d with its Enqueue counted in m, so that every
 // enqueue path (HTTP, the Go API, periodic jobs) feeds
-// gantry_jobs_enqueued_total without a hook of its own. The wrapper keeps
-// the optional store.Notifier capability when d has it; other optional
-// interfaces are reachable through Unwrap.
+// gantry_jobs_enqueued_total without a hook of its own. The wrapper gives
+// d back with Unwrap, so store.As finds every optional capability of d
+// (store.Notifier, store.Elector) through it.
 func InstrumentStore(d store.Driver, m *Metrics) store.Driver {
-	s := &instrumented{Driver: d, m: m}
-	if n, ok := d.(store.Notifier); ok {
-		return &instrumentedNotifier{instrumented: s, n: n}
-	}
-	return s
+	return &instrumented{Driver: d, m: m}
 }
 
 type instrumented struct {
@@ -34,10 +30,3 @@ func (s *instrumented) Enqueue(ctx context.Context, p *store.EnqueueParams) (*st
 
 // Unwrap returns the store that was instrumented.
 func (s *instrumented) Unwrap() store.Driver { return s.Driver }
-
-type instrumentedNotifier struct {
-	*instrumented
-	n store.Notifier
-}
-
-func (s *instrumentedNotifier) Notify(fn func([]store.Change)) (stop func()) { return s.n.Notify(fn) }

@@ -22,17 +22,16 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimRe
 	if p.LeaseFor <= 0 {
 		return nil, &store.FieldError{Index: -1, Field: "lease", Reason: "must be positive"}
 	}
-	r := &claimReq{p: p}
-	if err := s.submit(ctx, r); err != nil {
+	jobs, err := submit(ctx, s, &claimReq{p: p}, applied)
+	if err != nil {
 		return nil, err
 	}
-	return &store.ClaimResult{Jobs: r.jobs}, nil
+	return &store.ClaimResult{Jobs: jobs}, nil
 }
 
 type claimReq struct {
-	reqBase
-	p    *store.ClaimParams
-	jobs []*store.Job
+	reqBase[[]*store.Job]
+	p *store.ClaimParams
 }
 
 // candidate is an entry of the available index.
@@ -42,12 +41,34 @@ type candidate struct {
 	id   jobID
 }
 
+// apply claims, priority by priority, the jobs of the kinds it may take
+// that became available first.
 func (r *claimReq) apply(tx *txn) {
 	p := r.p
 	tx.promoteDue(p.Now, tx.s.opts.PromoteLimit)
-	q := tx.m.queues[p.Queue]
-	if q == nil || q.paused {
+	kinds := claimKinds(tx.m.queues[p.Queue], p)
+	if len(kinds) == 0 {
 		return
+	}
+	sc := &availScan{tx: tx, queue: p.Queue}
+	defer sc.close()
+	for prio := store.MinPriority; prio <= store.MaxPriority && len(r.res) < p.Max; prio++ {
+		cands, err := sc.candidates(kinds, prio, p.Max-len(r.res))
+		if err == nil {
+			err = r.claim(tx, prio, cands)
+		}
+		if err != nil {
+			r.err = err
+			return
+		}
+	}
+}
+
+// claimKinds returns the kinds of queue q that a claim with p may take:
+// none when the queue has no jobs or is paused.
+func claimKinds(q *queueMem, p *store.ClaimParams) []*kindMem {
+	if q == nil || q.paused {
+		return nil
 	}
 	kinds := make([]*kindMem, 0, len(q.kindList))
 	for _, k := range q.kindList {
@@ -55,89 +76,105 @@ func (r *claimReq) apply(tx *txn) {
 			kinds = append(kinds, k)
 		}
 	}
-	if len(kinds) == 0 {
-		return
-	}
-	lower := queueKindPrefix(tAvail, p.Queue, "")
+	return kinds
+}
+
+// availScan reads one queue's available index for a claim, with an
+// iterator opened when first needed.
+type availScan struct {
+	tx    *txn
+	queue string
+	it    *pebble.Iterator
+	cands []candidate // reused from one priority to the next
+}
+
+func (sc *availScan) open() error {
+	lower := queueKindPrefix(tAvail, sc.queue, "")
 	lower = lower[:len(lower)-1] // "a" queue 0
-	var it *pebble.Iterator
-	defer func() {
-		if it != nil {
-			it.Close()
+	it, err := sc.tx.b.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	if err != nil {
+		sc.tx.fail(err)
+		return err
+	}
+	sc.it = it
+	return nil
+}
+
+func (sc *availScan) close() {
+	if sc.it != nil {
+		sc.it.Close()
+	}
+}
+
+// candidates returns up to limit available jobs of priority prio among
+// kinds, in the order they became available. The slice is valid until
+// the next call.
+func (sc *availScan) candidates(kinds []*kindMem, prio, limit int) ([]candidate, error) {
+	cands := sc.cands[:0]
+	for _, k := range kinds {
+		pm := &k.prios[prio]
+		if pm.avail <= 0 {
+			continue
 		}
-	}()
-	left := p.Max
-	var cands []candidate
-	for prio := store.MinPriority; prio <= store.MaxPriority && left > 0; prio++ {
-		cands = cands[:0]
-		for _, k := range kinds {
-			pm := &k.prios[prio]
-			if pm.avail <= 0 {
-				continue
-			}
-			if it == nil {
-				var err error
-				it, err = tx.b.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
-				if err != nil {
-					tx.fail(err)
-					r.err = err
-					return
-				}
-			}
-			// Start at the cursor: the entries before it were claimed and
-			// only their tombstones may remain.
-			prefix := availPrefix(p.Queue, k.name, prio)
-			n := 0
-			for ok := it.SeekGE(append(prefix, pm.cursor[:]...)); ok && n < left; ok = it.Next() {
-				key := it.Key()
-				if !bytes.HasPrefix(key, prefix) || len(key) != len(prefix)+16 {
-					break
-				}
-				v := it.Value()
-				if len(v) != 16 {
-					tx.fail(fmt.Errorf("embedded: bad available entry %q", key))
-					r.err = tx.err
-					return
-				}
-				c := candidate{kind: k, pos: availPos(key[len(prefix):])}
-				copy(c.id[:], v)
-				cands = append(cands, c)
-				n++
+		if sc.it == nil {
+			if err := sc.open(); err != nil {
+				return nil, err
 			}
 		}
-		if len(cands) > left {
-			slices.SortFunc(cands, func(a, b candidate) int {
-				return bytes.Compare(a.pos[:], b.pos[:])
-			})
-			cands = cands[:left]
-		} else if len(kinds) > 1 {
-			slices.SortFunc(cands, func(a, b candidate) int {
-				return bytes.Compare(a.pos[:], b.pos[:])
-			})
-		}
-		for _, c := range cands {
-			x, err := tx.load(c.id)
-			if err != nil || x == nil {
-				tx.fail(fmt.Errorf("embedded: available entry names job %s: %v", idString(c.id), err))
-				r.err = tx.err
-				return
+		// Start at the cursor: the entries before it were claimed and
+		// only their tombstones may remain.
+		prefix := availPrefix(sc.queue, k.name, prio)
+		n := 0
+		for ok := sc.it.SeekGE(append(prefix, pm.cursor[:]...)); ok && n < limit; ok = sc.it.Next() {
+			key := sc.it.Key()
+			if !bytes.HasPrefix(key, prefix) || len(key) != len(prefix)+16 {
+				break
 			}
-			pm := &c.kind.prios[prio]
-			if bytes.Compare(c.pos[:], pm.cursor[:]) >= 0 {
-				pm.cursor = c.pos.next()
-				tx.dirtyCursors[cursorID{p.Queue, c.kind.name, prio}] = struct{}{}
+			v := sc.it.Value()
+			if len(v) != 16 {
+				sc.tx.fail(fmt.Errorf("embedded: bad available entry %q", key))
+				return nil, sc.tx.err
 			}
-			if err := store.ClaimJob(&x.job, store.NewLeaseToken(x.job.Attempt+1), p.LeaseFor, p.Now); err != nil {
-				tx.fail(fmt.Errorf("embedded: available entry of a job that is %s", x.job.State))
-				r.err = tx.err
-				return
-			}
-			tx.save(x, p.Now)
-			out := x.job
-			r.jobs = append(r.jobs, &out)
-			left--
+			c := candidate{kind: k, pos: availPos(key[len(prefix):])}
+			copy(c.id[:], v)
+			cands = append(cands, c)
+			n++
 		}
 	}
+	sc.cands = cands
+	// Each kind's entries are in order already; several kinds' are merged.
+	if len(cands) > limit || len(kinds) > 1 {
+		slices.SortFunc(cands, func(a, b candidate) int {
+			return bytes.Compare(a.pos[:], b.pos[:])
+		})
+	}
+	return cands[:min(len(cands), limit)], nil
+}
+
+// claim leases the candidates of priority prio and moves each kind's
+// cursor past them.
+func (r *claimReq) claim(tx *txn, prio int, cands []candidate) error {
+	p := r.p
+	for _, c := range cands {
+		x, err := tx.load(c.id)
+		if err != nil || x == nil {
+			tx.fail(fmt.Errorf("embedded: available entry names job %s: %v", idString(c.id), err))
+			return tx.err
+		}
+		pm := &c.kind.prios[prio]
+		if bytes.Compare(c.pos[:], pm.cursor[:]) >= 0 {
+			pm.cursor = c.pos.next()
+			tx.dirtyCursors[cursorID{p.Queue, c.kind.name, prio}] = struct{}{}
+		}
+		if err := store.ClaimJob(&x.job, store.NewLeaseToken(x.job.Attempt+1), p.LeaseFor, p.Now); err != nil {
+			tx.fail(fmt.Errorf("embedded: available entry of a job that is %s", x.job.State))
+			return tx.err
+		}
+		tx.save(x, p.Now)
+		out := x.job
+		r.res = append(r.res, &out)
+	}
+	return nil
 }
 
 // promoteDue makes up to limit scheduled and retrying jobs whose RunAt is
@@ -219,17 +256,12 @@ func (s *Store) Heartbeat(ctx context.Context, p *store.HeartbeatParams) (*store
 			return nil, &store.FieldError{Index: -1, Field: "message", Reason: fmt.Sprintf("must be at most %d bytes", store.MaxProgressMessage)}
 		}
 	}
-	r := &heartbeatReq{p: p}
-	if err := s.submit(ctx, r); err != nil {
-		return nil, err
-	}
-	return r.job, nil
+	return submit(ctx, s, &heartbeatReq{p: p}, applied)
 }
 
 type heartbeatReq struct {
-	reqBase
-	p   *store.HeartbeatParams
-	job *store.Job
+	reqBase[*store.Job]
+	p *store.HeartbeatParams
 }
 
 func (r *heartbeatReq) apply(tx *txn) {
@@ -257,5 +289,5 @@ func (r *heartbeatReq) apply(tx *txn) {
 		tx.change(x, true)
 	}
 	out := x.job
-	r.job = &out
+	r.res = &out
 }

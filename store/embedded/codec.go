@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/gantry-dev/gantry/blob"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -208,7 +209,7 @@ func decodeSpec(b []byte, j *store.Job) error {
 		}
 	}
 	if d.bool() {
-		j.Blob = &store.Blob{Key: d.string(), Size: d.int(), SHA256: d.string(), ContentType: d.string()}
+		j.Blob = &blob.Info{Key: d.string(), Size: d.int(), SHA256: d.string(), ContentType: d.string()}
 	}
 	return d.done()
 }

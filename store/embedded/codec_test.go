@@ -6,13 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-dev/gantry/blob"
 	"github.com/gantry-dev/gantry/store"
 )
 
 func sampleRecords() (*store.Job, *stateRec) {
 	j := &store.Job{
 		Kind: "thumbnail", Queue: "images", Args: json.RawMessage(`{"w":256}`),
-		Blob:     &store.Blob{Key: "b/1", Size: 42, SHA256: "ab", ContentType: "image/png"},
+		Blob:     &blob.Info{Key: "b/1", Size: 42, SHA256: "ab", ContentType: "image/png"},
 		Priority: 2, MaxAttempts: 5, Timeout: time.Minute, UniqueKey: "img-42",
 		DependsOn: []string{"01900000-0000-7000-8000-000000000001"}, ParentID: "p",
 		CreatedAt: t0,

@@ -27,18 +27,12 @@ func (s *Store) Enqueue(ctx context.Context, p *store.EnqueueParams) (*store.Enq
 			return nil, err
 		}
 	}
-	r := &enqueueReq{p: p}
-	r.durable = true
-	if err := s.submit(ctx, r); err != nil {
-		return nil, err
-	}
-	return r.res, nil
+	return submit(ctx, s, &enqueueReq{p: p}, durable)
 }
 
 type enqueueReq struct {
-	reqBase
-	p   *store.EnqueueParams
-	res *store.EnqueueResult
+	reqBase[*store.EnqueueResult]
+	p *store.EnqueueParams
 }
 
 // planned is one new job after validation.
@@ -61,9 +55,29 @@ func (r *enqueueReq) apply(tx *txn) {
 		}
 	}
 	// Reads and checks first: nothing is written unless every job is valid.
-	plans := make([]planned, len(p.Jobs))
+	plans, err := r.plan(tx)
+	if err != nil {
+		r.err = err
+		return
+	}
+	res, err := r.write(tx, plans)
+	if err != nil {
+		r.err = err
+		return
+	}
+	if p.IdempotencyKey != "" {
+		r.remember(tx, res)
+	}
+	r.res = res
+}
+
+// plan decides what becomes of each new job: a duplicate of an earlier job
+// of the call or of a stored one with its unique key, or a new job in its
+// initial state. It only reads.
+func (r *enqueueReq) plan(tx *txn) ([]planned, error) {
+	plans := make([]planned, len(r.p.Jobs))
 	byKey := make(map[string]int)
-	for i, nj := range p.Jobs {
+	for i, nj := range r.p.Jobs {
 		pl := &plans[i]
 		pl.nj = nj
 		pl.dupIndex = -1
@@ -74,8 +88,7 @@ func (r *enqueueReq) apply(tx *txn) {
 			}
 			v, ok, err := tx.get(strKey(tUnique, nj.UniqueKey))
 			if err != nil {
-				r.err = err
-				return
+				return nil, err
 			}
 			if ok && len(v) == 16 {
 				pl.dupOf = true
@@ -84,42 +97,53 @@ func (r *enqueueReq) apply(tx *txn) {
 			}
 			byKey[nj.UniqueKey] = i
 		}
-		if nj.ParentID != "" {
-			id, ok := parseID(nj.ParentID)
-			if ok {
-				_, ok, r.err = tx.loadState(id)
-				if r.err != nil {
-					return
-				}
-			}
-			if !ok {
-				r.err = &store.FieldError{Index: i, Field: "parent_id", Reason: "no job " + nj.ParentID}
-				return
-			}
+		if err := tx.planRefs(i, pl, r.p.Now); err != nil {
+			return nil, err
 		}
-		states := make([]store.State, len(nj.DependsOn))
-		for k, d := range nj.DependsOn {
-			id, ok := parseID(d)
-			var st store.State
-			if ok {
-				st, ok, r.err = tx.loadState(id)
-				if r.err != nil {
-					return
-				}
-			}
-			if !ok {
-				r.err = &store.FieldError{Index: i, Field: fmt.Sprintf("depends_on[%d]", k), Reason: "no job " + d}
-				return
-			}
-			states[k] = st
-			if st != store.StateSucceeded && !st.Final() {
-				pl.pending = append(pl.pending, id)
-			}
-		}
-		pl.state, pl.reason = store.InitialState(nj.RunAt, p.Now, nj.DependsOn, states)
 	}
+	return plans, nil
+}
 
-	// Writes.
+// planRefs checks that the parent and the dependencies of new job i exist,
+// and sets its initial state from the dependencies' states.
+func (tx *txn) planRefs(i int, pl *planned, now time.Time) error {
+	nj := pl.nj
+	if nj.ParentID != "" {
+		id, ok := parseID(nj.ParentID)
+		if ok {
+			var err error
+			if _, ok, err = tx.loadState(id); err != nil {
+				return err
+			}
+		}
+		if !ok {
+			return &store.FieldError{Index: i, Field: "parent_id", Reason: "no job " + nj.ParentID}
+		}
+	}
+	states := make([]store.State, len(nj.DependsOn))
+	for k, d := range nj.DependsOn {
+		id, ok := parseID(d)
+		var st store.State
+		if ok {
+			var err error
+			if st, ok, err = tx.loadState(id); err != nil {
+				return err
+			}
+		}
+		if !ok {
+			return &store.FieldError{Index: i, Field: fmt.Sprintf("depends_on[%d]", k), Reason: "no job " + d}
+		}
+		states[k] = st
+		if st != store.StateSucceeded && !st.Final() {
+			pl.pending = append(pl.pending, id)
+		}
+	}
+	pl.state, pl.reason = store.InitialState(nj.RunAt, now, nj.DependsOn, states)
+	return nil
+}
+
+// write creates the planned jobs and returns the call's result.
+func (r *enqueueReq) write(tx *txn, plans []planned) (*store.EnqueueResult, error) {
 	res := &store.EnqueueResult{Jobs: make([]store.Enqueued, len(plans))}
 	for i := range plans {
 		pl := &plans[i]
@@ -131,21 +155,17 @@ func (r *enqueueReq) apply(tx *txn) {
 			x, err := tx.load(pl.dup)
 			if err != nil || x == nil {
 				tx.fail(fmt.Errorf("embedded: unique key %q names a missing job: %v", pl.nj.UniqueKey, err))
-				r.err = tx.err
-				return
+				return nil, tx.err
 			}
 			x.job.LeaseToken = ""
 			res.Jobs[i] = store.Enqueued{Job: &x.job, Duplicate: true}
 			continue
 		}
-		x := tx.insert(pl, p.Now)
+		x := tx.insert(pl, r.p.Now)
 		out := x.job
 		res.Jobs[i] = store.Enqueued{Job: &out}
 	}
-	if p.IdempotencyKey != "" {
-		r.remember(tx, res)
-	}
-	r.res = res
+	return res, nil
 }
 
 // insert writes one new job.

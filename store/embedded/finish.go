@@ -11,18 +11,12 @@ import (
 // Finish records the outcomes of attempts, each on its own, durably. See
 // store.Driver.
 func (s *Store) Finish(ctx context.Context, p *store.FinishParams) (*store.FinishResult, error) {
-	r := &finishReq{p: p}
-	r.durable = true
-	if err := s.submit(ctx, r); err != nil {
-		return nil, err
-	}
-	return r.res, nil
+	return submit(ctx, s, &finishReq{p: p}, durable)
 }
 
 type finishReq struct {
-	reqBase
-	p   *store.FinishParams
-	res *store.FinishResult
+	reqBase[*store.FinishResult]
+	p *store.FinishParams
 }
 
 func (r *finishReq) apply(tx *txn) {
@@ -64,36 +58,26 @@ func (tx *txn) finishOne(it *store.FinishItem, p *store.FinishParams) (*store.Jo
 // Cancel moves a non-final job to cancelled and cancels its dependents,
 // durably. See store.Driver.
 func (s *Store) Cancel(ctx context.Context, p *store.CancelParams) (*store.Job, error) {
-	r := &jobReq{id: p.ID, fn: func(tx *txn, x *rec) error {
+	return submit(ctx, s, &jobReq{id: p.ID, now: p.Now, fn: func(tx *txn, x *rec) error {
 		return store.CancelJob(&x.job, p.Reason, p.Now)
-	}, now: p.Now}
-	r.durable = true
-	if err := s.submit(ctx, r); err != nil {
-		return nil, err
-	}
-	return r.job, nil
+	}}, durable)
 }
 
 // Retry moves a failed or cancelled job back to available (or waiting),
 // durably. See store.Driver.
 func (s *Store) Retry(ctx context.Context, p *store.RetryParams) (*store.Job, error) {
-	r := &jobReq{id: p.ID, now: p.Now}
-	r.fn = func(tx *txn, x *rec) error { return tx.retry(x, p.Now) }
-	r.durable = true
-	if err := s.submit(ctx, r); err != nil {
-		return nil, err
-	}
-	return r.job, nil
+	return submit(ctx, s, &jobReq{id: p.ID, now: p.Now, fn: func(tx *txn, x *rec) error {
+		return tx.retry(x, p.Now)
+	}}, durable)
 }
 
 // jobReq changes one job with fn, which returns an error without writing
 // anything or changes x.job for the request to save.
 type jobReq struct {
-	reqBase
+	reqBase[*store.Job]
 	id  string
 	now time.Time
 	fn  func(tx *txn, x *rec) error
-	job *store.Job
 }
 
 func (r *jobReq) apply(tx *txn) {
@@ -119,7 +103,7 @@ func (r *jobReq) apply(tx *txn) {
 	tx.save(x, r.now)
 	out := x.job
 	out.LeaseToken = ""
-	r.job = &out
+	r.res = &out
 }
 
 // retry checks what store.RetryJob cannot know (the states of the

@@ -13,18 +13,16 @@ import (
 
 // Rescue ends expired leases, durably. See store.Driver.
 func (s *Store) Rescue(ctx context.Context, p *store.RescueParams) (*store.RescueResult, error) {
-	r := &rescueReq{p: p}
-	r.durable = true
-	if err := s.submit(ctx, r); err != nil {
+	jobs, err := submit(ctx, s, &rescueReq{p: p}, durable)
+	if err != nil {
 		return nil, err
 	}
-	return &store.RescueResult{Jobs: r.jobs}, nil
+	return &store.RescueResult{Jobs: jobs}, nil
 }
 
 type rescueReq struct {
-	reqBase
-	p    *store.RescueParams
-	jobs []*store.Job
+	reqBase[[]*store.Job]
+	p *store.RescueParams
 }
 
 func (r *rescueReq) apply(tx *txn) {
@@ -53,7 +51,7 @@ func (r *rescueReq) apply(tx *txn) {
 		tx.save(x, p.Now)
 		tx.runCascades()
 		out := x.job
-		r.jobs = append(r.jobs, &out)
+		r.res = append(r.res, &out)
 	}
 }
 
@@ -84,23 +82,21 @@ func (tx *txn) headKeys(low *[]byte, table byte, end []byte, limit int) ([][]byt
 // Promote makes due scheduled and retrying jobs available, durably. See
 // store.Driver.
 func (s *Store) Promote(ctx context.Context, p *store.PromoteParams) (*store.PromoteResult, error) {
-	r := &promoteReq{p: p}
-	r.durable = true
-	if err := s.submit(ctx, r); err != nil {
+	n, err := submit(ctx, s, &promoteReq{p: p}, durable)
+	if err != nil {
 		return nil, err
 	}
-	return &store.PromoteResult{Promoted: r.n}, nil
+	return &store.PromoteResult{Promoted: n}, nil
 }
 
 type promoteReq struct {
-	reqBase
+	reqBase[int]
 	p *store.PromoteParams
-	n int
 }
 
 func (r *promoteReq) apply(tx *txn) {
 	tx.m.schedNext = time.Time{} // unknown: look at the index itself
-	r.n = tx.promoteDue(r.p.Now, r.p.Limit)
+	r.res = tx.promoteDue(r.p.Now, r.p.Limit)
 	if tx.err != nil {
 		r.err = tx.err
 	}
@@ -109,18 +105,12 @@ func (r *promoteReq) apply(tx *txn) {
 // Prune deletes jobs that became final before p.FinishedBefore and expired
 // idempotency keys, durably. See store.Driver.
 func (s *Store) Prune(ctx context.Context, p *store.PruneParams) (*store.PruneResult, error) {
-	r := &pruneReq{p: p}
-	r.durable = true
-	if err := s.submit(ctx, r); err != nil {
-		return nil, err
-	}
-	return r.res, nil
+	return submit(ctx, s, &pruneReq{p: p}, durable)
 }
 
 type pruneReq struct {
-	reqBase
-	p   *store.PruneParams
-	res *store.PruneResult
+	reqBase[*store.PruneResult]
+	p *store.PruneParams
 }
 
 func (r *pruneReq) apply(tx *txn) {
@@ -187,16 +177,15 @@ func (r *pruneReq) apply(tx *txn) {
 
 // PauseQueue pauses or resumes claiming from a queue, durably.
 func (s *Store) PauseQueue(ctx context.Context, p *store.PauseParams) error {
-	if !store.ValidName(p.Queue) {
-		return &store.FieldError{Index: -1, Field: "queue", Reason: "must be 1-128 characters of letters, digits, '.', '_', '-', ':'"}
+	if err := store.CheckName("queue", p.Queue); err != nil {
+		return err
 	}
-	r := &pauseReq{p: p}
-	r.durable = true
-	return s.submit(ctx, r)
+	_, err := submit(ctx, s, &pauseReq{p: p}, durable)
+	return err
 }
 
 type pauseReq struct {
-	reqBase
+	reqBase[struct{}]
 	p *store.PauseParams
 }
 

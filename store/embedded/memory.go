@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -102,21 +103,11 @@ func (q *queueMem) kind(name string) *kindMem {
 		k = &kindMem{name: name}
 		q.kinds[name] = k
 		i, _ := slices.BinarySearchFunc(q.kindList, name, func(a *kindMem, n string) int {
-			return compareStrings(a.name, n)
+			return strings.Compare(a.name, n)
 		})
 		q.kindList = slices.Insert(q.kindList, i, k)
 	}
 	return k
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // loadMemory reads the counters, cursors, queue settings and the seq.

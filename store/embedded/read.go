@@ -142,16 +142,11 @@ func matches(j *store.Job, p *store.ListParams) bool {
 // counters kept in memory. It goes through the committer, so its counts
 // include every change acknowledged before the call.
 func (s *Store) Queues(ctx context.Context) ([]store.QueueInfo, error) {
-	r := &queuesReq{}
-	if err := s.submit(ctx, r); err != nil {
-		return nil, err
-	}
-	return r.res, nil
+	return submit(ctx, s, &queuesReq{}, applied)
 }
 
 type queuesReq struct {
-	reqBase
-	res []store.QueueInfo
+	reqBase[[]store.QueueInfo]
 }
 
 func (r *queuesReq) apply(tx *txn) {

@@ -34,8 +34,9 @@ type Store struct {
 
 	// mem is owned by the committer goroutine.
 	mem *memory
-	// broken is the error that made a commit fail; after it every request
-	// fails, since memory no longer matches the disk.
+	// broken is the error that made a commit fail, wrapped with
+	// store.ErrUnavailable; after it every request fails, since memory no
+	// longer matches the disk.
 	broken atomic.Pointer[error]
 	// syncq carries committed groups from the committer to the syncer,
 	// which closes syncerDone when it exits.
@@ -109,8 +110,6 @@ func Open(dir string, opts *Options) (*Store, error) {
 	return s, nil
 }
 
-// levels gives every level of the LSM bloom filters, so that reading a
-// job does not search every sstable that might hold it.
 // pebbleCacheSize is the size of the cache given to Pebble: the block
 // cache the options ask for plus the two memtables that Pebble reserves in
 // it in steady state (decision 0006).
@@ -118,6 +117,8 @@ func pebbleCacheSize(o *Options) int64 {
 	return o.CacheSize + 2*o.MemTableSize
 }
 
+// levels gives every level of the LSM bloom filters, so that reading a
+// job does not search every sstable that might hold it.
 func levels() (l [7]pebble.LevelOptions) {
 	for i := range l {
 		l[i].FilterPolicy = bloom.FilterPolicy(10)
@@ -179,11 +180,11 @@ func (s *Store) Close() error {
 // Ping reports whether the store can serve requests: it goes through the
 // committer, so a closed or broken store says so.
 func (s *Store) Ping(ctx context.Context) error {
-	r := &pingReq{}
-	return s.submit(ctx, r)
+	_, err := submit(ctx, s, &pingReq{}, applied)
+	return err
 }
 
-type pingReq struct{ reqBase }
+type pingReq struct{ reqBase[struct{}] }
 
 func (r *pingReq) apply(*txn) {}
 
@@ -192,34 +193,61 @@ type request interface {
 	// apply does the request's reads and writes in tx. A request that
 	// fails records its error and writes nothing.
 	apply(tx *txn)
-	base() *reqBase
+	state() *reqState
 }
 
-// reqBase is what every request has: whether it must be durable, its
-// error, and the channel closed when it is answered.
-type reqBase struct {
+// reqState is what the committer knows of every request: whether it must
+// be durable, its error, and the channel closed when it is answered.
+type reqState struct {
 	durable bool
 	err     error
 	done    chan struct{}
 }
 
-func (b *reqBase) base() *reqBase { return b }
+// reqBase, embedded in every request, holds its state and its result, of
+// type T, which apply sets.
+type reqBase[T any] struct {
+	reqState
+	res T
+}
 
-// submit hands r to the committer and waits for its answer. Once the
-// committer took r the answer is awaited even if ctx ends, since r may
-// commit.
-func (s *Store) submit(ctx context.Context, r request) error {
-	b := r.base()
+func (b *reqBase[T]) state() *reqState { return &b.reqState }
+func (b *reqBase[T]) result() T        { return b.res }
+
+// durability says when the committer answers a request.
+type durability bool
+
+const (
+	// durable: once its commit is fsynced.
+	durable durability = true
+	// applied: once its commit is applied, visible to every later read;
+	// a crash may lose it.
+	applied durability = false
+)
+
+// submit hands r to the committer, waits for its answer and returns its
+// result. Once the committer took r the answer is awaited even if ctx
+// ends, since r may commit.
+func submit[T any](ctx context.Context, s *Store, r interface {
+	request
+	result() T
+}, d durability) (T, error) {
+	b := r.state()
+	b.durable = bool(d)
 	b.done = make(chan struct{})
+	var zero T
 	select {
 	case s.reqs <- r:
 	case <-s.quit:
-		return store.ErrClosed
+		return zero, store.ErrClosed
 	case <-ctx.Done():
-		return ctx.Err()
+		return zero, ctx.Err()
 	}
 	<-b.done
-	return b.err
+	if b.err != nil {
+		return zero, b.err
+	}
+	return r.result(), nil
 }
 
 // run is the committer: it owns every change to the database and to mem.
@@ -261,7 +289,7 @@ func (s *Store) run() {
 }
 
 func (s *Store) applyOne(tx *txn, r request) {
-	b := r.base()
+	b := r.state()
 	if err := s.brokenErr(); err != nil {
 		b.err = err
 		return
@@ -341,14 +369,17 @@ func (s *Store) syncer() {
 }
 
 // fail marks the store broken by a failed commit and fails the group's
-// requests that had not failed on their own.
+// requests that had not failed on their own. A broken store is
+// store.ErrUnavailable: nothing was wrong with the requests, and once the
+// store is reopened (the process restarted, which /readyz asks for) they
+// may succeed.
 func (s *Store) fail(err error, group []request) {
-	broken := fmt.Errorf("embedded: commit failed, the store must be reopened: %w", err)
+	broken := fmt.Errorf("embedded: %w: a commit failed and the store must be reopened: %w", store.ErrUnavailable, err)
 	if s.broken.CompareAndSwap(nil, &broken) {
 		s.log.Error("embedded: commit failed", slog.Any("error", err))
 	}
 	for _, r := range group {
-		if b := r.base(); b.err == nil {
+		if b := r.state(); b.err == nil {
 			b.err = broken
 		}
 	}
@@ -364,7 +395,7 @@ func (s *Store) brokenErr() error {
 
 func answer(group []request) {
 	for _, r := range group {
-		close(r.base().done)
+		close(r.state().done)
 	}
 }
 
@@ -373,7 +404,7 @@ func (s *Store) drain() {
 	for {
 		select {
 		case r := <-s.reqs:
-			b := r.base()
+			b := r.state()
 			b.err = store.ErrClosed
 			close(b.done)
 		default:
@@ -388,9 +419,11 @@ type listener struct {
 	stopped atomic.Bool
 }
 
-// Notify calls fn on the committer goroutine with the changes of every
-// commit from now on, until stop is called. fn must not block or call the
-// store. Changes carry a snapshot of the job (without its lease token).
+// Notify calls fn with the changes of every commit from now on, until stop
+// is called. fn runs on the syncer goroutine, in commit order, after a
+// durable commit's fsync; it must not block or call the store, since the
+// answers to the commit's requests, and to later ones, wait for it.
+// Changes carry a snapshot of the job (without its lease token).
 func (s *Store) Notify(fn func([]store.Change)) (stop func()) {
 	l := &listener{fn: fn}
 	s.listenMu.Lock()

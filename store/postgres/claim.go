@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,8 +36,8 @@ const claimSettings = `SELECT set_config('synchronous_commit', 'off', true), set
 // from many nodes never wait for each other or take the same job. Both
 // statements go to the server in one round trip.
 func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimResult, error) {
-	if s.closed.Load() {
-		return nil, store.ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return nil, err
 	}
 	if p.Max <= 0 || (p.Kinds != nil && len(p.Kinds) == 0) {
 		return &store.ClaimResult{}, nil
@@ -44,13 +45,33 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimRe
 	if p.LeaseFor <= 0 {
 		return nil, &store.FieldError{Index: -1, Field: "lease", Reason: "must be positive"}
 	}
-	now := p.Now.Truncate(time.Microsecond).UTC()
-	expires := now.Add(p.LeaseFor).Truncate(time.Microsecond)
+	br := s.pool.SendBatch(ctx, s.claimBatch(p))
+	changes, cs, err := readClaim(br)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, s.wrap("claim", err)
+	}
+	slices.SortFunc(cs, claimOrder)
+	res := &store.ClaimResult{Jobs: make([]*store.Job, len(cs))}
+	for i, c := range cs {
+		res.Jobs[i] = c.job
+		changes = append(changes, change(c.job))
+	}
+	s.out.add(changes)
+	return res, nil
+}
+
+// claimBatch is the round trip of a claim: its settings, the promotion of
+// due jobs, and the claim itself.
+func (s *Store) claimBatch(p *store.ClaimParams) *pgx.Batch {
+	now := pgTime(p.Now)
+	expires := pgTime(now.Add(p.LeaseFor))
 	exclude := p.ExcludeKinds
 	if exclude == nil {
 		exclude = []string{}
 	}
-
 	b := &pgx.Batch{}
 	// The batch is one implicit transaction. A claim need not be durable
 	// (a claim lost in a crash leaves the job available), so its commit
@@ -81,29 +102,31 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimRe
 		WHERE j.id = c.id
 		RETURNING `+jobColsOf("j")+`, j.available_at`),
 		p.Queue, p.Kinds, exclude, p.Max, now, expires)
-	br := s.pool.SendBatch(ctx, b)
+	return b
+}
+
+// claimed is a job a claim leased, with when it became available.
+type claimed struct {
+	job *store.Job
+	at  time.Time
+}
+
+// readClaim reads the answers of a claimBatch: the changes of the jobs it
+// promoted and the jobs it claimed, in no order. The caller closes br.
+func readClaim(br pgx.BatchResults) ([]store.Change, []claimed, error) {
 	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return nil, s.wrap("claim", err)
+		return nil, nil, err
 	}
 	rows, err := br.Query()
 	if err != nil {
-		br.Close()
-		return nil, s.wrap("claim", err)
+		return nil, nil, err
 	}
 	changes, err := scanChanges(rows)
 	if err != nil {
-		br.Close()
-		return nil, s.wrap("claim", err)
+		return nil, nil, err
 	}
-	rows, err = br.Query()
-	if err != nil {
-		br.Close()
-		return nil, s.wrap("claim", err)
-	}
-	type claimed struct {
-		job *store.Job
-		at  time.Time
+	if rows, err = br.Query(); err != nil {
+		return nil, nil, err
 	}
 	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (claimed, error) {
 		var c claimed
@@ -111,53 +134,35 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimRe
 		c.job, err = scanJob(r, &c.at)
 		return c, err
 	})
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, s.wrap("claim", err)
-	}
-	slices.SortFunc(cs, func(a, b claimed) int {
-		if a.job.Priority != b.job.Priority {
-			return a.job.Priority - b.job.Priority
-		}
-		if c := a.at.Compare(b.at); c != 0 {
-			return c
-		}
-		return compareStrings(a.job.ID, b.job.ID)
-	})
-	res := &store.ClaimResult{Jobs: make([]*store.Job, len(cs))}
-	for i, c := range cs {
-		res.Jobs[i] = c.job
-		changes = append(changes, change(c.job))
-	}
-	s.out.add(changes)
-	return res, nil
+	return changes, cs, err
 }
 
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+// claimOrder is the order of the claim's ORDER BY, which UPDATE ...
+// RETURNING does not keep: priority, then when the job became available,
+// then id.
+func claimOrder(a, b claimed) int {
+	if a.job.Priority != b.job.Priority {
+		return a.job.Priority - b.job.Priority
 	}
-	return 0
+	if c := a.at.Compare(b.at); c != 0 {
+		return c
+	}
+	return strings.Compare(a.job.ID, b.job.ID)
 }
 
 // Heartbeat extends a running job's lease and records its progress and
 // checkpoint in one statement.
 func (s *Store) Heartbeat(ctx context.Context, p *store.HeartbeatParams) (*store.Job, error) {
-	if s.closed.Load() {
-		return nil, store.ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return nil, err
 	}
 	if !validID(p.ID) {
 		return nil, store.ErrNotFound
 	}
-	now := p.Now.Truncate(time.Microsecond).UTC()
+	now := pgTime(p.Now)
 	var expires pgtype.Timestamptz
 	if p.ExtendBy > 0 {
-		expires = timestamptz(now.Add(p.ExtendBy).Truncate(time.Microsecond))
+		expires = timestamptz(pgTime(now.Add(p.ExtendBy)))
 	}
 	var pct pgtype.Int2
 	var msg pgtype.Text

@@ -42,8 +42,7 @@
 // connection errors wrapped with the operation's name; errors.As finds the
 // *pgconn.PgError or net error inside. Errors that say the database cannot
 // serve now (connection refused or lost, shutting down, too many
-// connections) match ErrUnavailable and are net.Errors, for a 503 and a
-// retry.
+// connections) match store.ErrUnavailable, for a 503 and a retry.
 //
 // Tests run against the database named by GANTRY_TEST_POSTGRES_URL, each in
 // a schema of its own; without it they are skipped, unless

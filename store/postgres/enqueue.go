@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/gantry-dev/gantry/blob"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -33,8 +34,8 @@ var insertCols = []string{"id", "kind", "queue", "state", "args", "priority", "a
 // without unique keys and dependencies is a single INSERT (or COPY, from
 // Options.CopyThreshold jobs).
 func (s *Store) Enqueue(ctx context.Context, p *store.EnqueueParams) (*store.EnqueueResult, error) {
-	if s.closed.Load() {
-		return nil, store.ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return nil, err
 	}
 	var res *store.EnqueueResult
 	simple := true
@@ -93,8 +94,8 @@ func created(res *store.EnqueueResult) []store.Change {
 // schema. Unique keys are locked until tx ends, so keep the transaction
 // short.
 func (s *Store) EnqueueTx(ctx context.Context, tx pgx.Tx, p *store.EnqueueParams) (*store.EnqueueResult, error) {
-	if s.closed.Load() {
-		return nil, store.ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return nil, err
 	}
 	res, err := s.enqueue(ctx, tx, p, false)
 	if err == nil {
@@ -149,7 +150,7 @@ func (b *batch) result() *store.EnqueueResult {
 // prepareBatch validates the jobs and builds the records to insert, in the
 // state they have when nothing else (dependencies) decides otherwise.
 func (s *Store) prepareBatch(p *store.EnqueueParams) (*batch, error) {
-	now := p.Now.Truncate(time.Microsecond)
+	now := pgTime(p.Now)
 	b := &batch{now: now, jobs: make([]*store.Job, len(p.Jobs)), pending: make([]int, len(p.Jobs)),
 		res: make([]store.Enqueued, len(p.Jobs))}
 	for i, nj := range p.Jobs {
@@ -184,8 +185,8 @@ func (s *Store) prepareBatch(p *store.EnqueueParams) (*batch, error) {
 			UniqueKey:   nj.UniqueKey,
 			DependsOn:   slices.Clone(nj.DependsOn),
 			ParentID:    nj.ParentID,
-			RunAt:       nj.RunAt.Truncate(time.Microsecond).UTC(),
-			CreatedAt:   now.UTC(),
+			RunAt:       pgTime(nj.RunAt),
+			CreatedAt:   now,
 		}
 		j.State, _ = store.InitialState(j.RunAt, now, nil, nil)
 		b.jobs[i] = j
@@ -193,7 +194,7 @@ func (s *Store) prepareBatch(p *store.EnqueueParams) (*batch, error) {
 	return b, nil
 }
 
-func cloneBlob(b *store.Blob) *store.Blob {
+func cloneBlob(b *blob.Info) *blob.Info {
 	if b == nil {
 		return nil
 	}
@@ -262,7 +263,7 @@ func (s *Store) replay(ctx context.Context, tx pgx.Tx, p *store.EnqueueParams) (
 	if err != nil {
 		return nil, err
 	}
-	now := p.Now.Truncate(time.Microsecond)
+	now := pgTime(p.Now)
 	if expires.InfinityModifier == pgtype.Finite && !now.Before(expires.Time) {
 		return nil, nil // expired: the call runs anew and replaces the key
 	}
@@ -302,7 +303,7 @@ func (s *Store) recordKey(ctx context.Context, tx pgx.Tx, p *store.EnqueueParams
 	}
 	expires := pgtype.Timestamptz{InfinityModifier: pgtype.Infinity, Valid: true}
 	if !p.IdempotencyExpires.IsZero() {
-		expires = timestamptz(p.IdempotencyExpires.Truncate(time.Microsecond))
+		expires = timestamptz(pgTime(p.IdempotencyExpires))
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO `+s.q.idem+` (key, hash, job_ids, duplicates, expires_at)
 		VALUES ($1, $2, $3::uuid[], $4, $5)
@@ -425,7 +426,7 @@ func (s *Store) resolveDeps(ctx context.Context, tx pgx.Tx, b *batch) error {
 		}
 		j.State, j.CancelReason = store.InitialState(j.RunAt, b.now, j.DependsOn, deps)
 		if j.State == store.StateCancelled {
-			j.FinishedAt = b.now.UTC()
+			j.FinishedAt = b.now
 		}
 		b.pending[i] = pending
 	}

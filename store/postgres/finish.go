@@ -18,10 +18,10 @@ import (
 // store.FinishJob in Go, then writes the changed rows back with one UPDATE
 // and releases or cancels their dependents, and commits.
 func (s *Store) Finish(ctx context.Context, p *store.FinishParams) (*store.FinishResult, error) {
-	if s.closed.Load() {
-		return nil, store.ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return nil, err
 	}
-	now := p.Now.Truncate(time.Microsecond).UTC()
+	now := pgTime(p.Now)
 	ids := make([]string, 0, len(p.Items))
 	for _, it := range p.Items {
 		if validID(it.ID) {
@@ -251,8 +251,8 @@ func (s *Store) queueSettle(b *pgx.Batch, jobs []*store.Job, now time.Time, chan
 // scratch each time.
 func (s *Store) lockThenWrite(ctx context.Context, readSQL string, readArgs []any,
 	read func(pgx.Rows) error, write func(b *pgx.Batch) error) error {
-	if s.closed.Load() {
-		return store.ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return err
 	}
 	for try := 0; ; try++ {
 		err := s.lockThenWriteOnce(ctx, readSQL, readArgs, read, write)
@@ -325,13 +325,13 @@ func byID(jobs []*store.Job, asked []string) map[string]*store.Job {
 // Cancel cancels a non-final job and, transitively, its dependents, in
 // one transaction of two round trips.
 func (s *Store) Cancel(ctx context.Context, p *store.CancelParams) (*store.Job, error) {
-	if s.closed.Load() {
-		return nil, store.ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return nil, err
 	}
 	if !validID(p.ID) {
 		return nil, store.ErrNotFound
 	}
-	now := p.Now.Truncate(time.Microsecond).UTC()
+	now := pgTime(p.Now)
 	var (
 		out     *store.Job
 		loaded  []*store.Job
@@ -364,13 +364,13 @@ func (s *Store) Cancel(ctx context.Context, p *store.CancelParams) (*store.Job, 
 // the job's unique key, then its dependencies (FOR SHARE), then the job, in
 // the order Enqueue and Finish take them.
 func (s *Store) Retry(ctx context.Context, p *store.RetryParams) (*store.Job, error) {
-	if s.closed.Load() {
-		return nil, store.ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return nil, err
 	}
 	if !validID(p.ID) {
 		return nil, store.ErrNotFound
 	}
-	now := p.Now.Truncate(time.Microsecond).UTC()
+	now := pgTime(p.Now)
 	var out *store.Job
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var key pgtype.Text
@@ -448,10 +448,10 @@ func (s *Store) Retry(ctx context.Context, p *store.RetryParams) (*store.Job, er
 // p.Backoff or failed when the attempts are used up. Jobs locked by
 // another node's Rescue are skipped. One transaction of two round trips.
 func (s *Store) Rescue(ctx context.Context, p *store.RescueParams) (*store.RescueResult, error) {
-	if s.closed.Load() {
-		return nil, store.ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return nil, err
 	}
-	now := p.Now.Truncate(time.Microsecond).UTC()
+	now := pgTime(p.Now)
 	var (
 		jobs    []*store.Job
 		changes []store.Change

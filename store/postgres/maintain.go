@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"sort"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -14,10 +13,10 @@ import (
 // Promote makes due scheduled and retrying jobs available, oldest RunAt
 // first. Each joins the line at its RunAt, when it became due.
 func (s *Store) Promote(ctx context.Context, p *store.PromoteParams) (*store.PromoteResult, error) {
-	if s.closed.Load() {
-		return nil, store.ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return nil, err
 	}
-	now := p.Now.Truncate(time.Microsecond).UTC()
+	now := pgTime(p.Now)
 	rows, err := s.pool.Query(ctx, s.q.sql(`UPDATE {jobs} j SET state = 'available', available_at = j.run_at
 		FROM (SELECT id FROM {jobs}
 			WHERE state IN ('scheduled', 'retrying') AND run_at <= $1
@@ -38,8 +37,8 @@ func (s *Store) Promote(ctx context.Context, p *store.PromoteParams) (*store.Pro
 // Prune deletes final jobs that finished before p.FinishedBefore, oldest
 // first, and idempotency keys that expired before p.Now.
 func (s *Store) Prune(ctx context.Context, p *store.PruneParams) (*store.PruneResult, error) {
-	if s.closed.Load() {
-		return nil, store.ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return nil, err
 	}
 	res := &store.PruneResult{}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -49,7 +48,7 @@ func (s *Store) Prune(ctx context.Context, p *store.PruneParams) (*store.PruneRe
 				WHERE state IN ('succeeded', 'failed', 'cancelled') AND finished_at < $1
 				ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED) old
 			WHERE j.id = old.id
-			RETURNING j.blob_key`), p.FinishedBefore.Truncate(time.Microsecond), limit(p.Limit))
+			RETURNING j.blob_key`), pgTime(p.FinishedBefore), limit(p.Limit))
 		if err != nil {
 			return err
 		}
@@ -67,7 +66,7 @@ func (s *Store) Prune(ctx context.Context, p *store.PruneParams) (*store.PruneRe
 		}
 		if !p.Now.IsZero() {
 			if _, err := tx.Exec(ctx, `DELETE FROM `+s.q.idem+` WHERE expires_at <= $1`,
-				p.Now.Truncate(time.Microsecond)); err != nil {
+				pgTime(p.Now)); err != nil {
 				return err
 			}
 		}
@@ -83,8 +82,8 @@ func (s *Store) Prune(ctx context.Context, p *store.PruneParams) (*store.PruneRe
 // table (GROUP BY queue, state), so its cost grows with the jobs kept;
 // callers poll it at a human pace (dashboard, metrics scrapes).
 func (s *Store) Queues(ctx context.Context) ([]store.QueueInfo, error) {
-	if s.closed.Load() {
-		return nil, store.ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return nil, err
 	}
 	byName := map[string]*store.QueueInfo{}
 	info := func(name string) *store.QueueInfo {
@@ -136,11 +135,11 @@ func (s *Store) Queues(ctx context.Context) ([]store.QueueInfo, error) {
 
 // PauseQueue pauses or resumes a queue; the setting outlives its jobs.
 func (s *Store) PauseQueue(ctx context.Context, p *store.PauseParams) error {
-	if s.closed.Load() {
-		return store.ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return err
 	}
-	if !store.ValidName(p.Queue) {
-		return &store.FieldError{Index: -1, Field: "queue", Reason: "must be 1-128 characters of letters, digits, '.', '_', '-', ':'"}
+	if err := store.CheckName("queue", p.Queue); err != nil {
+		return err
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO `+s.q.queues+` (name, paused) VALUES ($1, $2)
 		ON CONFLICT (name) DO UPDATE SET paused = EXCLUDED.paused`, p.Queue, p.Paused)

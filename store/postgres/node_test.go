@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-dev/gantry/blob"
 	"github.com/gantry-dev/gantry/store"
 	"github.com/gantry-dev/gantry/store/postgres"
 )
@@ -240,7 +241,7 @@ func TestCopyBatch(t *testing.T) {
 	parent := enqueue(t, s, newJobs(1)...)[0]
 	jobs := newJobs(5, func(j *store.NewJob) {
 		j.Args = json.RawMessage(` {"b":1, "a":"é"} `)
-		j.Blob = &store.Blob{Key: "k", Size: 3, SHA256: "ab", ContentType: "text/plain"}
+		j.Blob = &blob.Info{Key: "k", Size: 3, SHA256: "ab", ContentType: "text/plain"}
 		j.Timeout = 1500 * time.Millisecond
 		j.ParentID = parent.ID
 		j.DependsOn = []string{parent.ID}

@@ -122,23 +122,14 @@ func (o *Options) validate() error {
 	return nil
 }
 
-// ErrUnavailable: the database cannot serve requests now (it refused or
-// lost the connection, is shutting down or starting up, or ran out of
-// connections or resources); the same call may succeed later. Errors that
-// match it also satisfy net.Error, which is how callers that do not know
-// this package (the HTTP layer's 503) recognise them.
-var ErrUnavailable = errors.New("database unavailable")
-
-// unavailableError marks an error as ErrUnavailable.
-type unavailableError struct{ err error }
-
-func (e *unavailableError) Error() string        { return e.err.Error() }
-func (e *unavailableError) Unwrap() error        { return e.err }
-func (e *unavailableError) Is(target error) bool { return target == ErrUnavailable }
-func (e *unavailableError) Timeout() bool        { return errors.Is(e.err, context.DeadlineExceeded) }
-func (e *unavailableError) Temporary() bool      { return true }
-
-var _ net.Error = (*unavailableError)(nil)
+// markUnavailable wraps err with store.ErrUnavailable when it says that the
+// database, rather than the request, is the problem.
+func markUnavailable(err error) error {
+	if unavailable(err) {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	return err
+}
 
 // unavailable reports whether err says that the database, rather than the
 // request, is the problem.
@@ -212,10 +203,7 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 	s.listen.init(s, cfg.ConnConfig)
 	if err := s.checkSchema(ctx); err != nil {
 		pool.Close()
-		if unavailable(err) {
-			err = &unavailableError{err}
-		}
-		return nil, err
+		return nil, markUnavailable(err)
 	}
 	s.out.start(s)
 	return s, nil
@@ -255,8 +243,8 @@ func (s *Store) Schema() string { return s.opts.Schema }
 
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error {
-	if s.closed.Load() {
-		return store.ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return err
 	}
 	if err := s.pool.Ping(ctx); err != nil {
 		return s.wrap("ping", err)
@@ -278,6 +266,20 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// checkOpen returns store.ErrClosed once Close was called, and nil before:
+// every method checks it before it takes a connection.
+func (s *Store) checkOpen() error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	return nil
+}
+
+// pgTime is t as the database keeps it: timestamptz holds microseconds, so
+// a time is truncated before it is stored or compared with stored ones,
+// and the store gives every time back in UTC.
+func pgTime(t time.Time) time.Time { return t.Truncate(time.Microsecond).UTC() }
+
 // wrap turns a driver error into the error a caller sees: store.ErrClosed
 // after Close, and the error with the operation's name otherwise.
 func (s *Store) wrap(op string, err error) error {
@@ -293,17 +295,14 @@ func (s *Store) wrap(op string, err error) error {
 		errors.As(err, &fe) || errors.As(err, &te) {
 		return err
 	}
-	if unavailable(err) {
-		err = &unavailableError{err}
-	}
-	return fmt.Errorf("postgres: %s: %w", op, err)
+	return fmt.Errorf("postgres: %s: %w", op, markUnavailable(err))
 }
 
 // inTx runs fn in a transaction and commits, retrying the whole transaction
 // when PostgreSQL aborted it for a deadlock or a serialization failure.
 func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	if s.closed.Load() {
-		return store.ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return err
 	}
 	for try := 0; ; try++ {
 		err := pgx.BeginFunc(ctx, s.pool, fn)

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/gantry-dev/gantry/blob"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -72,7 +73,7 @@ func scanJob(row pgx.Row, extra ...any) (*store.Job, error) {
 		j.Progress = &store.Progress{Percent: int(progressPct.Int16), Message: progressMsg.String}
 	}
 	if blobKey.Valid {
-		j.Blob = &store.Blob{Key: blobKey.String, Size: blobSize.Int64, SHA256: blobSHA.String, ContentType: blobType.String}
+		j.Blob = &blob.Info{Key: blobKey.String, Size: blobSize.Int64, SHA256: blobSHA.String, ContentType: blobType.String}
 	}
 	if len(errs) > 0 {
 		if err := json.Unmarshal(errs, &j.Errors); err != nil {
@@ -110,8 +111,8 @@ func validID(id string) bool {
 
 // Get returns the job with the given id, or store.ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (*store.Job, error) {
-	if s.closed.Load() {
-		return nil, store.ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return nil, err
 	}
 	if !validID(id) {
 		return nil, store.ErrNotFound
@@ -129,8 +130,8 @@ func (s *Store) Get(ctx context.Context, id string) (*store.Job, error) {
 // List returns jobs newest first (by id, which is time-ordered). The
 // cursor is the id of the last job of the previous page.
 func (s *Store) List(ctx context.Context, p *store.ListParams) (*store.ListResult, error) {
-	if s.closed.Load() {
-		return nil, store.ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return nil, err
 	}
 	limit := p.Limit
 	if limit <= 0 {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-dev/gantry/blob"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -23,7 +24,7 @@ func testEnqueue(t *testing.T, open opener) {
 			// Keys out of order, nesting, escapes and non-ASCII text: a
 			// driver keeps the bytes as they are.
 			Args: json.RawMessage(`{"z":1,"a":[1,2.5,{"k":"v"}],"s":"h\u00e9llo \"q\" ü","n":null,"b":false}`),
-			Blob: &store.Blob{
+			Blob: &blob.Info{
 				Key:         "blobs/0a/0a1b2c",
 				Size:        123456,
 				SHA256:      strings.Repeat("ab", 32),

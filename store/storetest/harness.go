@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-dev/gantry/blob"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -62,7 +63,7 @@ func withAttempts(n int) jobOpt     { return func(j *store.NewJob) { j.MaxAttemp
 func withUniqueKey(k string) jobOpt { return func(j *store.NewJob) { j.UniqueKey = k } }
 func withParent(id string) jobOpt   { return func(j *store.NewJob) { j.ParentID = id } }
 func withArgs(s string) jobOpt      { return func(j *store.NewJob) { j.Args = json.RawMessage(s) } }
-func withBlob(b *store.Blob) jobOpt { return func(j *store.NewJob) { j.Blob = b } }
+func withBlob(b *blob.Info) jobOpt  { return func(j *store.NewJob) { j.Blob = b } }
 func withDeps(ids ...string) jobOpt { return func(j *store.NewJob) { j.DependsOn = ids } }
 func withTimeout(d time.Duration) jobOpt {
 	return func(j *store.NewJob) { j.Timeout = d }

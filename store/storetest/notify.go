@@ -18,7 +18,7 @@ func testNotifier(t *testing.T, open opener) {
 	// the test when the driver reports no changes.
 	notifier := func(t *testing.T) (*harness, *recorder) {
 		h := setup(t, open)
-		n, ok := h.d.(store.Notifier)
+		n, ok := store.As[store.Notifier](h.d)
 		if !ok {
 			t.Skipf("%T does not implement store.Notifier", h.d)
 		}
@@ -88,7 +88,8 @@ func testNotifier(t *testing.T, open opener) {
 	t.Run("Stop", func(t *testing.T) {
 		h, r := notifier(t)
 		stopped := newRecorder()
-		stop := h.d.(store.Notifier).Notify(stopped.add)
+		n, _ := store.As[store.Notifier](h.d)
+		stop := n.Notify(stopped.add)
 		stop()
 		var j *store.Job
 		r.expect(t, "enqueue", func() { j = h.enqueue() },

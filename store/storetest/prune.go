@@ -7,12 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-dev/gantry/blob"
 	"github.com/gantry-dev/gantry/store"
 )
 
 func testPrune(t *testing.T, open opener) {
 	blob := func(key string) jobOpt {
-		return withBlob(&store.Blob{Key: key, Size: 10, SHA256: strings.Repeat("0", 64), ContentType: "text/plain"})
+		return withBlob(&blob.Info{Key: key, Size: 10, SHA256: strings.Repeat("0", 64), ContentType: "text/plain"})
 	}
 
 	t.Run("DeletesOldFinalJobs", func(t *testing.T) {

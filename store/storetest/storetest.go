@@ -43,7 +43,7 @@ import (
 // several goroutines at once. The Close tests close the driver themselves:
 // the cleanup must tolerate a second Close and may ignore its error.
 //
-// The Notifier tests run only when the driver implements store.Notifier.
+// The Notifier tests run only when the driver has a store.Notifier (store.As).
 func Run(t *testing.T, open func(t *testing.T) store.Driver) {
 	t.Helper()
 	groups := []struct {

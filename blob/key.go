@@ -1,4 +1,4 @@
-package fs
+package blob
 
 import (
 	"fmt"
@@ -14,10 +14,10 @@ const MaxKeyLen = 1024
 // A key is 1 to MaxKeyLen bytes of UTF-8 without control characters or
 // backslashes, made of non-empty segments separated by '/', none of which is
 // "." or "..": a relative, clean, slash-separated path such as
-// "jobs/0192f3c1-7c4e-7d2a-9f1e-3b1b2c9e8a10/payload". Keys are never used
-// as file names (the Store names files after a digest of the key), so this
-// rule is a contract shared with the other blob stores, not the only guard
-// against path traversal.
+// "jobs/0192f3c1-7c4e-7d2a-9f1e-3b1b2c9e8a10/payload". Every Store refuses
+// other keys with this function's error, so a key that one store accepts is
+// accepted by all. (blob/fs never uses keys as file names, so this rule is
+// not its only guard against path traversal.)
 func ValidateKey(key string) error {
 	switch {
 	case key == "":
