@@ -301,7 +301,7 @@ type JobSpec struct {
 // Spec encodes typed args into a JobSpec.
 func Spec(args Args, opts *EnqueueOpts) (JobSpec, error) {
 	if args == nil {
-		return JobSpec{}, &FieldError{Index: -1, Field: "args", Reason: "must not be nil"}
+		return JobSpec{}, &FieldError{Index: -1, Field: "Args", Reason: "must not be nil"}
 	}
 	b, err := json.Marshal(args)
 	if err != nil {
@@ -411,9 +411,9 @@ func (c *Client) newJob(s JobSpec, now time.Time) (*store.NewJob, error) {
 	}
 	switch {
 	case !o.RunAt.IsZero() && o.Delay != 0:
-		return nil, &FieldError{Index: -1, Field: "delay", Reason: "must not be set together with run_at"}
+		return nil, &FieldError{Index: -1, Field: "Delay", Reason: "must not be set together with run_at"}
 	case o.Delay < 0:
-		return nil, &FieldError{Index: -1, Field: "delay", Reason: "must not be negative"}
+		return nil, &FieldError{Index: -1, Field: "Delay", Reason: "must not be negative"}
 	}
 	if nj.Queue == "" {
 		nj.Queue = DefaultQueue
@@ -489,7 +489,7 @@ func (c *Client) ResumeQueue(ctx context.Context, queue string) error {
 }
 
 func (c *Client) setPaused(ctx context.Context, queue string, paused bool) error {
-	if err := store.CheckName("queue", queue); err != nil {
+	if err := store.CheckName("Queue", queue); err != nil {
 		return err
 	}
 	if err := c.store.PauseQueue(ctx, &store.PauseParams{Queue: queue, Paused: paused}); err != nil {

@@ -107,13 +107,13 @@ func TestEnqueueRejectsBadOptionsNamingTheField(t *testing.T) {
 		opts  gantry.EnqueueOpts
 		field string
 	}{
-		{"priority too small", gantry.EnqueueOpts{Priority: -1}, "priority"},
-		{"priority too large", gantry.EnqueueOpts{Priority: 10}, "priority"},
-		{"bad queue", gantry.EnqueueOpts{Queue: "no spaces"}, "queue"},
-		{"delay and run_at", gantry.EnqueueOpts{Delay: time.Second, RunAt: time.Now()}, "delay"},
-		{"negative delay", gantry.EnqueueOpts{Delay: -time.Second}, "delay"},
-		{"too many attempts", gantry.EnqueueOpts{MaxAttempts: 100000}, "max_attempts"},
-		{"unknown dependency", gantry.EnqueueOpts{DependsOn: []string{"0190aaaa-0000-7000-8000-000000000000"}}, "depends_on[0]"},
+		{"priority too small", gantry.EnqueueOpts{Priority: -1}, "Priority"},
+		{"priority too large", gantry.EnqueueOpts{Priority: 10}, "Priority"},
+		{"bad queue", gantry.EnqueueOpts{Queue: "no spaces"}, "Queue"},
+		{"delay and run_at", gantry.EnqueueOpts{Delay: time.Second, RunAt: time.Now()}, "Delay"},
+		{"negative delay", gantry.EnqueueOpts{Delay: -time.Second}, "Delay"},
+		{"too many attempts", gantry.EnqueueOpts{MaxAttempts: 100000}, "MaxAttempts"},
+		{"unknown dependency", gantry.EnqueueOpts{DependsOn: []string{"0190aaaa-0000-7000-8000-000000000000"}}, "DependsOn[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,7 +137,7 @@ func TestEnqueueBatchIsAllOrNone(t *testing.T) {
 	bad, _ := gantry.Spec(greetArgs{Name: "b"}, &gantry.EnqueueOpts{Priority: 42})
 	_, err := c.EnqueueBatch(ctx, []gantry.JobSpec{good, good, bad}, nil)
 	var fe *gantry.FieldError
-	if !errors.As(err, &fe) || fe.Index != 2 || fe.Field != "priority" {
+	if !errors.As(err, &fe) || fe.Index != 2 || fe.Field != "Priority" {
 		t.Fatalf("err = %v, want jobs[2].priority", err)
 	}
 	page, err := c.List(ctx, nil)

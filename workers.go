@@ -173,19 +173,19 @@ func (c *Client) claimParams(p *LeaseParams) (*store.ClaimParams, error) {
 	if q.LeaseFor == 0 {
 		q.LeaseFor = c.cfg.LeaseFor
 	}
-	if err := store.CheckName("queue", q.Queue); err != nil {
+	if err := store.CheckName("Queue", q.Queue); err != nil {
 		return nil, err
 	}
 	switch {
 	case q.Max < 1 || q.Max > MaxLeaseJobs:
-		return nil, leaseField("max", fmt.Sprintf("must be between 1 and %d", MaxLeaseJobs))
+		return nil, leaseField("Max", fmt.Sprintf("must be between 1 and %d", MaxLeaseJobs))
 	case q.LeaseFor < MinLeaseFor || q.LeaseFor > MaxLeaseFor:
-		return nil, leaseField("lease", fmt.Sprintf("must be between %v and %v", MinLeaseFor, MaxLeaseFor))
+		return nil, leaseField("LeaseFor", fmt.Sprintf("must be between %v and %v", MinLeaseFor, MaxLeaseFor))
 	case q.Wait < 0:
-		return nil, leaseField("wait", "must not be negative")
+		return nil, leaseField("Wait", "must not be negative")
 	}
 	for i, k := range q.Kinds {
-		if err := store.CheckName(fmt.Sprintf("kinds[%d]", i), k); err != nil {
+		if err := store.CheckName(fmt.Sprintf("Kinds[%d]", i), k); err != nil {
 			return nil, err
 		}
 	}
@@ -224,7 +224,7 @@ func (c *Client) claim(ctx context.Context, p *store.ClaimParams) ([]*Job, error
 func (w *Workers) Heartbeat(ctx context.Context, p *HeartbeatParams) (*Job, error) {
 	c := w.c
 	if p == nil {
-		return nil, leaseField("id", "must be set")
+		return nil, leaseField("ID", "must be set")
 	}
 	if err := checkLeased(p.ID, p.LeaseToken); err != nil {
 		return nil, err
@@ -236,21 +236,21 @@ func (w *Workers) Heartbeat(ctx context.Context, p *HeartbeatParams) (*Job, erro
 	case p.Extend < 0:
 		hp.ExtendBy = 0
 	case p.Extend > MaxLeaseFor:
-		return nil, leaseField("extend", fmt.Sprintf("must be at most %v", MaxLeaseFor))
+		return nil, leaseField("Extend", fmt.Sprintf("must be at most %v", MaxLeaseFor))
 	}
 	if p.Progress != nil {
 		if p.Progress.Percent < 0 || p.Progress.Percent > 100 {
-			return nil, leaseField("progress", "must be between 0 and 100")
+			return nil, leaseField("Progress", "must be between 0 and 100")
 		}
 		if len(p.Progress.Message) > store.MaxProgressMessage {
-			return nil, leaseField("message", fmt.Sprintf("must be at most %d bytes", store.MaxProgressMessage))
+			return nil, leaseField("Progress.Message", fmt.Sprintf("must be at most %d bytes", store.MaxProgressMessage))
 		}
 		pr := *p.Progress
 		hp.Progress = &pr
 	}
 	if len(p.Checkpoint) > 0 {
 		if !json.Valid(p.Checkpoint) {
-			return nil, leaseField("checkpoint", "must be a JSON value")
+			return nil, leaseField("Checkpoint", "must be a JSON value")
 		}
 		hp.Checkpoint = p.Checkpoint
 	}
@@ -263,13 +263,13 @@ func (w *Workers) Heartbeat(ctx context.Context, p *HeartbeatParams) (*Job, erro
 // wrapping ErrLeaseLost or ErrNotFound.
 func (w *Workers) Complete(ctx context.Context, p *CompleteParams) (*Job, error) {
 	if p == nil {
-		return nil, leaseField("id", "must be set")
+		return nil, leaseField("ID", "must be set")
 	}
 	if err := checkLeased(p.ID, p.LeaseToken); err != nil {
 		return nil, err
 	}
 	if len(p.Result) > 0 && !json.Valid(p.Result) {
-		return nil, leaseField("result", "must be a JSON value")
+		return nil, leaseField("Result", "must be a JSON value")
 	}
 	return w.c.finish(ctx, store.FinishItem{ID: p.ID, LeaseToken: p.LeaseToken, Outcome: store.OutcomeSucceeded, Result: p.Result})
 }
@@ -281,13 +281,13 @@ func (w *Workers) Complete(ctx context.Context, p *CompleteParams) (*Job, error)
 func (w *Workers) Fail(ctx context.Context, p *FailParams) (*Job, error) {
 	c := w.c
 	if p == nil {
-		return nil, leaseField("id", "must be set")
+		return nil, leaseField("ID", "must be set")
 	}
 	if err := checkLeased(p.ID, p.LeaseToken); err != nil {
 		return nil, err
 	}
 	if p.RetryIn < 0 {
-		return nil, leaseField("retry_in", "must not be negative")
+		return nil, leaseField("RetryIn", "must not be negative")
 	}
 	// A well-formed token names its attempt; a malformed one matches no
 	// lease, and the store says so.
@@ -340,9 +340,9 @@ func (c *Client) finish(ctx context.Context, item store.FinishItem) (*Job, error
 func checkLeased(id, token string) error {
 	switch {
 	case id == "":
-		return leaseField("id", "must be set")
+		return leaseField("ID", "must be set")
 	case token == "":
-		return leaseField("lease_token", "must be set")
+		return leaseField("LeaseToken", "must be set")
 	}
 	return nil
 }

@@ -200,13 +200,13 @@ func TestLeaseRefusesBadParams(t *testing.T) {
 		p     gantry.LeaseParams
 		field string
 	}{
-		{gantry.LeaseParams{Queue: "bad queue"}, "queue"},
-		{gantry.LeaseParams{Max: -1}, "max"},
-		{gantry.LeaseParams{Max: gantry.MaxLeaseJobs + 1}, "max"},
-		{gantry.LeaseParams{LeaseFor: time.Millisecond}, "lease"},
-		{gantry.LeaseParams{LeaseFor: 48 * time.Hour}, "lease"},
-		{gantry.LeaseParams{Wait: -time.Second}, "wait"},
-		{gantry.LeaseParams{Kinds: []string{"ok", ""}}, "kinds[1]"},
+		{gantry.LeaseParams{Queue: "bad queue"}, "Queue"},
+		{gantry.LeaseParams{Max: -1}, "Max"},
+		{gantry.LeaseParams{Max: gantry.MaxLeaseJobs + 1}, "Max"},
+		{gantry.LeaseParams{LeaseFor: time.Millisecond}, "LeaseFor"},
+		{gantry.LeaseParams{LeaseFor: 48 * time.Hour}, "LeaseFor"},
+		{gantry.LeaseParams{Wait: -time.Second}, "Wait"},
+		{gantry.LeaseParams{Kinds: []string{"ok", ""}}, "Kinds[1]"},
 	} {
 		_, err := c.Workers().Lease(t.Context(), &tc.p)
 		var fe *gantry.FieldError
@@ -343,17 +343,17 @@ func TestWorkerCallsRefuseBadInput(t *testing.T) {
 		}
 	}
 	_, err := c.Workers().Heartbeat(ctx, &gantry.HeartbeatParams{ID: j.ID})
-	check("heartbeat without token", err, "lease_token")
+	check("heartbeat without token", err, "LeaseToken")
 	_, err = c.Workers().Heartbeat(ctx, &gantry.HeartbeatParams{ID: j.ID, LeaseToken: j.LeaseToken, Progress: &gantry.Progress{Percent: 101}})
-	check("heartbeat with 101%", err, "progress")
+	check("heartbeat with 101%", err, "Progress")
 	_, err = c.Workers().Heartbeat(ctx, &gantry.HeartbeatParams{ID: j.ID, LeaseToken: j.LeaseToken, Checkpoint: json.RawMessage(`{`)})
-	check("heartbeat with a bad checkpoint", err, "checkpoint")
+	check("heartbeat with a bad checkpoint", err, "Checkpoint")
 	_, err = c.Workers().Complete(ctx, &gantry.CompleteParams{ID: j.ID, LeaseToken: j.LeaseToken, Result: json.RawMessage(`nope`)})
-	check("complete with a bad result", err, "result")
+	check("complete with a bad result", err, "Result")
 	_, err = c.Workers().Fail(ctx, &gantry.FailParams{ID: j.ID, LeaseToken: j.LeaseToken, RetryIn: -time.Second})
-	check("fail with a negative retry", err, "retry_in")
+	check("fail with a negative retry", err, "RetryIn")
 	_, err = c.Workers().Complete(ctx, &gantry.CompleteParams{ID: "", LeaseToken: j.LeaseToken})
-	check("complete without id", err, "id")
+	check("complete without id", err, "ID")
 	if _, err := c.Workers().Complete(ctx, &gantry.CompleteParams{ID: "no-such-job", LeaseToken: j.LeaseToken}); !errors.Is(err, gantry.ErrNotFound) && !errors.Is(err, gantry.ErrLeaseLost) {
 		t.Errorf("complete of an unknown job = %v, want ErrNotFound", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gantry-dev/gantry"
@@ -186,9 +187,9 @@ func toAPIError(err error, batch bool) *apiError {
 		e.p.State = string(te.From)
 		return e
 	case errors.As(err, &fe):
-		field := fe.Field
+		field := jsonField(fe.Field)
 		if batch && fe.Index >= 0 {
-			field = fmt.Sprintf("jobs[%d].%s", fe.Index, fe.Field)
+			field = strings.TrimSuffix(fmt.Sprintf("jobs[%d].%s", fe.Index, field), ".")
 		}
 		return invalidField(field, "%s: %s", field, fe.Reason)
 	case errors.Is(err, store.ErrInvalid):

@@ -182,20 +182,26 @@ func ValidName(s string) bool {
 	return true
 }
 
-// FieldError says which field of a new job is invalid and why. Stores and
-// the client return it (wrapped in ErrInvalid) so that callers can name the
-// field to the user.
+// FieldError says which field of a request is invalid and why: of a new
+// job, or of the params of a call. Stores and the client return it (wrapped
+// in ErrInvalid) so that callers can name the field to the user.
 type FieldError struct {
 	// Index is the job's position in a batch, or -1 for a single job.
 	Index int
-	// Field is the JSON name of the field, e.g. "kind" or "depends_on[2]".
+	// Field names the field by its Go name, as in NewJob, EnqueueOpts or
+	// the call's params: "Kind", "DependsOn[2]", "LeaseFor",
+	// "Progress.Message". Empty means the job itself (a nil job in a
+	// batch). The HTTP API maps these names to its JSON ones.
 	Field string
 	// Reason is a short human explanation.
 	Reason string
 }
 
 func (e *FieldError) Error() string {
-	if e.Index >= 0 {
+	switch {
+	case e.Index >= 0 && e.Field == "":
+		return fmt.Sprintf("jobs[%d]: %s", e.Index, e.Reason)
+	case e.Index >= 0:
 		return fmt.Sprintf("jobs[%d].%s: %s", e.Index, e.Field, e.Reason)
 	}
 	return e.Field + ": " + e.Reason
@@ -210,32 +216,32 @@ func ValidateNew(j *NewJob) error {
 	bad := func(field, reason string) error { return &FieldError{Index: -1, Field: field, Reason: reason} }
 	switch {
 	case !ValidName(j.Kind):
-		return bad("kind", NameRule)
+		return bad("Kind", NameRule)
 	case !ValidName(j.Queue):
-		return bad("queue", NameRule)
+		return bad("Queue", NameRule)
 	case j.Priority < MinPriority || j.Priority > MaxPriority:
-		return bad("priority", fmt.Sprintf("must be between %d and %d", MinPriority, MaxPriority))
+		return bad("Priority", fmt.Sprintf("must be between %d and %d", MinPriority, MaxPriority))
 	case j.MaxAttempts < 1 || j.MaxAttempts > MaxMaxAttempts:
-		return bad("max_attempts", fmt.Sprintf("must be between 1 and %d", MaxMaxAttempts))
+		return bad("MaxAttempts", fmt.Sprintf("must be between 1 and %d", MaxMaxAttempts))
 	case j.Timeout < 0:
-		return bad("timeout", "must not be negative")
+		return bad("Timeout", "must not be negative")
 	case len(j.UniqueKey) > MaxUniqueKeyLen:
-		return bad("unique_key", fmt.Sprintf("must be at most %d bytes", MaxUniqueKeyLen))
+		return bad("UniqueKey", fmt.Sprintf("must be at most %d bytes", MaxUniqueKeyLen))
 	case len(j.DependsOn) > MaxDependencies:
-		return bad("depends_on", fmt.Sprintf("must list at most %d jobs", MaxDependencies))
+		return bad("DependsOn", fmt.Sprintf("must list at most %d jobs", MaxDependencies))
 	case j.RunAt.IsZero():
-		return bad("run_at", "must be set")
+		return bad("RunAt", "must be set")
 	}
 	if len(j.Args) > 0 && !isJSONObject(j.Args) {
-		return bad("args", "must be a JSON object")
+		return bad("Args", "must be a JSON object")
 	}
 	seen := make(map[string]bool, len(j.DependsOn))
 	for i, d := range j.DependsOn {
 		if d == "" {
-			return bad(fmt.Sprintf("depends_on[%d]", i), "must not be empty")
+			return bad(fmt.Sprintf("DependsOn[%d]", i), "must not be empty")
 		}
 		if seen[d] {
-			return bad(fmt.Sprintf("depends_on[%d]", i), "lists "+d+" twice")
+			return bad(fmt.Sprintf("DependsOn[%d]", i), "lists "+d+" twice")
 		}
 		seen[d] = true
 	}

@@ -202,7 +202,7 @@ func (c *Config) Validate() error {
 		return errors.New("invalid PollInterval, MaintenanceInterval or StopGrace: must not be negative")
 	}
 	for name, n := range c.Queues {
-		if err := store.CheckName("queue", name); err != nil {
+		if err := store.CheckName("Queue", name); err != nil {
 			return fmt.Errorf("invalid Queues: %w", err)
 		}
 		if n < 1 || n > MaxWorkers {
@@ -210,7 +210,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, k := range c.Kinds {
-		if err := store.CheckName("kind", k); err != nil {
+		if err := store.CheckName("Kind", k); err != nil {
 			return err
 		}
 	}

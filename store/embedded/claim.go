@@ -20,7 +20,7 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimRe
 		return &store.ClaimResult{}, nil
 	}
 	if p.LeaseFor <= 0 {
-		return nil, &store.FieldError{Index: -1, Field: "lease", Reason: "must be positive"}
+		return nil, &store.FieldError{Index: -1, Field: "LeaseFor", Reason: "must be positive"}
 	}
 	jobs, err := submit(ctx, s, &claimReq{p: p}, applied)
 	if err != nil {
@@ -250,10 +250,10 @@ var farFuture = time.Unix(1<<40, 0)
 func (s *Store) Heartbeat(ctx context.Context, p *store.HeartbeatParams) (*store.Job, error) {
 	if p.Progress != nil {
 		if p.Progress.Percent < 0 || p.Progress.Percent > 100 {
-			return nil, &store.FieldError{Index: -1, Field: "progress", Reason: "must be between 0 and 100"}
+			return nil, &store.FieldError{Index: -1, Field: "Progress", Reason: "must be between 0 and 100"}
 		}
 		if len(p.Progress.Message) > store.MaxProgressMessage {
-			return nil, &store.FieldError{Index: -1, Field: "message", Reason: fmt.Sprintf("must be at most %d bytes", store.MaxProgressMessage)}
+			return nil, &store.FieldError{Index: -1, Field: "Progress.Message", Reason: fmt.Sprintf("must be at most %d bytes", store.MaxProgressMessage)}
 		}
 	}
 	return submit(ctx, s, &heartbeatReq{p: p}, applied)

@@ -18,7 +18,7 @@ func (s *Store) Enqueue(ctx context.Context, p *store.EnqueueParams) (*store.Enq
 	// committer spends its time on what must be serial.
 	for i, nj := range p.Jobs {
 		if nj == nil {
-			return nil, &store.FieldError{Index: i, Field: "job", Reason: "must not be null"}
+			return nil, &store.FieldError{Index: i, Field: "", Reason: "must not be null"}
 		}
 		if err := store.ValidateNew(nj); err != nil {
 			if fe, ok := err.(*store.FieldError); ok {
@@ -117,7 +117,7 @@ func (tx *txn) planRefs(i int, pl *planned, now time.Time) error {
 			}
 		}
 		if !ok {
-			return &store.FieldError{Index: i, Field: "parent_id", Reason: "no job " + nj.ParentID}
+			return &store.FieldError{Index: i, Field: "ParentID", Reason: "no job " + nj.ParentID}
 		}
 	}
 	states := make([]store.State, len(nj.DependsOn))
@@ -131,7 +131,7 @@ func (tx *txn) planRefs(i int, pl *planned, now time.Time) error {
 			}
 		}
 		if !ok {
-			return &store.FieldError{Index: i, Field: fmt.Sprintf("depends_on[%d]", k), Reason: "no job " + d}
+			return &store.FieldError{Index: i, Field: fmt.Sprintf("DependsOn[%d]", k), Reason: "no job " + d}
 		}
 		states[k] = st
 		if st != store.StateSucceeded && !st.Final() {

@@ -177,7 +177,7 @@ func (r *pruneReq) apply(tx *txn) {
 
 // PauseQueue pauses or resumes claiming from a queue, durably.
 func (s *Store) PauseQueue(ctx context.Context, p *store.PauseParams) error {
-	if err := store.CheckName("queue", p.Queue); err != nil {
+	if err := store.CheckName("Queue", p.Queue); err != nil {
 		return err
 	}
 	_, err := submit(ctx, s, &pauseReq{p: p}, durable)

@@ -57,7 +57,7 @@ func (s *Store) List(ctx context.Context, p *store.ListParams) (*store.ListResul
 	}
 	defer s.readMu.RUnlock()
 	if p.State != "" && !p.State.Valid() {
-		return nil, &store.FieldError{Index: -1, Field: "state", Reason: "unknown state " + string(p.State)}
+		return nil, &store.FieldError{Index: -1, Field: "State", Reason: "unknown state " + string(p.State)}
 	}
 	limit := p.Limit
 	if limit <= 0 {
@@ -75,7 +75,7 @@ func (s *Store) List(ctx context.Context, p *store.ListParams) (*store.ListResul
 	if p.Cursor != "" {
 		id, ok := parseID(p.Cursor)
 		if !ok {
-			return nil, &store.FieldError{Index: -1, Field: "cursor", Reason: "not a cursor of this store"}
+			return nil, &store.FieldError{Index: -1, Field: "Cursor", Reason: "not a cursor of this store"}
 		}
 		upper = append(append([]byte(nil), lower...), id[:]...)
 	}

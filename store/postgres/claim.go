@@ -43,7 +43,7 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimRe
 		return &store.ClaimResult{}, nil
 	}
 	if p.LeaseFor <= 0 {
-		return nil, &store.FieldError{Index: -1, Field: "lease", Reason: "must be positive"}
+		return nil, &store.FieldError{Index: -1, Field: "LeaseFor", Reason: "must be positive"}
 	}
 	br := s.pool.SendBatch(ctx, s.claimBatch(p))
 	changes, cs, err := readClaim(br)
@@ -168,10 +168,10 @@ func (s *Store) Heartbeat(ctx context.Context, p *store.HeartbeatParams) (*store
 	var msg pgtype.Text
 	if p.Progress != nil {
 		if p.Progress.Percent < 0 || p.Progress.Percent > 100 {
-			return nil, &store.FieldError{Index: -1, Field: "progress", Reason: "must be between 0 and 100"}
+			return nil, &store.FieldError{Index: -1, Field: "Progress", Reason: "must be between 0 and 100"}
 		}
 		if len(p.Progress.Message) > store.MaxProgressMessage {
-			return nil, &store.FieldError{Index: -1, Field: "message", Reason: "is too long"}
+			return nil, &store.FieldError{Index: -1, Field: "Progress.Message", Reason: "is too long"}
 		}
 		pct = pgtype.Int2{Int16: int16(p.Progress.Percent), Valid: true}
 		msg = pgtype.Text{String: p.Progress.Message, Valid: true}

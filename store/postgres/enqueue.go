@@ -155,7 +155,7 @@ func (s *Store) prepareBatch(p *store.EnqueueParams) (*batch, error) {
 		res: make([]store.Enqueued, len(p.Jobs))}
 	for i, nj := range p.Jobs {
 		if nj == nil {
-			return nil, &store.FieldError{Index: i, Field: "job", Reason: "must not be null"}
+			return nil, &store.FieldError{Index: i, Field: "", Reason: "must not be null"}
 		}
 		if err := store.ValidateNew(nj); err != nil {
 			var fe *store.FieldError
@@ -167,7 +167,7 @@ func (s *Store) prepareBatch(p *store.EnqueueParams) (*batch, error) {
 			return nil, err
 		}
 		if nj.ParentID != "" && len(nj.ParentID) > store.MaxNameLen {
-			return nil, &store.FieldError{Index: i, Field: "parent_id", Reason: "is too long"}
+			return nil, &store.FieldError{Index: i, Field: "ParentID", Reason: "is too long"}
 		}
 		args := slices.Clone(nj.Args)
 		if len(args) == 0 {
@@ -434,7 +434,7 @@ func (s *Store) resolveDeps(ctx context.Context, tx pgx.Tx, b *batch) error {
 }
 
 func unknownDep(i, k int, id string) error {
-	return &store.FieldError{Index: i, Field: "depends_on[" + strconv.Itoa(k) + "]", Reason: "no job " + id}
+	return &store.FieldError{Index: i, Field: "DependsOn[" + strconv.Itoa(k) + "]", Reason: "no job " + id}
 }
 
 // insertJobs writes new jobs with one multi-row INSERT per maxValuesRows

@@ -138,7 +138,7 @@ func (s *Store) PauseQueue(ctx context.Context, p *store.PauseParams) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
-	if err := store.CheckName("queue", p.Queue); err != nil {
+	if err := store.CheckName("Queue", p.Queue); err != nil {
 		return err
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO `+s.q.queues+` (name, paused) VALUES ($1, $2)

@@ -148,7 +148,7 @@ func (s *Store) List(ctx context.Context, p *store.ListParams) (*store.ListResul
 	}
 	if p.State != "" {
 		if !p.State.Valid() {
-			return nil, &store.FieldError{Index: -1, Field: "state", Reason: "is not a state"}
+			return nil, &store.FieldError{Index: -1, Field: "State", Reason: "is not a state"}
 		}
 		add("state = ?", string(p.State))
 	}
@@ -163,7 +163,7 @@ func (s *Store) List(ctx context.Context, p *store.ListParams) (*store.ListResul
 	}
 	if p.Cursor != "" {
 		if !validID(p.Cursor) {
-			return nil, &store.FieldError{Index: -1, Field: "cursor", Reason: "is not a cursor from this store"}
+			return nil, &store.FieldError{Index: -1, Field: "Cursor", Reason: "is not a cursor from this store"}
 		}
 		add("id < ?", p.Cursor)
 	}

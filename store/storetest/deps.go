@@ -161,7 +161,7 @@ func testDependencies(t *testing.T, open opener) {
 		h := setup(t, open)
 		known := h.enqueue()
 		_, err := h.enqueueBatch(h.newJob(), h.newJob(withDeps(known.ID, store.NewID())))
-		wantFieldError(t, err, 1, "depends_on[1]")
+		wantFieldError(t, err, 1, "DependsOn[1]")
 		if got := h.listAll(store.ListParams{}); len(got) != 1 {
 			t.Errorf("after the refused batch the store holds %d jobs, want 1", len(got))
 		}

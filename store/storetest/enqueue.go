@@ -198,29 +198,29 @@ func testEnqueue(t *testing.T, open opener) {
 			opt   jobOpt
 			field string
 		}{
-			{"KindEmpty", withKind(""), "kind"},
-			{"KindSpace", withKind("send email"), "kind"},
-			{"KindSlash", withKind("a/b"), "kind"},
-			{"KindNonASCII", withKind("tâche"), "kind"},
-			{"KindTooLong", withKind(strings.Repeat("k", store.MaxNameLen+1)), "kind"},
-			{"QueueEmpty", withQueue(""), "queue"},
-			{"QueueSpace", withQueue("my queue"), "queue"},
-			{"QueueTooLong", withQueue(strings.Repeat("q", store.MaxNameLen+1)), "queue"},
-			{"PriorityZero", withPriority(store.MinPriority - 1), "priority"},
-			{"PriorityNegative", withPriority(-3), "priority"},
-			{"PriorityTooBig", withPriority(store.MaxPriority + 1), "priority"},
-			{"MaxAttemptsZero", withAttempts(0), "max_attempts"},
-			{"MaxAttemptsTooBig", withAttempts(store.MaxMaxAttempts + 1), "max_attempts"},
-			{"ArgsArray", withArgs(`[1,2]`), "args"},
-			{"ArgsString", withArgs(`"x"`), "args"},
-			{"ArgsNumber", withArgs(`42`), "args"},
-			{"ArgsNull", withArgs(`null`), "args"},
-			{"ArgsMalformed", withArgs(`{"a":`), "args"},
-			{"TimeoutNegative", withTimeout(-time.Second), "timeout"},
-			{"RunAtZero", withRunAt(time.Time{}), "run_at"},
-			{"UniqueKeyTooLong", withUniqueKey(strings.Repeat("k", store.MaxUniqueKeyLen+1)), "unique_key"},
-			{"DependsOnEmptyID", withDeps(""), "depends_on[0]"},
-			{"DependsOnUnknown", withDeps(store.NewID()), "depends_on[0]"},
+			{"KindEmpty", withKind(""), "Kind"},
+			{"KindSpace", withKind("send email"), "Kind"},
+			{"KindSlash", withKind("a/b"), "Kind"},
+			{"KindNonASCII", withKind("tâche"), "Kind"},
+			{"KindTooLong", withKind(strings.Repeat("k", store.MaxNameLen+1)), "Kind"},
+			{"QueueEmpty", withQueue(""), "Queue"},
+			{"QueueSpace", withQueue("my queue"), "Queue"},
+			{"QueueTooLong", withQueue(strings.Repeat("q", store.MaxNameLen+1)), "Queue"},
+			{"PriorityZero", withPriority(store.MinPriority - 1), "Priority"},
+			{"PriorityNegative", withPriority(-3), "Priority"},
+			{"PriorityTooBig", withPriority(store.MaxPriority + 1), "Priority"},
+			{"MaxAttemptsZero", withAttempts(0), "MaxAttempts"},
+			{"MaxAttemptsTooBig", withAttempts(store.MaxMaxAttempts + 1), "MaxAttempts"},
+			{"ArgsArray", withArgs(`[1,2]`), "Args"},
+			{"ArgsString", withArgs(`"x"`), "Args"},
+			{"ArgsNumber", withArgs(`42`), "Args"},
+			{"ArgsNull", withArgs(`null`), "Args"},
+			{"ArgsMalformed", withArgs(`{"a":`), "Args"},
+			{"TimeoutNegative", withTimeout(-time.Second), "Timeout"},
+			{"RunAtZero", withRunAt(time.Time{}), "RunAt"},
+			{"UniqueKeyTooLong", withUniqueKey(strings.Repeat("k", store.MaxUniqueKeyLen+1)), "UniqueKey"},
+			{"DependsOnEmptyID", withDeps(""), "DependsOn[0]"},
+			{"DependsOnUnknown", withDeps(store.NewID()), "DependsOn[0]"},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
@@ -245,7 +245,7 @@ func testEnqueue(t *testing.T, open opener) {
 		h := setup(t, open)
 		dep := h.enqueue()
 		_, err := h.enqueueBatch(h.newJob(), h.newJob(withDeps(dep.ID, dep.ID)))
-		wantFieldError(t, err, 1, "depends_on[1]")
+		wantFieldError(t, err, 1, "DependsOn[1]")
 		if got := len(h.listAll(store.ListParams{})); got != 1 {
 			t.Errorf("after a refused batch the store holds %d jobs, want 1 (the dependency)", got)
 		}

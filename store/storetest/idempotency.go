@@ -90,7 +90,7 @@ func testIdempotency(t *testing.T, open opener) {
 	t.Run("RefusedBatchRecordsNoKey", func(t *testing.T) {
 		h := setup(t, open)
 		_, err := idem(h, "req-1", "h1", h.newJob(), h.newJob(withKind("")))
-		wantFieldError(t, err, 1, "kind")
+		wantFieldError(t, err, 1, "Kind")
 		res := mustIdem(h, "req-1", "h1", h.newJob(), h.newJob())
 		if res.Replayed || len(res.Jobs) != 2 {
 			t.Errorf("after a refused batch the key is free: got Replayed %v with %d jobs, want 2 new jobs", res.Replayed, len(res.Jobs))

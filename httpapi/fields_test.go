@@ -1,0 +1,50 @@
+package httpapi
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestJSONField(t *testing.T) {
+	t.Parallel()
+	for goName, want := range map[string]string{
+		"Kind":             "kind",
+		"MaxAttempts":      "max_attempts",
+		"DependsOn[3]":     "depends_on[3]",
+		"Kinds[0]":         "kinds[0]",
+		"LeaseFor":         "lease",
+		"Progress.Message": "message",
+		"RetryIn":          "retry_in",
+		"NotInTheTable":    "NotInTheTable",
+		"":                 "",
+	} {
+		if got := jsonField(goName); got != want {
+			t.Errorf("jsonField(%q) = %q, want %q", goName, got, want)
+		}
+	}
+}
+
+// TestJSONNamesExist: every name of the table is a member of a request
+// body or a query parameter the API takes, so the table cannot drift from
+// the API.
+func TestJSONNamesExist(t *testing.T) {
+	t.Parallel()
+	members := map[string]bool{}
+	for _, v := range []any{JobRequest{}, LeaseRequest{}, HeartbeatRequest{}, CompleteRequest{}, FailRequest{}} {
+		for f := range reflect.TypeOf(v).Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			members[name] = true
+		}
+	}
+	// The query of GET /v1/jobs and of uploads, and the {id} of the path.
+	for _, q := range append(slices.Clone(blobQuery), "state", "cursor", "limit", "id") {
+		members[q] = true
+	}
+	for goName, name := range jsonNames {
+		if !members[name] {
+			t.Errorf("jsonNames maps %s to %q, which no request body or query of the API has", goName, name)
+		}
+	}
+}
