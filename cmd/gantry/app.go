@@ -66,6 +66,7 @@ func commands() []*command {
 		{name: "migrate up", summary: "apply pending PostgreSQL migrations", run: runMigrateUp},
 		{name: "migrate down", summary: "revert PostgreSQL migrations", run: runMigrateDown},
 		{name: "bench http", summary: "measure HTTP enqueue throughput and latency against a bare net/http server", run: runBenchHTTP},
+		{name: "health", summary: "probe a running server's /healthz (or /readyz): exit 0 when it answers 200", run: runHealth},
 		{name: "version", summary: "print the version", run: runVersion},
 	}
 }
