@@ -104,7 +104,3 @@ func TestBadInputMatrix(t *testing.T) {
 		t.Errorf("query on a JSON enqueue: %+v", p)
 	}
 }
-
-func TestSlowHeaders(t *testing.T) {
-	t.Skip("a client that sends its headers slowly is cut off by the http.Server's ReadHeaderTimeout, which cmd/gantry sets; httpapi is only its handler")
-}
