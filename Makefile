@@ -27,10 +27,24 @@ help: ## list the targets
 	@echo
 	@echo 'Variables: GO=$(GO) STATICCHECK=$(STATICCHECK) FUZZTIME=$(FUZZTIME) BENCHTIME=$(BENCHTIME) TESTFLAGS=$(TESTFLAGS)'
 
-test: unit fuzz ## the whole test suite: unit tests with the race detector, then the fuzz pass
+# UNIT_SUMMARY is where `make unit` keeps the list of skipped tests and its
+# closing line, which `make test` prints again at its very end.
+UNIT_SUMMARY = bin/unit-summary.txt
 
-unit: ## go test -race ./... (tests needing PostgreSQL skip without GANTRY_TEST_POSTGRES_URL)
-	$(GO) test -race -count=1 $(TESTFLAGS) ./...
+test: unit fuzz ## the whole test suite: unit tests with the race detector, then the fuzz pass; ends with the tests skipped and how to run them
+	@echo
+	@cat $(UNIT_SUMMARY)
+
+# go test -json goes through internal/testreport, which prints what go test
+# prints without -json, then the tests that skipped (no PostgreSQL, no S3
+# server, ...) grouped by the reason they give, which says how to run them,
+# and a closing line "N passed, N failed, N skipped". Its exit status is
+# go test's, or 1 when a test failed.
+unit: ## go test -race ./..., then which tests skipped and why (PostgreSQL without GANTRY_TEST_POSTGRES_URL, S3 without versitygw, ...)
+	@mkdir -p bin
+	@$(GO) build -o bin/testreport ./internal/testreport
+	{ $(GO) test -race -count=1 -json $(TESTFLAGS) ./...; echo $$? >bin/.unit-status; } | \
+		bin/testreport -status bin/.unit-status -summary $(UNIT_SUMMARY) -trim $$($(GO) list -m)/ $(if $(filter -v -v=true,$(TESTFLAGS)),-v)
 
 # Every `func FuzzXxx(f *testing.F)` in a package of this module runs for
 # FUZZTIME on its own (go test -fuzz takes one target at a time), so new fuzz
