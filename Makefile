@@ -18,7 +18,7 @@ BENCHTIME   ?= 1s
 TESTFLAGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help test unit fuzz lint fmt-check vet staticcheck lint-more bench tidy-check build clean
+.PHONY: help test unit fuzz lint fmt-check vet staticcheck lint-more bench tidy-check build build-static test-static clean
 
 help: ## list the targets
 	@echo 'Usage: make TARGET [VAR=value]'
@@ -90,8 +90,18 @@ bench: ## run the benchmarks of the module once, BENCHTIME each
 tidy-check: ## fail if go mod tidy would change go.mod or go.sum
 	$(GO) mod tidy -diff
 
-build: ## build the gantry binary into bin/gantry
+build: ## build the gantry binary into bin/gantry (with cgo where a C compiler is found: see docs/deployment.md)
 	$(GO) build -o bin/gantry ./cmd/gantry
+
+# The build of releases and of the container image: static, no cgo. The
+# Dockerfile runs the same command; .ci/dockerfile-check checks that.
+build-static: ## build a static gantry binary (CGO_ENABLED=0, as releases and the Dockerfile) into bin/gantry
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o bin/gantry ./cmd/gantry
+
+# The packages whose behaviour depends on cgo (Pebble's zstd and the memory
+# of its cache), tested on the static build; no -race, which needs cgo.
+test-static: ## the embedded store, the client and gantrytest on the static build (CGO_ENABLED=0 go test)
+	CGO_ENABLED=0 $(GO) test -count=1 $(TESTFLAGS) ./store/embedded/... ./gantrytest/... .
 
 clean: ## remove bin/
 	rm -rf bin
