@@ -18,7 +18,7 @@ BENCHTIME   ?= 1s
 TESTFLAGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help test unit fuzz lint fmt-check vet staticcheck lint-more bench tidy-check build build-static test-static clean
+.PHONY: help test unit fuzz lint fmt-check vet staticcheck lint-more bench tidy-check build build-static test-static docker-check clean
 
 help: ## list the targets
 	@echo 'Usage: make TARGET [VAR=value]'
@@ -102,6 +102,9 @@ build-static: ## build a static gantry binary (CGO_ENABLED=0, as releases and th
 # of its cache), tested on the static build; no -race, which needs cgo.
 test-static: ## the embedded store, the client and gantrytest on the static build (CGO_ENABLED=0 go test)
 	CGO_ENABLED=0 $(GO) test -count=1 $(TESTFLAGS) ./store/embedded/... ./gantrytest/... .
+
+docker-check: ## run the Dockerfile's build steps and the image's checks without Docker (.ci/dockerfile-check)
+	bash .ci/dockerfile-check
 
 clean: ## remove bin/
 	rm -rf bin
