@@ -22,7 +22,7 @@ BENCHTIME   ?= 1s
 TESTFLAGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help test unit fuzz lint fmt-check vet staticcheck lint-more bench tidy-check build clean
+.PHONY: help test unit fuzz lint fmt-check vet staticcheck lint-more bench tidy-check build build-static test-static docker-check clean
 .PHONY: openapi-tools openapi-lint clients-check
 
 help: ## list the targets
@@ -32,10 +32,24 @@ help: ## list the targets
 	@echo
 	@echo 'Variables: GO=$(GO) STATICCHECK=$(STATICCHECK) FUZZTIME=$(FUZZTIME) BENCHTIME=$(BENCHTIME) TESTFLAGS=$(TESTFLAGS)'
 
-test: unit fuzz ## the whole test suite: unit tests with the race detector, then the fuzz pass
+# UNIT_SUMMARY is where `make unit` keeps the list of skipped tests and its
+# closing line, which `make test` prints again at its very end.
+UNIT_SUMMARY = bin/unit-summary.txt
 
-unit: ## go test -race ./... (tests needing PostgreSQL skip without GANTRY_TEST_POSTGRES_URL)
-	$(GO) test -race -count=1 $(TESTFLAGS) ./...
+test: unit fuzz ## the whole test suite: unit tests with the race detector, then the fuzz pass; ends with the tests skipped and how to run them
+	@echo
+	@cat $(UNIT_SUMMARY)
+
+# go test -json goes through internal/testreport, which prints what go test
+# prints without -json, then the tests that skipped (no PostgreSQL, no S3
+# server, ...) grouped by the reason they give, which says how to run them,
+# and a closing line "N passed, N failed, N skipped". Its exit status is
+# go test's, or 1 when a test failed.
+unit: ## go test -race ./..., then which tests skipped and why (PostgreSQL without GANTRY_TEST_POSTGRES_URL, S3 without versitygw, ...)
+	@mkdir -p bin
+	@$(GO) build -o bin/testreport ./internal/testreport
+	{ $(GO) test -race -count=1 -json $(TESTFLAGS) ./...; echo $$? >bin/.unit-status; } | \
+		bin/testreport -status bin/.unit-status -summary $(UNIT_SUMMARY) -trim $$($(GO) list -m)/ $(if $(filter -v -v=true,$(TESTFLAGS)),-v)
 
 # Every `func FuzzXxx(f *testing.F)` in a package of this module runs for
 # FUZZTIME on its own (go test -fuzz takes one target at a time), so new fuzz
@@ -91,8 +105,21 @@ openapi-lint: ## redocly lint api/openapi.yaml (the pinned @redocly/cli; make op
 clients-check: ## generate a Go and a TypeScript client from api/openapi.yaml, run a typed round trip with each against gantry serve
 	NODE_TOOLS=$(NODE_TOOLS) bash api/clients/run.sh
 
-build: ## build the gantry binary into bin/gantry
+build: ## build the gantry binary into bin/gantry (with cgo where a C compiler is found: see docs/deployment.md)
 	$(GO) build -o bin/gantry ./cmd/gantry
+
+# The build of releases and of the container image: static, no cgo. The
+# Dockerfile runs the same command; .ci/dockerfile-check checks that.
+build-static: ## build a static gantry binary (CGO_ENABLED=0, as releases and the Dockerfile) into bin/gantry
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o bin/gantry ./cmd/gantry
+
+# The packages whose behaviour depends on cgo (Pebble's zstd and the memory
+# of its cache), tested on the static build; no -race, which needs cgo.
+test-static: ## the embedded store, the client and gantrytest on the static build (CGO_ENABLED=0 go test)
+	CGO_ENABLED=0 $(GO) test -count=1 $(TESTFLAGS) ./store/embedded/... ./gantrytest/... .
+
+docker-check: ## run the Dockerfile's build steps and the image's checks without Docker (.ci/dockerfile-check)
+	bash .ci/dockerfile-check
 
 clean: ## remove bin/
 	rm -rf bin

@@ -106,10 +106,6 @@ func TestBadInputMatrix(t *testing.T) {
 	}
 }
 
-func TestSlowHeaders(t *testing.T) {
-	t.Skip("a client that sends its headers slowly is cut off by the http.Server's ReadHeaderTimeout, which cmd/gantry sets; httpapi is only its handler")
-}
-
 // TestStrictKeys: keys match field names exactly, and no object of a body,
 // free JSON included, repeats a key.
 func TestStrictKeys(t *testing.T) {

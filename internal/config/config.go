@@ -51,12 +51,22 @@ func usagef(format string, args ...any) error {
 // ParseArgs parses args with fs, allowing flags after positional arguments
 // (gantry jobs get ID --json), and returns the positional arguments. A "--"
 // ends the flags. It returns flag.ErrHelp for -h and --help.
+//
+// A value that does not parse is an error naming the flag; the flag
+// package would quote the value too, so for a flag whose value holds
+// secrets (--tokens) the error gives only the reason, as the environment
+// and the config file do.
 func ParseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	secrets := hideSecrets(fs)
+	defer secrets.restore(fs)
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
+			}
+			if s := secrets.failed(); s != nil {
+				return nil, usagef("flag --%s: %v", s.name, s.err)
 			}
 			return nil, &UsageError{Err: err}
 		}
@@ -69,6 +79,60 @@ func ParseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		pos = append(pos, rest[0])
 		args = rest[1:]
+	}
+}
+
+// secret is implemented by the flag values whose text must never be shown
+// in an error or a log: it holds credentials.
+type secret interface {
+	flag.Value
+	secret()
+}
+
+// secretValue stands in for a secret flag's value while ParseArgs parses,
+// keeping the error of its Set so that ParseArgs can report it without the
+// value the flag package would quote.
+type secretValue struct {
+	secret
+	name string
+	err  error
+}
+
+func (v *secretValue) Set(s string) error {
+	v.err = v.secret.Set(s)
+	return v.err
+}
+
+// secretValues are the stand-ins of one parse.
+type secretValues []*secretValue
+
+// hideSecrets puts a stand-in in place of the value of every secret flag
+// of fs; restore puts the values back.
+func hideSecrets(fs *flag.FlagSet) secretValues {
+	var out secretValues
+	fs.VisitAll(func(f *flag.Flag) {
+		if s, ok := f.Value.(secret); ok {
+			v := &secretValue{secret: s, name: f.Name}
+			f.Value = v
+			out = append(out, v)
+		}
+	})
+	return out
+}
+
+// failed returns the stand-in whose Set failed, if any.
+func (vs secretValues) failed() *secretValue {
+	for _, v := range vs {
+		if v.err != nil {
+			return v
+		}
+	}
+	return nil
+}
+
+func (vs secretValues) restore(fs *flag.FlagSet) {
+	for _, v := range vs {
+		fs.Lookup(v.name).Value = v.secret
 	}
 }
 

@@ -281,3 +281,39 @@ func TestTokensString(t *testing.T) {
 		t.Fatalf("a token with a colon: %v %+v", err, tk)
 	}
 }
+
+// A token that does not parse is never quoted back, whether it came from a
+// flag, the environment or the config file.
+func TestTokensErrorHidesSecret(t *testing.T) {
+	t.Parallel()
+	const secret = "SuperSecret-1"
+	for _, value := range []string{secret + ":bogus", secret + " x:read", "ok:read;" + secret + ":bogus", "admin:" + secret} {
+		file := writeFile(t, `{"tokens": "`+value+`"}`)
+		for _, tc := range []struct {
+			name string
+			args []string
+			env  func(string) string
+			want string
+		}{
+			{"flag", []string{"--tokens", value}, env(), "flag --tokens: token "},
+			{"flag=", []string{"--tokens=" + value}, env(), "flag --tokens: token "},
+			{"flag after another", []string{"--workers", "2", "-tokens", value}, env(), "flag --tokens: token "},
+			{"env", nil, env("GANTRY_TOKENS", value), "environment variable GANTRY_TOKENS: token "},
+			{"file", []string{"--config", file}, env(), "tokens: token "},
+		} {
+			_, err := config.LoadServe(tc.args, tc.env)
+			var ue *config.UsageError
+			if !errors.As(err, &ue) {
+				t.Errorf("%s %q: %v, want a *UsageError", tc.name, value, err)
+				continue
+			}
+			if strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s %q: error %q shows the secret or lacks %q", tc.name, value, err, tc.want)
+			}
+		}
+	}
+	// Other flags still quote their value.
+	if _, err := config.LoadServe([]string{"--tokens", "a:read", "--workers", "many"}, env()); err == nil || !strings.Contains(err.Error(), `invalid value "many" for flag -workers`) {
+		t.Errorf("--workers many: %v", err)
+	}
+}

@@ -171,7 +171,7 @@ func LoadServe(args []string, getenv func(string) string) (*Serve, error) {
 	s.Flags(fs)
 	if path != "" {
 		s.ConfigFile = path
-		if err := ApplyFile(fs, path, map[string]func(json.RawMessage) error{"queues": s.decodeQueues}, "config"); err != nil {
+		if err := ApplyFile(fs, path, s.sections(), "config"); err != nil {
 			return nil, err
 		}
 	}
@@ -185,6 +185,12 @@ func LoadServe(args []string, getenv func(string) string) (*Serve, error) {
 		return nil, &UsageError{Err: err}
 	}
 	return s, nil
+}
+
+// sections are the keys of the config file that are not flags, each with
+// its decoder.
+func (s *Serve) sections() map[string]func(json.RawMessage) error {
+	return map[string]func(json.RawMessage) error{"queues": s.decodeQueues}
 }
 
 func (s *Serve) decodeQueues(raw json.RawMessage) error {

@@ -28,6 +28,9 @@ func (t *Tokens) String() string {
 	return fmt.Sprintf("%d tokens", len(*t))
 }
 
+// secret marks Tokens as a flag value never to be shown.
+func (*Tokens) secret() {}
+
 // Set parses a list of tokens, replacing the current one. An empty string
 // means none.
 func (t *Tokens) Set(s string) error {
@@ -43,6 +46,10 @@ func (t *Tokens) Set(s string) error {
 		}
 		if strings.IndexFunc(value, unicode.IsSpace) >= 0 {
 			return fmt.Errorf("token %d: the token contains white space", i+1)
+		}
+		if contains(Scopes, value) && !allScopes(scopes) {
+			// "admin:s3cret": quoting the unknown scope would show the secret.
+			return fmt.Errorf("token %d: want token:scope[,scope...], the token first", i+1)
 		}
 		tok := Token{Value: value}
 		for sc := range strings.SplitSeq(scopes, ",") {
@@ -63,6 +70,16 @@ func (t *Tokens) Set(s string) error {
 	}
 	*t = out
 	return nil
+}
+
+// allScopes reports whether list, split at commas, names only scopes.
+func allScopes(list string) bool {
+	for sc := range strings.SplitSeq(list, ",") {
+		if !contains(Scopes, strings.TrimSpace(sc)) {
+			return false
+		}
+	}
+	return true
 }
 
 // cutLast cuts s around the last sep: tokens may contain ':', scopes not.
