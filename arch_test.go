@@ -45,7 +45,7 @@ var allowedImports = map[string][]string{
 	"httpapi": {".", "store", "blob", "internal/jsonkeys"},
 
 	// Wiring: the one place that picks stores and builds a server.
-	"internal/config": {".", "store", "blob/s3"},
+	"internal/config": {".", "store", "blob/s3", "internal/jsonkeys"},
 	"internal/server": {".", "store", "store/embedded", "store/postgres", "blob", "blob/fs", "blob/s3",
 		"httpapi", "internal/config", "internal/metrics"},
 	"cmd/gantry": {".", "httpapi", "internal/config", "internal/server", "store/postgres"},

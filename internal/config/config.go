@@ -17,8 +17,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
+
+	"github.com/gantry-dev/gantry/internal/jsonkeys"
 )
 
 // EnvPrefix prefixes the environment variable of every flag.
@@ -181,6 +184,11 @@ func ApplyFile(fs *flag.FlagSet, path string, sections map[string]func(json.RawM
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(b, &obj); err != nil {
 		return usagef("config file %s: not a JSON object: %v", path, err)
+	}
+	// A key given twice, at any depth, would have its last value win
+	// unnoticed.
+	if err := jsonkeys.Check(b, reflect.TypeFor[map[string]json.RawMessage](), ""); err != nil {
+		return usagef("config file %s: %v", path, err)
 	}
 	flags := map[string]*flag.Flag{}
 	fs.VisitAll(func(f *flag.Flag) {

@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/blob/s3"
+	"github.com/gantry-dev/gantry/internal/jsonkeys"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -194,6 +196,13 @@ func (s *Serve) sections() map[string]func(json.RawMessage) error {
 }
 
 func (s *Serve) decodeQueues(raw json.RawMessage) error {
+	// Keys match exactly (encoding/json would take "Workers" for
+	// "workers") and appear once; a plain unknown key is left to the
+	// decoder below.
+	var ke *jsonkeys.Error
+	if err := jsonkeys.Check(raw, reflect.TypeFor[map[string]Queue](), ""); errors.As(err, &ke) && (ke.Duplicate || ke.Suggest != "") {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	var qs map[string]Queue
