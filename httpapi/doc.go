@@ -1,4 +1,4 @@
-// Package httpapi is Gantry's HTTP API (DESIGN.md section 3): an
+// Package httpapi is Gantry's HTTP API (docs/http-api.md): an
 // http.Handler to mount in any http.Server, built on a gantry.Client.
 //
 //	srv, err := httpapi.New(&httpapi.Config{Client: client, Blobs: blobs, MaxPending: 10000})

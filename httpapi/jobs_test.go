@@ -36,7 +36,7 @@ func TestEnqueueAnswersTheJobResource(t *testing.T) {
 		t.Errorf("run_at - created_at = %v, want 30s", d)
 	}
 
-	// The exact member names of DESIGN.md, with null for what is not set,
+	// The exact member names of docs/http-api.md, with null for what is not set,
 	// and never a lease token.
 	var raw map[string]json.RawMessage
 	resp.decode(t, &raw)

@@ -8,7 +8,7 @@ import (
 	"github.com/gantry-dev/gantry/store"
 )
 
-// JobResource is a job as the API shows it (DESIGN.md section 3). Fields
+// JobResource is a job as the API shows it (docs/http-api.md). Fields
 // without a value are null, or empty lists; lease tokens never appear
 // except in a lease response (LeasedJob).
 type JobResource struct {

@@ -2,7 +2,10 @@ package engine
 
 import (
 	"context"
+	"log/slog"
 	"os"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,6 +29,25 @@ type maintainedEngine struct {
 	e     *Engine
 	st    *postgres.Store
 	steps atomic.Int64
+	log   logBuffer
+}
+
+// logBuffer collects log text from several goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // startPG starts an engine on a store of its own on schema, and stops it
@@ -43,6 +65,7 @@ func startPG(t *testing.T, url, schema string) *maintainedEngine {
 		Store:               st,
 		Work:                func(context.Context, *Attempt) Result { return Result{} },
 		MaintenanceInterval: 20 * time.Millisecond,
+		Logger:              slog.New(slog.NewTextHandler(&m.log, nil)),
 		Periodic: []Periodic{{
 			Name: "count",
 			Next: func(t time.Time) time.Time {
@@ -104,6 +127,10 @@ func TestOnlyTheLeaderMaintains(t *testing.T) {
 
 	start := time.Now()
 	first.stop(t)
+	// Each line the multi-node guide names is in the logs.
+	if got := first.log.String(); !strings.Contains(got, "gained maintenance leadership") || !strings.Contains(got, "released maintenance leadership") {
+		t.Errorf("the stopped leader logged %q, want it to have gained and released leadership", got)
+	}
 	waitFor(t, "the second engine takes over", second.e.Leader)
 	t.Logf("takeover after the leader stopped: %v", time.Since(start).Round(time.Millisecond))
 	waitFor(t, "the new leader maintains", func() bool { return second.steps.Load() > 0 })

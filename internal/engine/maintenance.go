@@ -45,9 +45,11 @@ func (e *Engine) maintenanceLoop() {
 		e.maintainUntil(lost, lastTick)
 		e.leader.Store(false)
 		release()
-		if ctx.Err() == nil {
-			e.log.Warn("lost maintenance leadership", slog.Any("cause", context.Cause(lost)))
+		if ctx.Err() != nil {
+			e.log.Info("released maintenance leadership")
+			return
 		}
+		e.log.Warn("lost maintenance leadership", slog.Any("cause", context.Cause(lost)))
 	}
 }
 
