@@ -42,13 +42,16 @@ run again on the next start). A second signal stops at once.`
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "serve", "", serveHelp)
 	config.DefaultServe().Flags(fs)
+	if err := checkFlags(fs, args); err != nil {
+		return err
+	}
 	cfg, err := config.LoadServe(args, e.getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		fs.Usage()
 		return err
 	}
 	if err != nil {
-		return err
+		return gnuFlagError(err)
 	}
 	if err := cfg.CheckExposure(); err != nil {
 		return &config.UsageError{Err: err}
