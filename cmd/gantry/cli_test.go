@@ -40,3 +40,36 @@ func TestEnqueueOutOfRange(t *testing.T) {
 	p.mustCLI(0, "enqueue", "k", "--priority", "1", "--max-attempts", "1")
 	p.mustCLI(0, "enqueue", "k", "--priority", "9", "--file", file)
 }
+
+// queues pause and resume refuse a queue that does not exist (exit 3)
+// and create nothing; pause --create pauses it in advance.
+func TestQueuesPauseUnknown(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, nil, "--demo=false")
+	queues := func() string { return p.mustCLI(0, "queues", "ls") }
+	for _, args := range [][]string{{"queues", "pause", "nosuch"}, {"queues", "resume", "nosuch"}} {
+		stdout, stderr, code := p.cli(args...)
+		if code != exitNotFound || stdout != "" || !strings.HasPrefix(stderr, `error: queue "nosuch" not found`) || !strings.Contains(stderr, "(not_found)") {
+			t.Errorf("gantry %s: exit %d, stdout %q, stderr %q", strings.Join(args, " "), code, stdout, stderr)
+		}
+		if strings.Contains(stderr, "--create") != (args[1] == "pause") {
+			t.Errorf("gantry %s: the hint to --create: %q", strings.Join(args, " "), stderr)
+		}
+	}
+	if out := queues(); strings.Contains(out, "nosuch") {
+		t.Errorf("a refused pause created the queue:\n%s", out)
+	}
+	// The configured queue exists without jobs.
+	p.mustCLI(0, "queues", "pause", "default")
+	p.mustCLI(0, "queues", "resume", "default")
+	if out := p.mustCLI(0, "queues", "pause", "nosuch", "--create"); out != "nosuch\tpaused\n" {
+		t.Errorf("pause --create: %q", out)
+	}
+	if out := queues(); !strings.Contains(out, "nosuch") {
+		t.Errorf("queues ls after pause --create:\n%s", out)
+	}
+	p.mustCLI(0, "queues", "resume", "nosuch")
+	if _, stderr, code := p.cli("queues", "resume", "nosuch", "--create"); code != exitUsage || !strings.Contains(stderr, "unknown flag --create") {
+		t.Errorf("resume --create: exit %d, %s", code, stderr)
+	}
+}
