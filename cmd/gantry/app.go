@@ -41,6 +41,10 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// progress, when set, receives the progress line that jobs wait and
+	// enqueue --wait redraw while they wait: stderr, when it and stdout
+	// are a terminal.
+	progress io.Writer
 }
 
 // command is one (sub)command.

@@ -24,7 +24,8 @@ const enqueueHelp = `
 Enqueues a job of kind KIND and prints its id. With --file, the file is
 uploaded as the job's binary payload (streamed, with its content type) and
 the job refers to it. With --wait, waits until the job is final and exits 6
-if it failed or was cancelled.
+if it failed or was cancelled; on a terminal, a line on stderr shows the
+job's state and progress meanwhile.
 
 The server runs two kinds itself, to try things out:
   gantry.sleep   args {"ms": N}: sleeps N milliseconds, result {"slept_ms": N}
