@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/server"
 )
 
 // Exit codes that scripts can rely on.
@@ -22,6 +23,10 @@ const (
 	exitConflict = 4
 	exitRejected = 5
 	exitJobEnded = 6
+	// exitCannotStart: gantry serve did not start (the data dir is in use
+	// by another process, the address is taken, the store cannot be
+	// opened or reached), as opposed to a mistake in its settings.
+	exitCannotStart = 7
 )
 
 const exitCodesHelp = `Exit codes:
@@ -32,6 +37,8 @@ const exitCodesHelp = `Exit codes:
   4  conflict: the job's state does not allow it (409)
   5  rejected for now, retry later: queue full (429) or server draining (503)
   6  the job ended failed or cancelled (jobs wait, enqueue --wait)
+  7  serve cannot start: the data dir is in use by another process, the
+     address is taken, the store cannot be opened or reached
 `
 
 // env is what a command runs with, explicit so that tests can run commands
@@ -392,6 +399,8 @@ func exitCode(err error) int {
 		return ee.code
 	case errors.As(err, &ue):
 		return exitUsage
+	case errors.Is(err, server.ErrCannotStart):
+		return exitCannotStart
 	case errors.As(err, &pe):
 		return pe.exitCode()
 	}

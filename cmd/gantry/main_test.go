@@ -16,6 +16,7 @@ import (
 
 	"github.com/gantry-dev/gantry/httpapi"
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/server"
 )
 
 // binary is the gantry binary built once by TestMain for the process
@@ -332,6 +333,8 @@ func TestExitCode(t *testing.T) {
 		{fmt.Errorf("wrapped: %w", &problemError{Problem: httpapi.Problem{Status: 404}}), exitNotFound},
 		{&silentError{code: exitJobEnded}, exitJobEnded},
 		{&exitError{code: 42, err: fmt.Errorf("x")}, 42},
+		{fmt.Errorf("%w: %w", server.ErrCannotStart, fmt.Errorf("listen: address already in use")), exitCannotStart},
+		{fmt.Errorf("%w: %w", server.ErrCannotStart, &config.UsageError{Err: fmt.Errorf("bad")}), exitUsage},
 	}
 	for _, tc := range cases {
 		if got := exitCode(tc.err); got != tc.want {
