@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/cron"
@@ -470,13 +472,31 @@ func (c *Client) Retry(ctx context.Context, id string) (*Job, error) {
 	return c.store.Retry(ctx, &store.RetryParams{ID: id, Now: c.cfg.Now()})
 }
 
-// Queues returns every queue with its counts per state.
+// Queues returns every queue that exists, by name, with its counts per
+// state: a queue exists when Config.Queues configures it (with no jobs, its
+// counts are zero) or the store holds a job of it or a setting (a queue
+// paused before its first job).
 func (c *Client) Queues(ctx context.Context) ([]QueueInfo, error) {
-	return c.store.Queues(ctx)
+	infos, err := c.store.Queues(ctx)
+	if err != nil {
+		return nil, err
+	}
+	listed := make(map[string]bool, len(infos))
+	for _, qi := range infos {
+		listed[qi.Name] = true
+	}
+	for name := range c.cfg.Queues {
+		if !listed[name] {
+			infos = append(infos, QueueInfo{Name: name, Counts: map[State]int64{}})
+		}
+	}
+	slices.SortFunc(infos, func(a, b QueueInfo) int { return strings.Compare(a.Name, b.Name) })
+	return infos, nil
 }
 
 // PauseQueue stops every client on the store from claiming jobs of queue;
-// running jobs go on. ResumeQueue undoes it.
+// running jobs go on. ResumeQueue undoes it. A queue that does not exist
+// yet (see Queues) is paused in advance, and exists from then on.
 func (c *Client) PauseQueue(ctx context.Context, queue string) error {
 	return c.setPaused(ctx, queue, true)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -504,5 +505,33 @@ func TestLastProgressReportIsKept(t *testing.T) {
 	j := wait(t, c, res.Job.ID)
 	if j.State != gantry.StateSucceeded || j.Progress == nil || j.Progress.Percent != 100 || j.Progress.Message != "step 100" {
 		t.Fatalf("job ended %s with progress %+v, want succeeded at 100%% step 100", j.State, j.Progress)
+	}
+}
+
+// Queues lists the queues that exist: the configured ones, with no jobs
+// yet, and those the store holds jobs or a pause of, by name.
+func TestQueuesListsConfiguredQueues(t *testing.T) {
+	t.Parallel()
+	c := setup(t, nil, &gantry.Config{Queues: map[string]gantry.QueueConfig{"worked": {Workers: 1}}})
+	ctx := t.Context()
+	if _, err := c.Enqueue(ctx, greetArgs{Name: "q"}, &gantry.EnqueueOpts{Queue: "busy"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PauseQueue(ctx, "early"); err != nil {
+		t.Fatal(err)
+	}
+	qs, err := c.Queues(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, q := range qs {
+		names = append(names, q.Name)
+		if q.Name == "worked" && (q.Paused || len(q.Counts) != 0) {
+			t.Errorf("worked = %+v, want no jobs and not paused", q)
+		}
+	}
+	if want := []string{"busy", "early", "worked"}; !slices.Equal(names, want) {
+		t.Errorf("Queues = %v, want %v", names, want)
 	}
 }

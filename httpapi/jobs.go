@@ -336,9 +336,9 @@ func (in *cancelIn) bind(s *Server, w http.ResponseWriter, r *http.Request) erro
 }
 
 // bindOptionalJSON decodes an optional JSON body (empty is fine) of a
-// request without query parameters.
-func bindOptionalJSON(s *Server, w http.ResponseWriter, r *http.Request, v any) error {
-	if _, err := queryValues(r, nil); err != nil {
+// request without query parameters but those allowedQuery names.
+func bindOptionalJSON(s *Server, w http.ResponseWriter, r *http.Request, v any, allowedQuery ...string) error {
+	if _, err := queryValues(r, allowedQuery); err != nil {
 		return err
 	}
 	body, err := readJSON(w, r, s.cfg.MaxJSONBody, true)

@@ -450,10 +450,73 @@ func TestQueuesPauseAndResume(t *testing.T) {
 	if jobs := e.lease("images", `{"max":5}`); len(jobs) != 2 {
 		t.Errorf("leased %d jobs after resume, want 2", len(jobs))
 	}
-	// A queue without jobs can be paused.
-	e.expect(http.StatusOK, req{method: "POST", path: "/v1/queues/empty/pause"}).decode(t, &q)
+	// A queue without jobs can be paused in advance.
+	e.expect(http.StatusOK, req{method: "POST", path: "/v1/queues/empty/pause?create=true"}).decode(t, &q)
 	if !q.Paused || q.Name != "empty" {
 		t.Errorf("paused empty queue = %+v", q)
 	}
 	e.expect(http.StatusBadRequest, req{method: "POST", path: "/v1/queues/bad%20name/pause"}).problem(t)
+}
+
+// A queue exists when it is configured or holds a job (or was paused in
+// advance): pausing or resuming another is 404, and only ?create=true
+// pauses it, in advance.
+func TestPauseUnknownQueue(t *testing.T) {
+	e := setup(t, &options{client: &gantry.Config{Queues: map[string]gantry.QueueConfig{"configured": {Workers: 1}}}})
+	e.enqueue(`{"kind":"a","queue":"busy"}`)
+	names := func() []string {
+		var ql httpapi.QueueList
+		e.expect(http.StatusOK, req{method: "GET", path: "/v1/queues"}).decode(t, &ql)
+		var out []string
+		for _, q := range ql.Queues {
+			out = append(out, q.Name)
+		}
+		return out
+	}
+	// GET /v1/queues lists the queues that exist, and only they.
+	if got, want := names(), []string{"busy", "configured"}; !slices.Equal(got, want) {
+		t.Fatalf("queues = %v, want %v", got, want)
+	}
+	for _, name := range []string{"busy", "configured"} {
+		var q httpapi.QueueResource
+		e.expect(http.StatusOK, req{method: "POST", path: "/v1/queues/" + name + "/pause"}).decode(t, &q)
+		if !q.Paused || q.Name != name {
+			t.Errorf("pause %s = %+v", name, q)
+		}
+		e.expect(http.StatusOK, req{method: "POST", path: "/v1/queues/" + name + "/resume"}).decode(t, &q)
+		if q.Paused {
+			t.Errorf("resume %s = %+v", name, q)
+		}
+	}
+	for _, path := range []string{"/v1/queues/nosuch/pause", "/v1/queues/nosuch/pause?create=false", "/v1/queues/nosuch/resume"} {
+		p := e.expect(http.StatusNotFound, req{method: "POST", path: path}).problem(t)
+		if p.Code != httpapi.CodeNotFound || !strings.Contains(p.Detail, `queue "nosuch" not found`) {
+			t.Errorf("%s: %+v", path, p)
+		}
+		if strings.Contains(path, "/pause") != strings.Contains(p.Detail, "?create=true") {
+			t.Errorf("%s: the detail %q", path, p.Detail)
+		}
+	}
+	if got := names(); slices.Contains(got, "nosuch") {
+		t.Errorf("a refused pause created the queue: %v", got)
+	}
+	for path, field := range map[string]string{
+		"/v1/queues/nosuch/pause?create=yes":   "create",
+		"/v1/queues/nosuch/resume?create=true": "create",
+		"/v1/queues/busy/pause?force=true":     "force",
+	} {
+		if p := e.expect(http.StatusBadRequest, req{method: "POST", path: path}).problem(t); p.Field != field {
+			t.Errorf("%s: %+v, want a problem naming %s", path, p, field)
+		}
+	}
+	// ?create=true pauses it in advance; from then on it exists.
+	var q httpapi.QueueResource
+	e.expect(http.StatusOK, req{method: "POST", path: "/v1/queues/nosuch/pause?create=true"}).decode(t, &q)
+	if !q.Paused || q.Name != "nosuch" {
+		t.Errorf("pause ?create=true = %+v", q)
+	}
+	e.expect(http.StatusOK, req{method: "POST", path: "/v1/queues/nosuch/resume"}).decode(t, &q)
+	if q.Paused || !slices.Contains(names(), "nosuch") {
+		t.Errorf("resume after create = %+v, queues %v", q, names())
+	}
 }

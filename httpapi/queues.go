@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"net/http"
-	"sort"
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/store"
@@ -29,8 +28,23 @@ func (s *Server) queues(ctx context.Context, _ *queuesIn) (*reply, error) {
 	for _, qi := range infos {
 		out.Queues = append(out.Queues, s.queueResource(qi))
 	}
-	sort.Slice(out.Queues, func(i, j int) bool { return out.Queues[i].Name < out.Queues[j].Name })
 	return &reply{status: http.StatusOK, body: out}, nil
+}
+
+// queueInfo returns the queue called name, if it exists: if the client
+// lists it (gantry.Client.Queues says which queues exist). Only those can
+// be paused or resumed without ?create=true.
+func (s *Server) queueInfo(ctx context.Context, name string) (gantry.QueueInfo, bool, error) {
+	infos, err := s.client.Queues(ctx)
+	if err != nil {
+		return gantry.QueueInfo{}, false, err
+	}
+	for _, qi := range infos {
+		if qi.Name == name {
+			return qi, true, nil
+		}
+	}
+	return gantry.QueueInfo{}, false, nil
 }
 
 func (s *Server) queueResource(qi gantry.QueueInfo) *QueueResource {
@@ -52,52 +66,88 @@ func (s *Server) queueResource(qi gantry.QueueInfo) *QueueResource {
 	return q
 }
 
-// queueIn is a POST /v1/queues/{name}/pause or resume request; its body,
-// if any, is an empty object.
+// queueIn is a POST /v1/queues/{name}/resume request, or the part of a
+// pause request they share; its body, if any, is an empty object.
 type queueIn struct {
 	name string
+	// create pauses a queue that does not exist yet, in advance.
+	create bool
 }
 
 func (in *queueIn) bind(s *Server, w http.ResponseWriter, r *http.Request) error {
+	return in.bindQuery(s, w, r)
+}
+
+// bindQuery binds the name, the query parameters allowed (none but those)
+// and the body.
+func (in *queueIn) bindQuery(s *Server, w http.ResponseWriter, r *http.Request, allowed ...string) error {
 	in.name = r.PathValue("name")
 	if !store.ValidName(in.name) {
 		return badName("name", "a queue name")
 	}
+	q, err := queryValues(r, allowed)
+	if err != nil {
+		return err
+	}
+	switch v := q.Get("create"); v {
+	case "", "false":
+	case "true":
+		in.create = true
+	default:
+		return badField("create", "create must be true or false, not %q", truncate(v, 40))
+	}
 	var empty struct{}
-	return bindOptionalJSON(s, w, r, &empty)
+	return bindOptionalJSON(s, w, r, &empty, allowed...)
+}
+
+// pauseIn is a POST /v1/queues/{name}/pause request: ?create=true pauses
+// a queue that does not exist yet.
+type pauseIn struct{ queueIn }
+
+func (in *pauseIn) bind(s *Server, w http.ResponseWriter, r *http.Request) error {
+	return in.bindQuery(s, w, r, "create")
 }
 
 // pause answers POST /v1/queues/{name}/pause: no client claims the queue's
-// jobs until it is resumed. It answers the queue.
-func (s *Server) pause(ctx context.Context, in *queueIn) (*reply, error) {
-	return s.setPaused(ctx, in.name, true)
+// jobs until it is resumed. It answers the queue; a queue that does not
+// exist is 404 unless ?create=true pauses it in advance.
+func (s *Server) pause(ctx context.Context, in *pauseIn) (*reply, error) {
+	return s.setPaused(ctx, &in.queueIn, true)
 }
 
-// resume answers POST /v1/queues/{name}/resume.
+// resume answers POST /v1/queues/{name}/resume; a queue that does not
+// exist is 404.
 func (s *Server) resume(ctx context.Context, in *queueIn) (*reply, error) {
-	return s.setPaused(ctx, in.name, false)
+	return s.setPaused(ctx, in, false)
 }
 
-func (s *Server) setPaused(ctx context.Context, name string, paused bool) (*reply, error) {
+func (s *Server) setPaused(ctx context.Context, in *queueIn, paused bool) (*reply, error) {
+	if !in.create {
+		if _, ok, err := s.queueInfo(ctx, in.name); err != nil {
+			return nil, err
+		} else if !ok {
+			detail := "queue %q not found: a queue exists once it is configured or holds a job"
+			if paused {
+				detail += "; ?create=true pauses it in advance"
+			}
+			return nil, problemf(http.StatusNotFound, CodeNotFound, detail, in.name)
+		}
+	}
 	var err error
 	if paused {
-		err = s.client.PauseQueue(ctx, name)
+		err = s.client.PauseQueue(ctx, in.name)
 	} else {
-		err = s.client.ResumeQueue(ctx, name)
+		err = s.client.ResumeQueue(ctx, in.name)
 	}
 	if err != nil {
 		return nil, err
 	}
-	infos, err := s.client.Queues(ctx)
+	qi, ok, err := s.queueInfo(ctx, in.name)
 	if err != nil {
 		return nil, err
 	}
-	qi := gantry.QueueInfo{Name: name, Paused: paused}
-	for _, i := range infos {
-		if i.Name == name {
-			qi = i
-			break
-		}
+	if !ok {
+		qi = gantry.QueueInfo{Name: in.name, Paused: paused}
 	}
 	return &reply{status: http.StatusOK, body: s.queueResource(qi)}, nil
 }

@@ -115,10 +115,27 @@ type request struct {
 	contentType string
 	// idempotencyKey, when set, is sent as the Idempotency-Key header.
 	idempotencyKey string
+	// accept is the Accept header; "" is application/json.
+	accept string
 }
 
 // do sends req and returns the body of a 2xx answer, or a *problemError.
 func (a *api) do(ctx context.Context, req *request) (*http.Response, []byte, error) {
+	res, err := a.open(ctx, req)
+	if err != nil {
+		return res, nil, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, maxResponse))
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the answer to %s %s: %w", req.method, req.path, err)
+	}
+	return res, body, nil
+}
+
+// open sends req and returns a 2xx answer with its body still to read
+// (close it), or a *problemError.
+func (a *api) open(ctx context.Context, req *request) (*http.Response, error) {
 	u := *a.base
 	u.Path += req.path
 	u.RawPath = ""
@@ -127,7 +144,7 @@ func (a *api) do(ctx context.Context, req *request) (*http.Response, []byte, err
 	}
 	hr, err := http.NewRequestWithContext(ctx, req.method, u.String(), req.body)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if req.body != nil {
 		hr.ContentLength = req.length
@@ -136,7 +153,11 @@ func (a *api) do(ctx context.Context, req *request) (*http.Response, []byte, err
 		}
 		hr.Header.Set("Content-Type", req.contentType)
 	}
-	hr.Header.Set("Accept", "application/json")
+	accept := req.accept
+	if accept == "" {
+		accept = "application/json"
+	}
+	hr.Header.Set("Accept", accept)
 	hr.Header.Set("User-Agent", "gantry-cli/"+version())
 	if req.idempotencyKey != "" {
 		hr.Header.Set("Idempotency-Key", req.idempotencyKey)
@@ -147,29 +168,29 @@ func (a *api) do(ctx context.Context, req *request) (*http.Response, []byte, err
 	res, err := a.hc.Do(hr)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, nil, context.Cause(ctx)
+			return nil, context.Cause(ctx)
 		}
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
-			return nil, nil, fmt.Errorf("cannot reach the Gantry server at %s (is `gantry serve` running? set --server or GANTRY_URL): %v", a.base, op.Err)
+			return nil, fmt.Errorf("cannot reach the Gantry server at %s (is `gantry serve` running? set --server or GANTRY_URL): %v", a.base, op.Err)
 		}
-		return nil, nil, err
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, maxResponse))
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading the answer to %s %s: %w", req.method, req.path, err)
+		return nil, err
 	}
 	if res.StatusCode/100 != 2 {
+		defer res.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(res.Body, maxResponse))
+		if err != nil {
+			return nil, fmt.Errorf("reading the answer to %s %s: %w", req.method, req.path, err)
+		}
 		p := &problemError{}
 		if strings.Contains(res.Header.Get("Content-Type"), "json") {
 			_ = json.Unmarshal(body, &p.Problem)
 		}
 		p.Status = res.StatusCode
 		p.RetryAfter = res.Header.Get("Retry-After")
-		return res, body, p
+		return res, p
 	}
-	return res, body, nil
+	return res, nil
 }
 
 // call sends in (nil: no body) as JSON and decodes the answer into out

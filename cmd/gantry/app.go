@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/server"
 )
 
 // Exit codes that scripts can rely on.
@@ -21,6 +23,10 @@ const (
 	exitConflict = 4
 	exitRejected = 5
 	exitJobEnded = 6
+	// exitCannotStart: gantry serve did not start (the data dir is in use
+	// by another process, the address is taken, the store cannot be
+	// opened or reached), as opposed to a mistake in its settings.
+	exitCannotStart = 7
 )
 
 const exitCodesHelp = `Exit codes:
@@ -31,6 +37,8 @@ const exitCodesHelp = `Exit codes:
   4  conflict: the job's state does not allow it (409)
   5  rejected for now, retry later: queue full (429) or server draining (503)
   6  the job ended failed or cancelled (jobs wait, enqueue --wait)
+  7  serve cannot start: the data dir is in use by another process, the
+     address is taken, the store cannot be opened or reached
 `
 
 // env is what a command runs with, explicit so that tests can run commands
@@ -40,6 +48,10 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// progress, when set, receives the progress line that jobs wait and
+	// enqueue --wait redraw while they wait: stderr, when it and stdout
+	// are a terminal.
+	progress io.Writer
 }
 
 // command is one (sub)command.
@@ -85,6 +97,11 @@ func run(ctx context.Context, args []string, e *env) int {
 	case "-v", "-version", "--version":
 		args = []string{"version"}
 	}
+	args, err := globalsAfterCommand(args)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "error: %v\nRun 'gantry --help' for the commands.\n", err)
+		return exitUsage
+	}
 	cmd, rest := lookup(args)
 	if cmd == nil {
 		if group := groupOf(args[0]); group != nil {
@@ -103,7 +120,7 @@ func run(ctx context.Context, args []string, e *env) int {
 		fmt.Fprintf(e.stderr, "error: unknown command %q\nRun 'gantry --help' for the commands.\n", strings.Join(args[:min(len(args), 2)], " "))
 		return exitUsage
 	}
-	err := cmd.run(ctx, e, rest)
+	err = cmd.run(ctx, e, rest)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
@@ -119,6 +136,48 @@ func run(ctx context.Context, args []string, e *env) int {
 		fmt.Fprintf(e.stderr, "Run 'gantry %s --help' for usage.\n", cmd.name)
 	}
 	return code
+}
+
+// globalFlags are the flags of every command that talks to a server
+// (clientFlags), which may also come before the command's name. Each
+// tells whether it takes a value.
+var globalFlags = map[string]bool{"server": true, "token": true, "json": false}
+
+// globalsAfterCommand moves the global flags that come before the
+// command's name (gantry --server URL jobs ls) to just after it (gantry
+// jobs ls --server URL), where the command parses them; flags given after
+// the name still win, being parsed later.
+func globalsAfterCommand(args []string) ([]string, error) {
+	var globals []string
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "--" {
+		name, _, hasValue := strings.Cut(strings.TrimPrefix(args[0][1:], "-"), "=")
+		takesValue, ok := globalFlags[name]
+		if !ok {
+			break
+		}
+		n := 1
+		if takesValue && !hasValue {
+			if len(args) < 2 {
+				return nil, fmt.Errorf("flag --%s needs an argument", name)
+			}
+			n = 2
+		}
+		globals, args = append(globals, args[:n]...), args[n:]
+	}
+	if len(globals) == 0 {
+		return args, nil
+	}
+	if len(args) == 0 {
+		return nil, errors.New("missing command after " + strings.Join(globals, " "))
+	}
+	words := 1
+	if cmd, _ := lookup(args); cmd != nil {
+		words = len(strings.Fields(cmd.name))
+	} else if len(args) > 1 && groupOf(args[0]) != nil && !strings.HasPrefix(args[1], "-") {
+		words = 2
+	}
+	out := append(slices.Clip(args[:words]), globals...)
+	return append(out, args[words:]...), nil
 }
 
 // lookup finds the command named by the first one or two words of args.
@@ -181,7 +240,8 @@ Commands:
 	}
 	tw.Flush()
 	fmt.Fprint(w, `
-The commands other than serve, migrate and version talk to a running server:
+The commands other than serve, migrate and version talk to a running server,
+with these flags before or after the command (gantry --json jobs ls):
   --server URL    the server (env GANTRY_URL; default http://127.0.0.1:8080)
   --token TOKEN   a bearer token (env GANTRY_TOKEN)
   --json          print the server's JSON instead of a table
@@ -224,16 +284,26 @@ func newFlagSet(e *env, name, args, description string) *flag.FlagSet {
 }
 
 // parse parses the flags of a command with its positional arguments
-// anywhere, prints the usage for --help, and checks the number of
-// positional arguments.
+// anywhere, prints the usage once for --help, and checks the number of
+// positional arguments. A flag it does not know, or one that does not
+// parse, is a usage error named as the help names it (--name), without
+// the usage: the caller prints a hint to --help.
 func parse(fs *flag.FlagSet, args []string, wantArgs int) ([]string, error) {
+	if err := checkFlags(fs, args); err != nil {
+		return nil, err
+	}
+	// The flag package calls Usage itself on --help and on any error:
+	// silence it, and print the usage here, once.
+	usage := fs.Usage
+	fs.Usage = func() {}
 	pos, err := config.ParseArgs(fs, args)
+	fs.Usage = usage
 	if errors.Is(err, flag.ErrHelp) {
-		fs.Usage()
+		usage()
 		return nil, err
 	}
 	if err != nil {
-		return nil, err
+		return nil, gnuFlagError(err)
 	}
 	if len(pos) != wantArgs {
 		if wantArgs == 0 {
@@ -245,6 +315,56 @@ func parse(fs *flag.FlagSet, args []string, wantArgs int) ([]string, error) {
 		return nil, usageErrorf("too many arguments: %q", pos[wantArgs:])
 	}
 	return pos, nil
+}
+
+// checkFlags refuses the first flag in args that fs does not define, as
+// "unknown flag --name". The flag package would name it "-name" and could
+// only be stopped from printing the usage by silencing it altogether.
+func checkFlags(fs *flag.FlagSet, args []string) error {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return nil
+		}
+		if len(a) < 2 || a[0] != '-' {
+			continue
+		}
+		name, _, hasValue := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
+		if name == "" || name[0] == '-' || name[0] == '=' {
+			continue // bad syntax: the flag package says so
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			if name == "h" || name == "help" {
+				continue
+			}
+			if _, global := globalFlags[name]; global {
+				return usageErrorf("unknown flag --%s: gantry %s does not talk to a server", name, fs.Name())
+			}
+			return usageErrorf("unknown flag --%s", name)
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !hasValue && (!ok || !b.IsBoolFlag()) {
+			i++ // its value, whatever it looks like
+		}
+	}
+	return nil
+}
+
+// gnuFlagError names the flag in an error of the flag package as the help
+// does, with two dashes: "invalid value "x" for flag --limit".
+func gnuFlagError(err error) error {
+	var ue *config.UsageError
+	if !errors.As(err, &ue) {
+		return err
+	}
+	msg := ue.Error()
+	for _, phrase := range []string{"for flag -", "for -", "argument: -"} {
+		if i := strings.Index(msg, phrase) + len(phrase); i >= len(phrase) && !strings.HasPrefix(msg[i:], "-") {
+			msg = msg[:i] + "-" + msg[i:]
+			break
+		}
+	}
+	return &config.UsageError{Err: errors.New(msg)}
 }
 
 // usageErrorf returns an error that exits with status 2.
@@ -280,6 +400,8 @@ func exitCode(err error) int {
 		return ee.code
 	case errors.As(err, &ue):
 		return exitUsage
+	case errors.Is(err, server.ErrCannotStart):
+		return exitCannotStart
 	case errors.As(err, &pe):
 		return pe.exitCode()
 	}

@@ -24,7 +24,8 @@ const enqueueHelp = `
 Enqueues a job of kind KIND and prints its id. With --file, the file is
 uploaded as the job's binary payload (streamed, with its content type) and
 the job refers to it. With --wait, waits until the job is final and exits 6
-if it failed or was cancelled.
+if it failed or was cancelled; on a terminal, a line on stderr shows the
+job's state and progress meanwhile.
 
 The server runs two kinds itself, to try things out:
   gantry.sleep   args {"ms": N}: sleeps N milliseconds, result {"slept_ms": N}
@@ -106,6 +107,21 @@ func (f *enqueueFlags) job(kind string) *httpapi.JobRequest {
 	return j
 }
 
+// nameFlag prefixes a problem about a field of the job with the flag that
+// set it (--priority for "priority"), so that the server's bounds, which
+// the CLI does not repeat, read as an answer to the command line.
+func (f *enqueueFlags) nameFlag(err error) error {
+	var pe *problemError
+	if !errors.As(err, &pe) || pe.Field == "" {
+		return err
+	}
+	name := strings.ReplaceAll(pe.Field, "_", "-")
+	if !f.given[name] {
+		return err
+	}
+	return fmt.Errorf("--%s: %w", name, err)
+}
+
 func isJSONObject(s string) bool {
 	var v map[string]json.RawMessage
 	return json.Unmarshal([]byte(s), &v) == nil && v != nil
@@ -138,7 +154,7 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 		res, body, err = postJob(ctx, a, f.job(pos[0]), f.idemKey)
 	}
 	if err != nil {
-		return err
+		return f.nameFlag(err)
 	}
 	return enqueued(ctx, e, a, &f, res, body)
 }

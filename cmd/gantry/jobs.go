@@ -93,7 +93,9 @@ func runJobsWait(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "jobs wait", "ID", `
 Waits until the job is final (succeeded, failed or cancelled) and shows it.
 Exits 0 when it succeeded, 6 when it failed or was cancelled, and 1 when
---timeout passed first.`)
+--timeout passed first. On a terminal, a line on stderr shows the job's
+state and progress while it waits; nothing extra with --json or when the
+output goes to a pipe or a file.`)
 	var cf clientFlags
 	cf.register(e, fs)
 	timeout := fs.Duration("timeout", 0, "give up after this `duration` (default: no limit)")
@@ -119,6 +121,21 @@ func waitJob(ctx context.Context, e *env, a *api, id string, timeout time.Durati
 	if timeout > 0 {
 		deadline = time.Now().Add(timeout)
 	}
+	stopProgress := func() {}
+	if e.progress != nil && !asJSON {
+		// The progress line, on a terminal, until the job is printed.
+		pctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			showProgress(pctx, a, id, e.progress)
+		}()
+		stopProgress = func() {
+			cancel()
+			<-done
+		}
+	}
+	defer func() { stopProgress() }()
 	for {
 		poll := maxWaitPoll
 		if !deadline.IsZero() {
@@ -134,6 +151,8 @@ func waitJob(ctx context.Context, e *env, a *api, id string, timeout time.Durati
 			return err
 		}
 		if j.State.Final() || (!deadline.IsZero() && !time.Now().Before(deadline)) {
+			stopProgress()
+			stopProgress = func() {}
 			if asJSON {
 				if _, err := e.stdout.Write(body); err != nil {
 					return err

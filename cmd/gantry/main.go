@@ -26,7 +26,11 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	code := run(ctx, os.Args[1:], &env{getenv: os.Getenv, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr})
+	e := &env{getenv: os.Getenv, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
+	if isTerminal(os.Stdout) && isTerminal(os.Stderr) {
+		e.progress = os.Stderr
+	}
+	code := run(ctx, os.Args[1:], e)
 	stop()
 	os.Exit(code)
 }

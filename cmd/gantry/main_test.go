@@ -16,6 +16,7 @@ import (
 
 	"github.com/gantry-dev/gantry/httpapi"
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/server"
 )
 
 // binary is the gantry binary built once by TestMain for the process
@@ -83,8 +84,13 @@ func TestUsage(t *testing.T) {
 		{[]string{"jobs", "get"}, exitUsage, "", "missing argument"},
 		{[]string{"jobs", "get", "a", "b"}, exitUsage, "", "too many arguments"},
 		{[]string{"jobs", "ls", "extra"}, exitUsage, "", `unexpected argument "extra"`},
-		{[]string{"jobs", "ls", "--bogus"}, exitUsage, "", "flag provided but not defined: -bogus"},
-		{[]string{"jobs", "ls", "--limit", "many"}, exitUsage, "", "invalid value"},
+		{[]string{"jobs", "ls", "--bogus"}, exitUsage, "", "unknown flag --bogus"},
+		{[]string{"jobs", "ls", "--limit", "many"}, exitUsage, "", `invalid value "many" for flag --limit`},
+		{[]string{"jobs", "ls", "--limit"}, exitUsage, "", "flag needs an argument: --limit"},
+		{[]string{"jobs", "ls", "--json=maybe"}, exitUsage, "", `invalid boolean value "maybe" for --json`},
+		{[]string{"version", "--json"}, exitUsage, "", "unknown flag --json: gantry version does not talk to a server"},
+		{[]string{"--server"}, exitUsage, "", "flag --server needs an argument"},
+		{[]string{"--json"}, exitUsage, "", "missing command after --json"},
 		{[]string{"enqueue", "k", "--args", "[1]"}, exitUsage, "", "--args must be a JSON object"},
 		{[]string{"enqueue", "k", "--server", "ftp://x"}, exitUsage, "", "--server"},
 		{[]string{"jobs", "wait", "id", "--timeout", "-1s"}, exitUsage, "", "must not be negative"},
@@ -106,6 +112,88 @@ func TestUsage(t *testing.T) {
 				t.Errorf("stderr lacks %q:\n%s", tc.stderr, stderr)
 			}
 		})
+	}
+}
+
+// Every command's --help prints its usage once, on stdout.
+func TestHelpOnce(t *testing.T) {
+	t.Parallel()
+	for _, c := range commands() {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			stdout, stderr, code := runInProcess(t, nil, append(strings.Fields(c.name), "--help")...)
+			if code != exitOK || stderr != "" {
+				t.Errorf("exit %d, stderr %q", code, stderr)
+			}
+			if n := strings.Count(stdout, "Usage:"); n != 1 {
+				t.Errorf("the usage is printed %d times:\n%s", n, stdout)
+			}
+			if n := strings.Count(stdout, "\nFlags:\n"); n != 1 {
+				t.Errorf("the flags are listed %d times:\n%s", n, stdout)
+			}
+		})
+	}
+}
+
+// An unknown flag is a usage error on stderr that names it as the help
+// does, with a hint to --help, and nothing on stdout.
+func TestUnknownFlag(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"jobs", "ls", "--bogus"},
+		{"jobs", "get", "id", "-bogus"},
+		{"enqueue", "k", "--bogus=1", "--args", "{}"},
+		{"queues", "pause", "q", "--bogus"},
+		{"serve", "--bogus"},
+		{"migrate", "up", "--bogus"},
+		{"version", "--bogus"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Parallel()
+			stdout, stderr, code := runInProcess(t, nil, args...)
+			name := args[0]
+			if args[0] == "jobs" || args[0] == "queues" || args[0] == "migrate" {
+				name += " " + args[1]
+			}
+			want := "error: unknown flag --bogus\nRun 'gantry " + name + " --help' for usage.\n"
+			if code != exitUsage || stdout != "" || stderr != want {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, no stdout, stderr %q", code, stdout, stderr, exitUsage, want)
+			}
+		})
+	}
+	// The value of a flag is not a flag, whatever it looks like.
+	if _, stderr, code := runInProcess(t, nil, "jobs", "ls", "--kind", "--bogus", "--server", "ftp://x"); code != exitUsage || !strings.Contains(stderr, "--server") {
+		t.Errorf("a value that looks like a flag: exit %d, %s", code, stderr)
+	}
+}
+
+// --server, --token and --json may come before the command's name or
+// after it; after it wins.
+func TestGlobalFlags(t *testing.T) {
+	t.Parallel()
+	type seen struct{ path, auth string }
+	got := make(chan seen, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- seen{r.URL.Path, r.Header.Get("Authorization")}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"jobs":[]}`)
+	}))
+	defer srv.Close()
+	environ := map[string]string{"GANTRY_URL": "http://127.0.0.1:1"}
+	for _, args := range [][]string{
+		{"--server", srv.URL, "--token", "t0k", "--json", "jobs", "ls"},
+		{"--server=" + srv.URL, "-token", "t0k", "jobs", "ls", "--json"},
+		{"--json", "jobs", "ls", "--token=t0k", "--server", srv.URL},
+		{"--server", "http://127.0.0.1:1", "--token", "old", "jobs", "ls", "--json", "--server", srv.URL, "--token", "t0k"},
+	} {
+		stdout, stderr, code := runInProcess(t, environ, args...)
+		if code != exitOK || stdout != `{"jobs":[]}` {
+			t.Errorf("gantry %s: exit %d, stdout %q, stderr %q", strings.Join(args, " "), code, stdout, stderr)
+			continue
+		}
+		if s := <-got; s.path != "/v1/jobs" || s.auth != "Bearer t0k" {
+			t.Errorf("gantry %s: sent %+v", strings.Join(args, " "), s)
+		}
 	}
 }
 
@@ -245,6 +333,8 @@ func TestExitCode(t *testing.T) {
 		{fmt.Errorf("wrapped: %w", &problemError{Problem: httpapi.Problem{Status: 404}}), exitNotFound},
 		{&silentError{code: exitJobEnded}, exitJobEnded},
 		{&exitError{code: 42, err: fmt.Errorf("x")}, 42},
+		{fmt.Errorf("%w: %w", server.ErrCannotStart, fmt.Errorf("listen: address already in use")), exitCannotStart},
+		{fmt.Errorf("%w: %w", server.ErrCannotStart, &config.UsageError{Err: fmt.Errorf("bad")}), exitUsage},
 	}
 	for _, tc := range cases {
 		if got := exitCode(tc.err); got != tc.want {

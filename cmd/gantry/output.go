@@ -24,9 +24,13 @@ func printJobTable(w io.Writer, jobs []*httpapi.JobResource, now time.Time) {
 		return
 	}
 	tw := table(w)
-	fmt.Fprintln(tw, "ID\tKIND\tQUEUE\tSTATE\tATTEMPT\tCREATED")
+	fmt.Fprintln(tw, "ID\tKIND\tQUEUE\tSTATE\tPROGRESS\tATTEMPT\tCREATED")
 	for _, j := range jobs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\n", j.ID, j.Kind, j.Queue, j.State, j.Attempt, j.MaxAttempts, ago(now, j.CreatedAt))
+		progress := "-"
+		if j.Progress != nil {
+			progress = fmt.Sprintf("%d%%", j.Progress.Percent)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", j.ID, j.Kind, j.Queue, j.State, progress, j.Attempt, j.MaxAttempts, ago(now, j.CreatedAt))
 	}
 	tw.Flush()
 }

@@ -45,7 +45,7 @@ func TestPostgres(t *testing.T) {
 		t.Errorf("status of a new schema:\n%s", out)
 	}
 	// serve refuses a schema that is not migrated, and names the command.
-	if out := mustRun(exitFailure, "serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir()); !strings.Contains(out, "gantry migrate up") {
+	if out := mustRun(exitCannotStart, "serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir()); !strings.Contains(out, "gantry migrate up") {
 		t.Errorf("serve on an unmigrated schema:\n%s", out)
 	}
 	if out := mustRun(0, "migrate", "up"); !strings.Contains(out, "version 0 -> ") {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -493,29 +494,59 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	}
 }
 
+// A server that cannot start exits 7 with an error, never a panic.
 func TestServeFailsCleanly(t *testing.T) {
 	t.Parallel()
-	// The data dir is a file: exit 1 with an error, not a panic.
+	// The data dir is a file.
 	file := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, stderr, code := cliEnv(t, nil, "serve", "--addr", "127.0.0.1:0", "--data-dir", file)
-	if code != exitFailure || !strings.HasPrefix(stderr, "error: ") {
+	if code != exitCannotStart || !strings.HasPrefix(stderr, "error: gantry cannot start: ") {
+		t.Errorf("exit %d, %s", code, stderr)
+	}
+	// The store's directory in it is a file.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "jobs"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code = cliEnv(t, nil, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir)
+	if code != exitCannotStart || !strings.HasPrefix(stderr, "error: gantry cannot start: ") || strings.Contains(stderr, "panic") {
 		t.Errorf("exit %d, %s", code, stderr)
 	}
 	// The address is taken.
 	p := startServe(t, nil)
 	_, stderr, code = cliEnv(t, nil, "serve", "--addr", strings.TrimPrefix(p.url, "http://"), "--data-dir", t.TempDir())
-	if code != exitFailure || !strings.Contains(stderr, "address already in use") {
+	if code != exitCannotStart || !strings.Contains(stderr, "address already in use") {
 		t.Errorf("exit %d, %s", code, stderr)
 	}
 	// A PostgreSQL URL nothing answers at.
 	_, stderr, code = cliEnv(t, nil, "serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(),
 		"--store", "postgres://gantry:hunter2@127.0.0.1:1/none?connect_timeout=2")
-	if code != exitFailure || strings.Contains(stderr, "hunter2") {
+	if code != exitCannotStart || strings.Contains(stderr, "hunter2") {
 		t.Errorf("exit %d, %s", code, stderr)
 	}
+}
+
+// A second gantry serve on the data dir of a running one exits 7 saying
+// that the data dir is in use, by which process; the first goes on.
+func TestServeDataDirInUse(t *testing.T) {
+	t.Parallel()
+	dataDir := filepath.Join(t.TempDir(), "data")
+	p := startServe(t, nil, "--data-dir", dataDir)
+	_, stderr, code := cliEnv(t, nil, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir)
+	want := fmt.Sprintf("error: gantry cannot start: the data dir %s is in use by another process (pid %d): stop it, or give this server its own --data-dir.",
+		dataDir, p.cmd.Process.Pid)
+	if code != exitCannotStart || !strings.HasPrefix(stderr, want) {
+		t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr, exitCannotStart, want)
+	}
+	for _, bad := range []string{"panic", "goroutine", "resource temporarily unavailable"} {
+		if strings.Contains(stderr, bad) {
+			t.Errorf("stderr says %q:\n%s", bad, stderr)
+		}
+	}
+	p.mustCLI(0, "enqueue", "gantry.echo")
 }
 
 // A job that outlives --shutdown-timeout is cancelled and released: the

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -39,17 +40,24 @@ job has waited, and the admission limit.`)
 func runQueuesPause(ctx context.Context, e *env, args []string) error {
 	return queueAction(ctx, e, args, "pause", `
 Pauses a queue: no worker claims its jobs until it is resumed; running jobs
-go on, and enqueues are still accepted.`)
+go on, and enqueues are still accepted. A queue exists once it is
+configured or holds a job; pausing another exits 3, unless --create pauses
+it in advance.`)
 }
 
 func runQueuesResume(ctx context.Context, e *env, args []string) error {
-	return queueAction(ctx, e, args, "resume", "Resumes a paused queue.")
+	return queueAction(ctx, e, args, "resume", `
+Resumes a paused queue. Resuming a queue that does not exist exits 3.`)
 }
 
 func queueAction(ctx context.Context, e *env, args []string, action, description string) error {
 	fs := newFlagSet(e, "queues "+action, "NAME", description)
 	var cf clientFlags
 	cf.register(e, fs)
+	var create *bool
+	if action == "pause" {
+		create = fs.Bool("create", false, "pause the queue even if it does not exist yet, in advance of its first job")
+	}
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
@@ -58,7 +66,15 @@ func queueAction(ctx context.Context, e *env, args []string, action, description
 	if err != nil {
 		return err
 	}
-	body, err := a.call(ctx, http.MethodPost, "/v1/queues/"+url.PathEscape(pos[0])+"/"+action, nil, nil, nil)
+	var q url.Values
+	if create != nil && *create {
+		q = url.Values{"create": {"true"}}
+	}
+	body, err := a.call(ctx, http.MethodPost, "/v1/queues/"+url.PathEscape(pos[0])+"/"+action, q, nil, nil)
+	var pe *problemError
+	if create != nil && errors.As(err, &pe) && pe.Status == http.StatusNotFound {
+		return fmt.Errorf("%w\nTo pause it before its first job: gantry queues pause %s --create", err, pos[0])
+	}
 	if err != nil {
 		return err
 	}

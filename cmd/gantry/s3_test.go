@@ -106,7 +106,7 @@ func TestServeS3Blobs(t *testing.T) {
 	// URL blob/s3 would refuse is a usage error.
 	dir := t.TempDir()
 	environ["GANTRY_BLOB"] = srv.URL("no-such-bucket", "")
-	if _, stderr, code := cliEnv(t, environ, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir); code != exitFailure || !strings.Contains(stderr, `bucket "no-such-bucket"`) {
+	if _, stderr, code := cliEnv(t, environ, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir); code != exitCannotStart || !strings.Contains(stderr, `bucket "no-such-bucket"`) {
 		t.Errorf("a missing bucket: exit %d, %s", code, stderr)
 	}
 	environ["GANTRY_BLOB"] = "s3://" + bucket + ":9000/x"

@@ -37,18 +37,25 @@ reach unless --allow-unauthenticated is given. /metrics, /healthz and
 On SIGINT or SIGTERM the server drains: /readyz and new requests answer 503
 with Retry-After, the listener closes after --drain-delay, running jobs get
 until --shutdown-timeout to finish (then they are cancelled and released to
-run again on the next start). A second signal stops at once.`
+run again on the next start). A second signal stops at once.
+
+A server that cannot start exits 7: its data dir is in use by another
+process (the embedded store is one process at a time), the address is
+taken, or the store cannot be opened or reached.`
 
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "serve", "", serveHelp)
 	config.DefaultServe().Flags(fs)
+	if err := checkFlags(fs, args); err != nil {
+		return err
+	}
 	cfg, err := config.LoadServe(args, e.getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		fs.Usage()
 		return err
 	}
 	if err != nil {
-		return err
+		return gnuFlagError(err)
 	}
 	if err := cfg.CheckExposure(); err != nil {
 		return &config.UsageError{Err: err}

@@ -66,10 +66,17 @@ type Server struct {
 	serving bool // http.Serve owns ln
 }
 
+// ErrCannotStart marks the errors of a server that did not start: Open's
+// (but a *config.UsageError), and Run's before it serves. errors.Is finds
+// the cause beneath it: embedded.ErrLocked for a data dir that another
+// process has open.
+var ErrCannotStart = errors.New("gantry cannot start")
+
 // Open opens the stores cfg names, builds the client and the API and
 // listens on cfg.Addr, or undoes what it did and fails. A store or blob
-// setting that does not parse is a *config.UsageError. Open does not
-// start the client's workers nor serve: Run does.
+// setting that does not parse is a *config.UsageError; any other error is
+// ErrCannotStart. Open does not start the client's workers nor serve: Run
+// does.
 func Open(ctx context.Context, cfg *config.Serve, opts *Options) (_ *Server, err error) {
 	if opts == nil {
 		opts = &Options{}
@@ -84,17 +91,22 @@ func Open(ctx context.Context, cfg *config.Serve, opts *Options) (_ *Server, err
 	defer func() {
 		if err != nil {
 			s.Close()
+			err = cannotStart(err)
 		}
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	if s.store, err = openStore(ctx, cfg, s.log); err != nil {
+	st, err := openStore(ctx, cfg, s.log)
+	if err != nil {
 		return nil, err
 	}
-	if s.blobs, err = openBlobs(ctx, cfg, s.log); err != nil {
+	s.store = st
+	blobs, err := openBlobs(ctx, cfg, s.log)
+	if err != nil {
 		return nil, err
 	}
+	s.blobs = blobs
 	s.metrics = metrics.New(&metrics.Config{Queues: s.store, Logger: s.log})
 	if s.client, err = gantry.NewClient(metrics.InstrumentStore(s.store, s.metrics), s.clientConfig()); err != nil {
 		return nil, err
@@ -114,6 +126,16 @@ func Open(ctx context.Context, cfg *config.Serve, opts *Options) (_ *Server, err
 		return nil, err
 	}
 	return s, nil
+}
+
+// cannotStart marks err as the reason the server did not start, unless
+// it is a mistake in the settings.
+func cannotStart(err error) error {
+	var ue *config.UsageError
+	if errors.As(err, &ue) || errors.Is(err, ErrCannotStart) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrCannotStart, err)
 }
 
 // clientConfig maps the settings to the client's: the demo kinds, the
@@ -192,7 +214,7 @@ func (s *Server) deleteBlobs(ctx context.Context, keys []string) {
 func (s *Server) Run(ctx context.Context) error {
 	if err := s.client.Start(ctx); err != nil {
 		s.Close()
-		return err
+		return cannotStart(err)
 	}
 	served := make(chan error, 1)
 	s.serving = true

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -34,8 +35,42 @@ func openStore(ctx context.Context, cfg *config.Serve, log *slog.Logger) (store.
 		}
 		return st, nil
 	}
-	return embedded.Open(filepath.Join(cfg.DataDir, "jobs"), &embedded.Options{Logger: log})
+	// Returned only when it opened: a nil *embedded.Store in the
+	// interface would not be nil for Close.
+	st, err := embedded.Open(filepath.Join(cfg.DataDir, "jobs"), &embedded.Options{Logger: log})
+	var locked *embedded.LockedError
+	if errors.As(err, &locked) {
+		return nil, &dataDirInUseError{dataDir: cfg.DataDir, locked: locked}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
+
+// dataDirInUseError is the error of a data dir whose embedded store
+// another process has open, in the words of gantry serve.
+type dataDirInUseError struct {
+	dataDir string
+	locked  *embedded.LockedError
+}
+
+func (e *dataDirInUseError) Error() string {
+	dir, err := filepath.Abs(e.dataDir)
+	if err != nil {
+		dir = e.dataDir
+	}
+	who := "another process"
+	if e.locked.PID > 0 {
+		who = fmt.Sprintf("another process (pid %d)", e.locked.PID)
+	}
+	return fmt.Sprintf("the data dir %s is in use by %s: stop it, or give this server its own --data-dir. "+
+		"The embedded store is opened by one process at a time; only a PostgreSQL store (--store postgres://...) "+
+		"is shared by several servers", dir, who)
+}
+
+// Unwrap returns the store's error: errors.Is(err, embedded.ErrLocked).
+func (e *dataDirInUseError) Unwrap() error { return e.locked }
 
 // blobStore is a blob store that the server closes.
 type blobStore interface {

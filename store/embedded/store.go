@@ -65,6 +65,11 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	// Another process's lock is found before Pebble tries to take it: a
+	// failed pebble.Open leaves its disk-health goroutine running.
+	if lerr := lockedError(dir, nil); lerr != nil {
+		return nil, lerr
+	}
 	started := time.Now()
 	cache := pebble.NewCache(pebbleCacheSize(&o))
 	defer cache.Unref()
@@ -81,6 +86,9 @@ func Open(dir string, opts *Options) (*Store, error) {
 		LBaseMaxBytes:         256 << 20,
 	})
 	if err != nil {
+		if lerr := lockedError(dir, err); lerr != nil {
+			return nil, lerr
+		}
 		return nil, fmt.Errorf("embedded: open %s: %w", dir, err)
 	}
 	s := &Store{
