@@ -128,7 +128,9 @@ func responseProblems(method string, u *url.URL, status int, header http.Header,
 		return []string{err.Error()}
 	}
 	var resp map[string]any
-	if op := findOperation(doc, method, u.Path); op != nil {
+	// Segments are split as the router splits them: on the slashes of the
+	// escaped path, so that a parameter holding "%2F" stays one segment.
+	if op := findOperation(doc, method, u.EscapedPath()); op != nil {
 		responses, _ := op["responses"].(map[string]any)
 		r, ok := responses[strconv.Itoa(status)]
 		if !ok {
