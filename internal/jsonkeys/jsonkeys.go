@@ -280,20 +280,27 @@ func (s *scanner) object(sh *shape, path string) error {
 		if err := s.value(child, loc{parent: path, key: name, index: -1}); err != nil {
 			return err
 		}
-		s.skipSpace()
-		if s.pos >= len(s.data) {
-			return errSyntax
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-		case '}':
-			s.pos++
-			return nil
-		default:
-			return errSyntax
+		if end, err := s.after('}'); end || err != nil {
+			return err
 		}
 	}
+}
+
+// after reads what follows a member or an element: a comma, or the close
+// of its object or array, which it reports as end.
+func (s *scanner) after(close byte) (end bool, err error) {
+	s.skipSpace()
+	switch {
+	case s.pos >= len(s.data):
+		return false, errSyntax
+	case s.data[s.pos] == ',':
+		s.pos++
+		return false, nil
+	case s.data[s.pos] == close:
+		s.pos++
+		return true, nil
+	}
+	return false, errSyntax
 }
 
 func (s *scanner) array(sh *shape, path string) error {
@@ -314,18 +321,8 @@ func (s *scanner) array(sh *shape, path string) error {
 		if err := s.value(elem, loc{parent: path, index: i}); err != nil {
 			return err
 		}
-		s.skipSpace()
-		if s.pos >= len(s.data) {
-			return errSyntax
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-		case ']':
-			s.pos++
-			return nil
-		default:
-			return errSyntax
+		if end, err := s.after(']'); end || err != nil {
+			return err
 		}
 	}
 }
