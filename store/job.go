@@ -225,6 +225,8 @@ func ValidateNew(j *NewJob) error {
 		return bad("depends_on", fmt.Sprintf("must list at most %d jobs", MaxDependencies))
 	case j.RunAt.IsZero():
 		return bad("run_at", "must be set")
+	case !InWindow(j.RunAt):
+		return bad("run_at", TimeRule)
 	}
 	if len(j.Args) > 0 && !isJSONObject(j.Args) {
 		return bad("args", "must be a JSON object")
