@@ -2,8 +2,6 @@ package embedded
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -119,7 +117,7 @@ func (s *Store) openDB() (*pebble.DB, *memory, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("embedded: open %s: %w", s.dir, store.NoSpace(err))
 	}
-	if err := checkFormat(db); err != nil {
+	if err := migrateFormat(db, s.log); err != nil {
 		db.Close()
 		return nil, nil, fmt.Errorf("embedded: open %s: %w", s.dir, store.NoSpace(err))
 	}
@@ -149,29 +147,6 @@ func levels() (l [7]pebble.LevelOptions) {
 		l[i].FilterType = pebble.TableFilter
 	}
 	return l
-}
-
-// checkFormat writes the format version into a new store and refuses one
-// written in another format.
-func checkFormat(db *pebble.DB) error {
-	v, closer, err := db.Get(keyFormat)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return db.Set(keyFormat, binary.BigEndian.AppendUint32(nil, formatVersion), pebble.Sync)
-	}
-	if err != nil {
-		return err
-	}
-	defer closer.Close()
-	if len(v) != 4 {
-		return fmt.Errorf("unreadable format version %x", v)
-	}
-	switch got := binary.BigEndian.Uint32(v); {
-	case got > formatVersion:
-		return fmt.Errorf("the data was written in format %d by a newer Gantry; this one reads format %d", got, formatVersion)
-	case got < formatVersion:
-		return fmt.Errorf("the data was written in format %d by a development version of Gantry; this one reads format %d: move the data dir aside", got, formatVersion)
-	}
-	return nil
 }
 
 // Close stops the committer, fails the requests still waiting for it with
