@@ -20,14 +20,14 @@ var allowedImports = map[string][]string{
 
 	// Stores know jobs and payload descriptions, nothing of scheduling,
 	// transport or each other.
-	"store":           {"blob"},
+	"store":           {"blob", "internal/diskfull"},
 	"store/embedded":  {"store", "blob"},
 	"store/postgres":  {"store", "blob"},
 	"store/storetest": {"store", "blob"},
 
 	// Blob stores know only the blob interface.
-	"blob":           {},
-	"blob/fs":        {"blob"},
+	"blob":           {"internal/diskfull"},
+	"blob/fs":        {"blob", "internal/diskfull"},
 	"blob/s3":        {"blob"},
 	"blob/s3/s3test": {},
 
@@ -37,6 +37,10 @@ var allowedImports = map[string][]string{
 	"internal/taskhook": {},
 	"internal/jsonkeys": {},
 	"internal/pgtest":   {},
+	// What a full disk looks like, for the stores and the blob stores.
+	"internal/diskfull": {},
+	// Small filesystems for the disk-full tests.
+	"internal/tmpfs": {},
 	// make test's reader of go test -json: the skip report.
 	"internal/testreport": {},
 	"internal/metrics":    {"store"},

@@ -269,7 +269,9 @@ type EnqueueOpts struct {
 	// Priority orders available jobs of a queue, 1 first to 9 last.
 	// Default DefaultPriority.
 	Priority int
-	// RunAt is the earliest time the job runs. Do not set with Delay.
+	// RunAt is the earliest time the job runs; a time already past means
+	// now. Do not set with Delay. RunAt, and now+Delay, must lie between
+	// store.MinTime (1970) and store.MaxTime (2200).
 	RunAt time.Time
 	// Delay runs the job this long after it is enqueued.
 	Delay time.Duration
@@ -383,6 +385,9 @@ func (c *Client) EnqueueBatch(ctx context.Context, specs []JobSpec, opts *BatchO
 		}
 		p.IdempotencyKey = opts.IdempotencyKey
 		p.IdempotencyHash = opts.RequestHash
+		if err := store.CheckAfter("KeepFor", now, keep); err != nil {
+			return nil, err
+		}
 		p.IdempotencyExpires = now.Add(keep)
 	}
 	res, err := c.store.Enqueue(ctx, p)
@@ -424,7 +429,13 @@ func (c *Client) newJob(s JobSpec, now time.Time) (*store.NewJob, error) {
 		nj.Priority = DefaultPriority
 	}
 	if nj.RunAt.IsZero() {
+		// Checked before adding, so that no delay wraps the time around.
+		if err := store.CheckAfter("Delay", now, o.Delay); err != nil {
+			return nil, err
+		}
 		nj.RunAt = now.Add(o.Delay)
+	} else if err := store.CheckTime("RunAt", nj.RunAt); err != nil {
+		return nil, err
 	}
 	if nj.MaxAttempts == 0 {
 		nj.MaxAttempts = c.cfg.MaxAttempts

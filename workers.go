@@ -96,8 +96,8 @@ type FailParams struct {
 	// Permanent fails the job now, whatever attempts remain. Otherwise the
 	// job is retried while attempts remain.
 	Permanent bool
-	// RetryIn is the delay before the next attempt. Default: the client's
-	// Backoff.
+	// RetryIn is the delay before the next attempt; now+RetryIn must lie
+	// before store.MaxTime. Default: the client's Backoff.
 	RetryIn time.Duration
 }
 
@@ -204,6 +204,10 @@ func (c *Client) claimParams(p *LeaseParams) (*store.ClaimParams, error) {
 // claim claims jobs for an external worker and tells the Started hook.
 func (c *Client) claim(ctx context.Context, p *store.ClaimParams) ([]*Job, error) {
 	p.Now = c.cfg.Now()
+	// claimParams bounded LeaseFor; the lease must also end in the window.
+	if err := store.CheckAfter("LeaseFor", p.Now, p.LeaseFor); err != nil {
+		return nil, err
+	}
 	res, err := c.store.Claim(ctx, p)
 	if err != nil {
 		return nil, err
@@ -255,6 +259,9 @@ func (w *Workers) Heartbeat(ctx context.Context, p *HeartbeatParams) (*Job, erro
 		hp.Checkpoint = p.Checkpoint
 	}
 	hp.Now = c.cfg.Now()
+	if err := store.CheckAfter("Extend", hp.Now, hp.ExtendBy); err != nil {
+		return nil, err
+	}
 	return c.store.Heartbeat(ctx, hp)
 }
 
@@ -303,6 +310,9 @@ func (w *Workers) Fail(ctx context.Context, p *FailParams) (*Job, error) {
 	retryIn := p.RetryIn
 	if retryIn == 0 {
 		retryIn = c.cfg.Backoff(max(attempt, 1))
+	}
+	if err := store.CheckAfter("RetryIn", now, retryIn); err != nil {
+		return nil, err
 	}
 	return c.finish(ctx, store.FinishItem{
 		ID:         p.ID,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -408,5 +409,55 @@ func TestLeasedJobsReachTheHooks(t *testing.T) {
 	}
 	if states[ok.ID] != gantry.StateSucceeded || states[bad.ID] != gantry.StateFailed {
 		t.Errorf("states %v", states)
+	}
+}
+
+// TestTimesOutsideTheWindowAreFieldErrors: every time the Go API is given
+// or computes from its arguments must lie between store.MinTime and
+// store.MaxTime; outside it the call fails with a *FieldError naming the
+// field, wrapping ErrInvalid, and nothing changes.
+func TestTimesOutsideTheWindowAreFieldErrors(t *testing.T) {
+	clk := &fakeClock{now: time.Date(2199, 12, 31, 12, 0, 0, 0, time.UTC)}
+	c := leaseSetup(t, &gantry.Config{Test: gantry.TestConfig{Clock: clk}})
+	ctx := t.Context()
+	wantField := func(what string, err error, field string) {
+		t.Helper()
+		var fe *gantry.FieldError
+		if !errors.Is(err, gantry.ErrInvalid) || !errors.As(err, &fe) || fe.Field != field {
+			t.Errorf("%s: error %v, want a *FieldError naming %s wrapping ErrInvalid", what, err, field)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		opts  gantry.EnqueueOpts
+		field string
+	}{
+		{"RunAt9999", gantry.EnqueueOpts{RunAt: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)}, "RunAt"},
+		{"RunAt1677", gantry.EnqueueOpts{RunAt: time.Date(1677, 1, 1, 0, 0, 0, 0, time.UTC)}, "RunAt"},
+		{"DelayPastMaxTime", gantry.EnqueueOpts{Delay: 13 * time.Hour}, "Delay"},
+		{"DelayLongest", gantry.EnqueueOpts{Delay: math.MaxInt64}, "Delay"},
+	} {
+		_, err := c.Enqueue(ctx, remoteArgs{}, &tc.opts)
+		wantField(tc.name, err, tc.field)
+	}
+	_, err := c.EnqueueBatch(ctx, []gantry.JobSpec{{Kind: "remote"}}, &gantry.BatchOpts{IdempotencyKey: "k", KeepFor: math.MaxInt64})
+	wantField("KeepFor", err, "KeepFor")
+
+	// Inside the window a job is kept as asked; a lease of a day would end
+	// after it.
+	j := enqueueRemote(t, c, 1, &gantry.EnqueueOpts{Delay: time.Hour})
+	if want := clk.Now().Add(time.Hour); j.State != gantry.StateScheduled || !j.RunAt.Equal(want) {
+		t.Errorf("a delay of 1h: %s at %s, want scheduled at %s", j.State, j.RunAt, want)
+	}
+	_, err = c.Workers().Lease(ctx, &gantry.LeaseParams{LeaseFor: gantry.MaxLeaseFor})
+	wantField("LeaseFor", err, "LeaseFor")
+	clk.Advance(time.Hour)
+	l := leaseOne(t, c, &gantry.LeaseParams{LeaseFor: time.Minute})
+	_, err = c.Workers().Heartbeat(ctx, &gantry.HeartbeatParams{ID: l.ID, LeaseToken: l.LeaseToken, Extend: gantry.MaxLeaseFor})
+	wantField("Heartbeat", err, "Extend")
+	_, err = c.Workers().Fail(ctx, &gantry.FailParams{ID: l.ID, LeaseToken: l.LeaseToken, RetryIn: math.MaxInt64})
+	wantField("Fail", err, "RetryIn")
+	if got, err := c.Get(ctx, l.ID); err != nil || got.State != gantry.StateRunning || !got.LeaseExpiresAt.Equal(l.LeaseExpiresAt) {
+		t.Errorf("after refused calls the job is %+v (%v), want running with its lease unchanged", got, err)
 	}
 }

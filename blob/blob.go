@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"io"
+
+	"github.com/gantry-dev/gantry/internal/diskfull"
 )
 
 // ErrNotFound: no payload under that key.
@@ -15,6 +17,11 @@ var ErrNotFound = errors.New("blob not found")
 
 // ErrTooLarge: the payload is larger than the limit given to Put.
 var ErrTooLarge = errors.New("blob too large")
+
+// ErrInsufficientStorage: the disk under the blob store is full; Put
+// wraps it with the cause. It is the same error as
+// store.ErrInsufficientStorage, which the HTTP API answers with 507.
+var ErrInsufficientStorage = diskfull.Err
 
 // Info describes a stored payload. It is what a Store returns, and what a
 // job records of its payload (store.Job.Blob), in JSON with these names.

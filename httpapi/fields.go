@@ -27,6 +27,7 @@ var jsonNames = map[string]string{
 	"Wait":             "wait",
 	"Kinds":            "kinds",
 	"Extend":           "extend",
+	"ExtendBy":         "extend",
 	"Progress":         "progress",
 	"Progress.Message": "message",
 	"Checkpoint":       "checkpoint",

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"github.com/gantry-dev/gantry/store"
 )
 
 // readyTimeout bounds the store ping of /readyz.
@@ -15,8 +17,18 @@ type Health struct {
 	Status string `json:"status"`
 }
 
-// healthz answers 200 while the process serves: liveness.
+// healthz answers 200 while the process serves: liveness. It answers 503
+// only while the store reports, through store.Liveness, a failure it
+// cannot leave without a restart of the process; a store that cannot reach
+// its database is readyz's business, never healthz's.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if l, ok := store.As[store.Liveness](s.client.Store()); ok {
+		if err := l.Live(); err != nil {
+			s.writeProblem(w, r, problemf(http.StatusServiceUnavailable, CodeStoreUnavailable,
+				"the store failed and cannot recover without a restart of the process").withCause(err))
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, "application/json", Health{Status: "ok"})
 }
 

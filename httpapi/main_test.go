@@ -63,6 +63,9 @@ type options struct {
 	noBlobs bool
 	// wrap, when set, wraps the store that the client is given.
 	wrap func(store.Driver) store.Driver
+	// dir, when set, holds the store and the blob store instead of a
+	// temporary directory.
+	dir string
 }
 
 // clock is the server's and the client's time: time.Now plus an offset
@@ -94,7 +97,10 @@ func setup(t *testing.T, o *options) *env {
 	if o == nil {
 		o = &options{}
 	}
-	dir := t.TempDir()
+	dir := o.dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	st, err := embedded.Open(dir+"/data", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -34,6 +34,7 @@ const (
 	CodeQueueFull            = "queue_full"             // 429
 	CodeDraining             = "draining"               // 503
 	CodeStoreUnavailable     = "store_unavailable"      // 503
+	CodeInsufficientStorage  = "insufficient_storage"   // 507: the server's disk is full
 	CodeUnauthorized         = "unauthorized"           // 401
 	CodeForbidden            = "forbidden"              // 403
 	CodeMethodNotAllowed     = "method_not_allowed"     // 405
@@ -97,6 +98,7 @@ var titles = map[string]string{
 	CodeQueueFull:            "Queue full",
 	CodeDraining:             "Server draining",
 	CodeStoreUnavailable:     "Store unavailable",
+	CodeInsufficientStorage:  "Insufficient storage",
 	CodeUnauthorized:         "Unauthorized",
 	CodeForbidden:            "Forbidden",
 	CodeMethodNotAllowed:     "Method not allowed",
@@ -154,6 +156,18 @@ func (e *apiError) withRetry(d time.Duration) *apiError {
 
 func (e *apiError) withCause(err error) *apiError { e.cause = err; return e }
 
+// InsufficientStorageRetryAfter is the Retry-After of a 507: freeing disk
+// space takes a person, not a moment.
+const InsufficientStorageRetryAfter = 30 * time.Second
+
+// errInsufficientStorage is the problem of a full disk, under the store
+// or the blob store.
+func errInsufficientStorage() *apiError {
+	return problemf(http.StatusInsufficientStorage, CodeInsufficientStorage,
+		"the server's disk is full; nothing was stored. Free space on the disk that holds the server's data (or give it a larger one), then retry").
+		withRetry(InsufficientStorageRetryAfter)
+}
+
 // errNotFound is the problem of a job that does not exist.
 func errNotFound(what string) *apiError {
 	return problemf(http.StatusNotFound, CodeNotFound, "%s not found", what)
@@ -201,6 +215,10 @@ func toAPIError(err error, batch bool) *apiError {
 			"the lease token is not the current one of this running job: the lease expired, the job was cancelled, or the token is wrong")
 	case errors.Is(err, store.ErrConflict):
 		return problemf(http.StatusConflict, CodeConflict, "the job's state does not allow this change").withCause(err)
+	case errors.Is(err, store.ErrInsufficientStorage):
+		// Before ErrUnavailable, which a store broken by a full disk
+		// wraps too: this is the answer a person can act on.
+		return errInsufficientStorage().withCause(err)
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrClosed),
 		errors.Is(err, gantry.ErrStopped), errors.Is(err, context.DeadlineExceeded):
 		// Only the store says it is unavailable: other I/O errors (a blob

@@ -368,13 +368,17 @@ func (w *statusWriter) Flush() {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // logLevel is the level an error answer is logged at: errors for 5xx
-// (except a client that went away), debug otherwise.
+// (except a client that went away), warnings for a store that is down or
+// a full disk (the store logs the cause once), debug otherwise.
 func (s *Server) logLevel(e *apiError) slog.Level {
-	if e.p.Status >= 500 && e.p.Code != CodeStoreUnavailable && e.p.Code != CodeDraining {
-		return slog.LevelError
-	}
-	if e.p.Code == CodeStoreUnavailable {
+	switch e.p.Code {
+	case CodeStoreUnavailable, CodeInsufficientStorage:
 		return slog.LevelWarn
+	case CodeDraining:
+		return slog.LevelDebug
+	}
+	if e.p.Status >= 500 {
+		return slog.LevelError
 	}
 	return slog.LevelDebug
 }

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -86,4 +87,55 @@ func TestBlobStoreErrorIsNotAStoreOutage(t *testing.T) {
 	if p.Code != httpapi.CodeInternal {
 		t.Errorf("code %q, want %q", p.Code, httpapi.CodeInternal)
 	}
+}
+
+// TestInsufficientStorageIs507: an error that wraps
+// store.ErrInsufficientStorage answers 507 insufficient_storage with
+// Retry-After 30, also when it wraps store.ErrUnavailable too (a store
+// broken by a full disk wraps both).
+func TestInsufficientStorageIs507(t *testing.T) {
+	err := fmt.Errorf("embedded: %w: a commit failed: %w", store.ErrUnavailable, store.NoSpace(syscall.ENOSPC))
+	e := setup(t, &options{wrap: func(d store.Driver) store.Driver { return failingGet{d, err} }})
+	resp := e.expect(http.StatusInsufficientStorage, req{method: "GET", path: "/v1/jobs/" + store.NewID()})
+	if p := resp.problem(t); p.Code != httpapi.CodeInsufficientStorage || p.RetryAfter != 30 || resp.Header.Get("Retry-After") != "30" {
+		t.Errorf("code %q, Retry-After %q (%d), want %q and 30", p.Code, resp.Header.Get("Retry-After"), p.RetryAfter, httpapi.CodeInsufficientStorage)
+	}
+}
+
+// notLive is a store that reports, through store.Liveness, a failure it
+// cannot leave by itself.
+type notLive struct {
+	store.Driver
+	err error
+}
+
+func (s notLive) Live() error { return s.err }
+
+// unreachable is a store whose Ping fails as a lost database does.
+type unreachable struct{ store.Driver }
+
+func (unreachable) Ping(context.Context) error {
+	return fmt.Errorf("postgres: ping: %w: %w", store.ErrUnavailable, syscall.ECONNREFUSED)
+}
+
+// TestHealthzFailsOnlyForAStoreThatNeedsARestart: /healthz answers 503
+// while the store's Live reports an error, and 200 for a store that
+// cannot reach its database (readiness, not liveness).
+func TestHealthzFailsOnlyForAStoreThatNeedsARestart(t *testing.T) {
+	t.Run("NotLive", func(t *testing.T) {
+		e := setup(t, &options{wrap: func(d store.Driver) store.Driver { return notLive{d, errors.New("pebble panicked")} }})
+		p := e.expect(http.StatusServiceUnavailable, req{method: "GET", path: "/healthz"}).problem(t)
+		if p.Code != httpapi.CodeStoreUnavailable {
+			t.Errorf("code %q, want %q", p.Code, httpapi.CodeStoreUnavailable)
+		}
+	})
+	t.Run("Live", func(t *testing.T) {
+		e := setup(t, &options{wrap: func(d store.Driver) store.Driver { return notLive{d, nil} }})
+		e.expect(http.StatusOK, req{method: "GET", path: "/healthz"})
+	})
+	t.Run("DatabaseUnreachable", func(t *testing.T) {
+		e := setup(t, &options{wrap: func(d store.Driver) store.Driver { return unreachable{d} }})
+		e.expect(http.StatusOK, req{method: "GET", path: "/healthz"})
+		e.expect(http.StatusServiceUnavailable, req{method: "GET", path: "/readyz"})
+	})
 }

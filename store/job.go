@@ -231,6 +231,8 @@ func ValidateNew(j *NewJob) error {
 		return bad("DependsOn", fmt.Sprintf("must list at most %d jobs", MaxDependencies))
 	case j.RunAt.IsZero():
 		return bad("RunAt", "must be set")
+	case !InWindow(j.RunAt):
+		return bad("RunAt", TimeRule)
 	}
 	if len(j.Args) > 0 && !isJSONObject(j.Args) {
 		return bad("Args", "must be a JSON object")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/blob"
+	"github.com/gantry-dev/gantry/internal/diskfull"
 )
 
 // Driver is the seam between Gantry and a durable store. Every driver passes
@@ -433,7 +434,32 @@ var (
 	// HTTP API answers it with 503 and Retry-After. Other I/O errors are not
 	// unavailability unless a driver says so with this sentinel.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrInsufficientStorage: the disk under the store (or the blob store)
+	// is full. Drivers wrap it together with the cause, and with
+	// ErrUnavailable when the store cannot serve until space is freed; the
+	// HTTP API answers it with 507 and Retry-After. Test it before
+	// ErrUnavailable. NoSpace wraps an error that says so. It is the same
+	// error as blob.ErrInsufficientStorage.
+	ErrInsufficientStorage = diskfull.Err
 )
+
+// NoSpace returns err wrapped with ErrInsufficientStorage when it says
+// that a disk is full (ENOSPC, or EDQUOT: a quota is used up), and err
+// otherwise. Drivers wrap the errors of their disk writes with it.
+func NoSpace(err error) error { return diskfull.Wrap(err) }
+
+// Liveness is an optional capability, found with As, of a store that can
+// fail in a way it cannot leave by itself (the embedded store, whose
+// database can be left unusable by a failure it cannot undo without a
+// restart). The HTTP API's /healthz answers 503 while Live returns an
+// error, so that a supervisor restarts the process. A store without it is
+// always live: one that cannot reach its database (PostgreSQL) recovers
+// when the database returns, which readiness (Ping) reports.
+type Liveness interface {
+	// Live returns nil while the store serves or can recover by itself
+	// (after a full disk has space again, say), and the reason otherwise.
+	Live() error
+}
 
 // TransitionError refuses a change that the job's state does not allow.
 type TransitionError struct {

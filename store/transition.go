@@ -71,11 +71,15 @@ func HeartbeatJob(j *Job, p *HeartbeatParams) error {
 //   - cancelled: the job is cancelled, with the error's message as reason;
 //   - released: the job is available at once and the attempt is not spent.
 //
-// It returns ErrLeaseLost for a stale token, and an error wrapping
-// ErrInvalid for an unknown outcome.
+// It returns ErrLeaseLost for a stale token, a *FieldError naming
+// retry_at for a RetryAt outside the window (CheckTime), and an error
+// wrapping ErrInvalid for an unknown outcome.
 func FinishJob(j *Job, it *FinishItem, now time.Time) error {
 	if err := CheckLease(j, it.LeaseToken); err != nil {
 		return err
+	}
+	if !it.RetryAt.IsZero() && (it.Outcome == OutcomeFailed || it.Outcome == OutcomeSnoozed) && !InWindow(it.RetryAt) {
+		return &FieldError{Index: -1, Field: "retry_at", Reason: TimeRule}
 	}
 	switch it.Outcome {
 	case OutcomeSucceeded:
@@ -118,8 +122,8 @@ func FinishJob(j *Job, it *FinishItem, now time.Time) error {
 
 // RescueJob ends the expired lease of a running job: the attempt counts as
 // failed with LeaseExpiredMessage, and the job is retrying after
-// backoff(attempt), or failed when its attempts are used up. backoff may
-// be nil for no delay.
+// backoff(attempt) (at the latest just before MaxTime: see AddCapped), or
+// failed when its attempts are used up. backoff may be nil for no delay.
 func RescueJob(j *Job, now time.Time, backoff func(attempt int) time.Duration) error {
 	if j.State != StateRunning {
 		return &TransitionError{ID: j.ID, From: j.State, To: StateRetrying, Reason: "only running jobs have a lease"}
@@ -137,7 +141,7 @@ func RescueJob(j *Job, now time.Time, backoff func(attempt int) time.Duration) e
 		if backoff != nil {
 			d = max(backoff(j.Attempt), 0)
 		}
-		j.RunAt = now.Add(d)
+		j.RunAt = AddCapped(now, d)
 	}
 	clearLease(j)
 	return nil

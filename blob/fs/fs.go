@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/blob"
+	"github.com/gantry-dev/gantry/internal/diskfull"
 )
 
 // StaleTempAge is how old a temporary file must be for Open to remove it as
@@ -168,6 +169,7 @@ func newGen() string {
 // body when the request ends). Once ctx ends, Put removes what it wrote and
 // returns an error wrapping context.Cause(ctx).
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, contentType string, limit int64) (_ *blob.Info, err error) {
+	defer func() { err = diskfull.Wrap(err) }() // a full disk is blob.ErrInsufficientStorage
 	if err := blob.ValidateKey(key); err != nil {
 		return nil, fmt.Errorf("blob/fs: %w", err)
 	}

@@ -189,7 +189,9 @@ func (e *Engine) run(j *store.Job) {
 		item.Outcome = store.OutcomeReleased
 	case res.Snooze > 0:
 		item.Outcome = store.OutcomeSnoozed
-		item.RetryAt = now.Add(res.Snooze)
+		// A snooze or backoff that would end past store.MaxTime ends just
+		// before it: the store refuses a time outside its window.
+		item.RetryAt = store.AddCapped(now, res.Snooze)
 	case res.Cancel:
 		item.Outcome = store.OutcomeCancelled
 		item.Error = &store.AttemptError{Attempt: j.Attempt, At: now, Message: res.Err.Error()}
@@ -202,7 +204,7 @@ func (e *Engine) run(j *store.Job) {
 		item.Outcome = store.OutcomeFailed
 		item.Permanent = res.Permanent
 		item.Error = &store.AttemptError{Attempt: j.Attempt, At: now, Message: msg, Stack: res.Stack}
-		item.RetryAt = now.Add(e.cfg.Backoff(j.Attempt))
+		item.RetryAt = store.AddCapped(now, e.cfg.Backoff(j.Attempt))
 	}
 	a.took = took
 	e.completer.add(item, a)

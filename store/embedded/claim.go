@@ -19,8 +19,8 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimRe
 	if p.Max <= 0 {
 		return &store.ClaimResult{}, nil
 	}
-	if p.LeaseFor <= 0 {
-		return nil, &store.FieldError{Index: -1, Field: "LeaseFor", Reason: "must be positive"}
+	if err := store.CheckLeaseFor(p.Now, p.LeaseFor); err != nil {
+		return nil, err
 	}
 	jobs, err := submit(ctx, s, &claimReq{p: p}, applied)
 	if err != nil {
@@ -248,6 +248,11 @@ var farFuture = time.Unix(1<<40, 0)
 // Heartbeat extends the lease of a running job and records its progress.
 // It is not durable on return; see store.Driver.
 func (s *Store) Heartbeat(ctx context.Context, p *store.HeartbeatParams) (*store.Job, error) {
+	if p.ExtendBy > 0 {
+		if err := store.CheckAfter("ExtendBy", p.Now, p.ExtendBy); err != nil {
+			return nil, err
+		}
+	}
 	if p.Progress != nil {
 		if p.Progress.Percent < 0 || p.Progress.Percent > 100 {
 			return nil, &store.FieldError{Index: -1, Field: "Progress", Reason: "must be between 0 and 100"}

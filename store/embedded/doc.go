@@ -22,6 +22,19 @@
 // number of jobs. Pebble's block cache and memtables are bounded by
 // Options.
 //
+// # Failures and upgrades
+//
+// A commit that fails (a full disk) fails its requests with an error that
+// wraps store.ErrUnavailable, and store.ErrInsufficientStorage for a full
+// disk, and so does every request after it, until the committer has
+// reopened the database: it tries by itself, backing off to every two
+// seconds, once a test write to the data dir succeeds. Every commit
+// acknowledged before the failure is kept. Live (store.Liveness) reports
+// only a failure the store cannot leave without a restart of the process.
+//
+// The on-disk format changes only through numbered migrations, which Open
+// applies in place (migrate.go; docs/decisions/0008-store-migrations.md).
+//
 // # Reads
 //
 // Get and List read committed data directly, without waiting for the

@@ -16,6 +16,9 @@ var emptyArgs = []byte("{}")
 func (s *Store) Enqueue(ctx context.Context, p *store.EnqueueParams) (*store.EnqueueResult, error) {
 	// Validation runs here, on the caller's goroutine, so that the single
 	// committer spends its time on what must be serial.
+	if err := store.CheckIdempotencyExpires(p); err != nil {
+		return nil, err
+	}
 	for i, nj := range p.Jobs {
 		if nj == nil {
 			return nil, &store.FieldError{Index: i, Field: "", Reason: "must not be null"}

@@ -57,8 +57,9 @@ var (
 	keyNextSeq = []byte("mseq")
 )
 
-// formatVersion is the layout of the keys and records this code writes.
-// Open refuses a directory written with a newer one.
+// formatVersion is the layout of the keys and records this code writes:
+// the version of the last migration (migrate.go). Open migrates a
+// directory written in an older format and refuses one written in a newer.
 const formatVersion = 2
 
 type jobID = [16]byte

@@ -45,6 +45,12 @@ func (s *Store) readable(ctx context.Context) error {
 		s.readMu.RUnlock()
 		return store.ErrClosed
 	}
+	if err := s.brokenErr(); err != nil {
+		// The database may hold what a failed commit wrote, which was
+		// never acknowledged: reads wait for the reopen too.
+		s.readMu.RUnlock()
+		return err
+	}
 	return nil
 }
 

@@ -2,10 +2,9 @@ package embedded
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,7 +18,11 @@ import (
 // Store is the embedded store. It implements store.Driver and
 // store.Notifier. It is safe for concurrent use; Close releases it.
 type Store struct {
+	// db is replaced, under readMu held exclusively, when the store
+	// reopens itself after a failed commit (see recover); it is nil while
+	// a reopen has not succeeded yet.
 	db   *pebble.DB
+	dir  string
 	opts Options
 	log  *slog.Logger
 
@@ -35,16 +38,21 @@ type Store struct {
 	// mem is owned by the committer goroutine.
 	mem *memory
 	// broken is the error that made a commit fail, wrapped with
-	// store.ErrUnavailable; after it every request fails, since memory no
-	// longer matches the disk.
+	// store.ErrUnavailable; while it is set every request fails, since
+	// memory and the memtable no longer match the WAL. The committer
+	// clears it once it has reopened the database (recover).
 	broken atomic.Pointer[error]
+	// fatal is set when the database cannot be reopened in this process
+	// (Pebble panicked in a commit, leaving its commit pipeline locked):
+	// Live reports it, so that the process is restarted.
+	fatal atomic.Pointer[error]
 	// syncq carries committed groups from the committer to the syncer,
 	// which closes syncerDone when it exits.
 	syncq      chan *pending
 	syncerDone chan struct{}
 
-	// readMu guards dbClosed: direct reads hold it shared so that Close
-	// does not close the database under them.
+	// readMu guards db and dbClosed: direct reads hold it shared so that
+	// Close, or a reopen, does not close the database under them.
 	readMu   sync.RWMutex
 	dbClosed bool
 
@@ -55,6 +63,7 @@ type Store struct {
 var (
 	_ store.Driver   = (*Store)(nil)
 	_ store.Notifier = (*Store)(nil)
+	_ store.Liveness = (*Store)(nil)
 )
 
 // Open opens the store kept in dir, creating it if needed. opts may be nil
@@ -70,10 +79,35 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if lerr := lockedError(dir, nil); lerr != nil {
 		return nil, lerr
 	}
+	s := &Store{
+		dir:  dir,
+		opts: o,
+		log:  o.Logger,
+		reqs: make(chan request),
+		// A few groups may wait for their fsync while the next is
+		// applied; Pebble syncs the WAL for all of them at once.
+		syncq:      make(chan *pending, 4),
+		syncerDone: make(chan struct{}),
+		quit:       make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	var err error
+	if s.db, s.mem, err = s.openDB(); err != nil {
+		return nil, err
+	}
+	go s.run()
+	return s, nil
+}
+
+// openDB opens the Pebble database in s.dir, brings its format up to date
+// and loads the counters: what Open does, and what a reopen after a failed
+// commit does again.
+func (s *Store) openDB() (*pebble.DB, *memory, error) {
+	o := &s.opts
 	started := time.Now()
-	cache := pebble.NewCache(pebbleCacheSize(&o))
+	cache := pebble.NewCache(pebbleCacheSize(o))
 	defer cache.Unref()
-	db, err := pebble.Open(dir, &pebble.Options{
+	db, err := pebble.Open(s.dir, &pebble.Options{
 		Cache:                       cache,
 		MemTableSize:                uint64(o.MemTableSize),
 		MemTableStopWritesThreshold: o.MemTables,
@@ -86,36 +120,24 @@ func Open(dir string, opts *Options) (*Store, error) {
 		LBaseMaxBytes:         256 << 20,
 	})
 	if err != nil {
-		if lerr := lockedError(dir, err); lerr != nil {
-			return nil, lerr
+		if lerr := lockedError(s.dir, err); lerr != nil {
+			return nil, nil, lerr
 		}
-		return nil, fmt.Errorf("embedded: open %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("embedded: open %s: %w", s.dir, store.NoSpace(err))
 	}
-	s := &Store{
-		db:   db,
-		opts: o,
-		log:  o.Logger,
-		reqs: make(chan request),
-		// A few groups may wait for their fsync while the next is
-		// applied; Pebble syncs the WAL for all of them at once.
-		syncq:      make(chan *pending, 4),
-		syncerDone: make(chan struct{}),
-		quit:       make(chan struct{}),
-		done:       make(chan struct{}),
-	}
-	if err := s.checkFormat(); err != nil {
+	if err := migrateFormat(db, s.log); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("embedded: open %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("embedded: open %s: %w", s.dir, store.NoSpace(err))
 	}
 	opened := time.Now()
-	if s.mem, err = loadMemory(db); err != nil {
+	mem, err := loadMemory(db)
+	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("embedded: open %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("embedded: open %s: %w", s.dir, err)
 	}
-	s.log.Debug("embedded: opened", slog.String("dir", dir),
+	s.log.Debug("embedded: opened", slog.String("dir", s.dir),
 		slog.Duration("pebble", opened.Sub(started)), slog.Duration("counters", time.Since(opened)))
-	go s.run()
-	return s, nil
+	return db, mem, nil
 }
 
 // pebbleCacheSize is the size of the cache given to Pebble: the block
@@ -135,29 +157,6 @@ func levels() (l [7]pebble.LevelOptions) {
 	return l
 }
 
-// checkFormat writes the format version into a new store and refuses one
-// written in another format.
-func (s *Store) checkFormat() error {
-	v, closer, err := s.db.Get(keyFormat)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return s.db.Set(keyFormat, binary.BigEndian.AppendUint32(nil, formatVersion), pebble.Sync)
-	}
-	if err != nil {
-		return err
-	}
-	defer closer.Close()
-	if len(v) != 4 {
-		return fmt.Errorf("unreadable format version %x", v)
-	}
-	switch got := binary.BigEndian.Uint32(v); {
-	case got > formatVersion:
-		return fmt.Errorf("the data was written in format %d by a newer Gantry; this one reads format %d", got, formatVersion)
-	case got < formatVersion:
-		return fmt.Errorf("the data was written in format %d by a development version of Gantry; this one reads format %d: move the data dir aside", got, formatVersion)
-	}
-	return nil
-}
-
 // Close stops the committer, fails the requests still waiting for it with
 // store.ErrClosed and closes the database. Later calls of any method
 // return store.ErrClosed; a second Close returns nil.
@@ -168,16 +167,25 @@ func (s *Store) Close() error {
 		close(s.quit)
 		<-s.done
 		s.readMu.Lock()
+		defer s.readMu.Unlock()
 		s.dbClosed = true
-		// Flushing the memtable leaves no WAL to replay, so the next Open
-		// is quick. A store broken by a failed commit is not flushed.
-		if s.brokenErr() == nil {
-			if err := s.db.Flush(); err != nil {
-				s.log.Warn("embedded: flush at close", slog.Any("error", err))
+		switch {
+		case s.db == nil: // a reopen after a failed commit had not succeeded
+		case s.fatalErr() != nil:
+			// Pebble's commit pipeline is locked: closing would wait for
+			// ever. The process is expected to exit.
+			s.closeErr = s.fatalErr()
+		default:
+			// Flushing the memtable leaves no WAL to replay, so the next
+			// Open is quick. A store broken by a failed commit is not
+			// flushed: its memtable holds what failed.
+			if s.brokenErr() == nil {
+				if err := s.db.Flush(); err != nil {
+					s.log.Warn("embedded: flush at close", slog.Any("error", err))
+				}
 			}
+			s.closeErr = s.db.Close()
 		}
-		s.closeErr = s.db.Close()
-		s.readMu.Unlock()
 	})
 	if !first {
 		return nil
@@ -270,13 +278,40 @@ func (s *Store) run() {
 		close(s.syncq)
 		<-s.syncerDone
 	}()
+	var retry *time.Timer // runs while the store is broken
+	backoff := recoverFirst
 	for {
+		var retryC <-chan time.Time
+		if s.brokenErr() != nil && s.fatalErr() == nil {
+			if retry == nil {
+				retry = time.NewTimer(backoff)
+			}
+			retryC = retry.C
+		}
 		var first request
 		select {
 		case first = <-s.reqs:
+		case <-retryC:
+			if s.recover() {
+				retry, backoff = nil, recoverFirst
+			} else {
+				backoff = min(2*backoff, recoverMax)
+				retry.Reset(backoff)
+			}
+			continue
 		case <-s.quit:
+			if retry != nil {
+				retry.Stop()
+			}
 			s.drain()
 			return
+		}
+		if err := s.brokenErr(); err != nil {
+			// Answered at once, without a batch: there may be no
+			// database to make one from.
+			first.state().err = err
+			answer([]request{first})
+			continue
 		}
 		group := make([]request, 0, 16)
 		group = append(group, first)
@@ -316,6 +351,9 @@ type pending struct {
 	b       *pebble.Batch
 	group   []request
 	changes []store.Change
+	// barrier, when not nil, marks no group: the syncer closes it once it
+	// has answered every group before it.
+	barrier chan struct{}
 }
 
 // commit applies the group's batch, once. A group that need not be
@@ -327,20 +365,17 @@ func (s *Store) commit(tx *txn, group []request) {
 	if err == nil {
 		tx.writeMemory()
 		if !tx.b.Empty() {
-			if tx.sync {
-				durable = true
-				err = s.db.ApplyNoSyncWait(tx.b, pebble.Sync)
-			} else {
-				err = tx.b.Commit(pebble.NoSync)
-			}
+			durable, err = s.apply(tx)
 		}
 	}
 	if err != nil {
-		if durable {
+		if durable && s.fatalErr() == nil {
 			// SyncWait must run before Close, and reports the error too.
 			tx.b.SyncWait()
 		}
-		tx.b.Close()
+		if s.fatalErr() == nil {
+			tx.b.Close()
+		}
 		s.fail(err, group)
 		answer(group)
 		return
@@ -357,11 +392,40 @@ func (s *Store) commit(tx *txn, group []request) {
 	}
 }
 
+// apply commits tx's batch: durable ones without waiting for the fsync,
+// which the syncer waits for. Pebble panics in a commit whose WAL has
+// already failed (and its logger's Fatalf panics on a fatal commit error);
+// that leaves its commit pipeline locked, so the store marks itself fatal
+// (Live says so) rather than take the process down with it.
+func (s *Store) apply(tx *txn) (durable bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("pebble panicked in a commit: %v", r)
+			if e, ok := r.(error); ok {
+				err = fmt.Errorf("pebble panicked in a commit: %w", e)
+			}
+			fatal := fmt.Errorf("embedded: %w: the database cannot be reopened in this process and the process must be restarted: %w",
+				store.ErrUnavailable, store.NoSpace(err))
+			if s.fatal.CompareAndSwap(nil, &fatal) {
+				s.log.Error("embedded: commit failed fatally", slog.Any("error", err))
+			}
+		}
+	}()
+	if tx.sync {
+		return true, s.db.ApplyNoSyncWait(tx.b, pebble.Sync)
+	}
+	return false, tx.b.Commit(pebble.NoSync)
+}
+
 // syncer waits for the fsync of each durable group, in commit order,
 // answers it and reports every group's changes.
 func (s *Store) syncer() {
 	defer close(s.syncerDone)
 	for p := range s.syncq {
+		if p.barrier != nil {
+			close(p.barrier)
+			continue
+		}
 		var err error
 		if p.b != nil {
 			err = p.b.SyncWait()
@@ -378,13 +442,19 @@ func (s *Store) syncer() {
 
 // fail marks the store broken by a failed commit and fails the group's
 // requests that had not failed on their own. A broken store is
-// store.ErrUnavailable: nothing was wrong with the requests, and once the
-// store is reopened (the process restarted, which /readyz asks for) they
-// may succeed.
+// store.ErrUnavailable (and store.ErrInsufficientStorage when the disk is
+// full): nothing was wrong with the requests, and once the committer has
+// reopened the database (recover) they may succeed.
 func (s *Store) fail(err error, group []request) {
-	broken := fmt.Errorf("embedded: %w: a commit failed and the store must be reopened: %w", store.ErrUnavailable, err)
+	broken := s.fatalErr()
+	if broken == nil {
+		broken = fmt.Errorf("embedded: %w: a commit failed; the store reopens itself once the disk takes writes again: %w",
+			store.ErrUnavailable, store.NoSpace(err))
+	}
 	if s.broken.CompareAndSwap(nil, &broken) {
 		s.log.Error("embedded: commit failed", slog.Any("error", err))
+	} else {
+		broken = s.brokenErr()
 	}
 	for _, r := range group {
 		if b := r.state(); b.err == nil {
@@ -399,6 +469,88 @@ func (s *Store) brokenErr() error {
 		return *p
 	}
 	return nil
+}
+
+// fatalErr is the error that left the database unusable in this process,
+// or nil.
+func (s *Store) fatalErr() error {
+	if p := s.fatal.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Live reports whether the store serves or can recover by itself: it
+// returns an error only when Pebble failed in a way that needs a restart
+// of the process. A store broken by a full disk is live: it reopens itself
+// once the disk takes writes again. See store.Liveness.
+func (s *Store) Live() error {
+	return s.fatalErr()
+}
+
+// How often the committer tries to reopen a broken store: first after
+// recoverFirst, then backing off to recoverMax.
+const (
+	recoverFirst = 100 * time.Millisecond
+	recoverMax   = 2 * time.Second
+)
+
+// probeSize is what recover writes and fsyncs before it reopens the
+// database: a disk without that much room would fail again at once.
+const probeSize = 1 << 20
+
+// recover reopens a store broken by a failed commit, on the committer
+// goroutine, and reports whether it did. After a failed write or fsync
+// Pebble's WAL refuses every later write (its error is sticky, since what
+// reached the disk is unknown), so the database is closed and opened
+// again: the WAL replay keeps every commit that was fsynced, which is
+// every durable one acknowledged, and the counters are read again from
+// what the disk holds. What failed was never acknowledged; it may or may
+// not be there after the reopen, as after a crash.
+func (s *Store) recover() bool {
+	// Every group already handed to the syncer is answered first, so that
+	// no batch of the old database is still waiting for its fsync.
+	barrier := make(chan struct{})
+	s.syncq <- &pending{barrier: barrier}
+	<-barrier
+	if err := probe(s.dir); err != nil {
+		s.log.Debug("embedded: the disk does not take writes yet", slog.Any("error", err))
+		return false
+	}
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	if s.db != nil {
+		if err := s.db.Close(); err != nil {
+			s.log.Debug("embedded: closing the failed database", slog.Any("error", err))
+		}
+		s.db = nil
+	}
+	db, mem, err := s.openDB()
+	if err != nil {
+		s.log.Warn("embedded: reopening after a failed commit", slog.Any("error", err))
+		return false
+	}
+	s.db, s.mem = db, mem
+	s.broken.Store(nil)
+	s.log.Info("embedded: reopened after a failed commit; serving again", slog.String("dir", s.dir))
+	return true
+}
+
+// probe writes and fsyncs probeSize bytes in a file of dir, and removes it.
+func probe(dir string) error {
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(make([]byte, probeSize))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func answer(group []request) {

@@ -42,8 +42,8 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimRe
 	if p.Max <= 0 || (p.Kinds != nil && len(p.Kinds) == 0) {
 		return &store.ClaimResult{}, nil
 	}
-	if p.LeaseFor <= 0 {
-		return nil, &store.FieldError{Index: -1, Field: "LeaseFor", Reason: "must be positive"}
+	if err := store.CheckLeaseFor(p.Now, p.LeaseFor); err != nil {
+		return nil, err
 	}
 	br := s.pool.SendBatch(ctx, s.claimBatch(p))
 	changes, cs, err := readClaim(br)
@@ -162,6 +162,9 @@ func (s *Store) Heartbeat(ctx context.Context, p *store.HeartbeatParams) (*store
 	now := pgTime(p.Now)
 	var expires pgtype.Timestamptz
 	if p.ExtendBy > 0 {
+		if err := store.CheckAfter("ExtendBy", p.Now, p.ExtendBy); err != nil {
+			return nil, err
+		}
 		expires = timestamptz(pgTime(now.Add(p.ExtendBy)))
 	}
 	var pct pgtype.Int2

@@ -150,6 +150,9 @@ func (b *batch) result() *store.EnqueueResult {
 // prepareBatch validates the jobs and builds the records to insert, in the
 // state they have when nothing else (dependencies) decides otherwise.
 func (s *Store) prepareBatch(p *store.EnqueueParams) (*batch, error) {
+	if err := store.CheckIdempotencyExpires(p); err != nil {
+		return nil, err
+	}
 	now := pgTime(p.Now)
 	b := &batch{now: now, jobs: make([]*store.Job, len(p.Jobs)), pending: make([]int, len(p.Jobs)),
 		res: make([]store.Enqueued, len(p.Jobs))}

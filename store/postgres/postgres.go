@@ -123,8 +123,13 @@ func (o *Options) validate() error {
 }
 
 // markUnavailable wraps err with store.ErrUnavailable when it says that the
-// database, rather than the request, is the problem.
+// database, rather than the request, is the problem, and disk_full (53100)
+// with store.ErrInsufficientStorage too.
 func markUnavailable(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == pgerrcode.DiskFull {
+		return fmt.Errorf("%w: %w: %w", store.ErrInsufficientStorage, store.ErrUnavailable, err)
+	}
 	if unavailable(err) {
 		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry/store"
 	"github.com/gantry-dev/gantry/store/postgres"
@@ -58,5 +59,22 @@ func TestOpenUnreachable(t *testing.T) {
 	_, err := postgres.Open(t.Context(), "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=5", nil)
 	if !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("Open of a closed port: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestDiskFull: when PostgreSQL reports disk_full (SQLSTATE 53100), the
+// call fails with store.ErrInsufficientStorage, which the HTTP layer
+// answers with 507. The database's own error is raised by a trigger on
+// the test's schema, as a full disk raises it.
+func TestDiskFull(t *testing.T) {
+	t.Parallel()
+	s := setup(t, nil)
+	schema := s.Schema()
+	exec(t, `CREATE FUNCTION `+schema+`.disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = '53100'; END $$`)
+	exec(t, `CREATE TRIGGER disk_full BEFORE INSERT ON `+schema+`.jobs FOR EACH ROW EXECUTE FUNCTION `+schema+`.disk_full()`)
+	_, err := s.Enqueue(t.Context(), &store.EnqueueParams{Jobs: newJobs(1), Now: time.Now()})
+	if !errors.Is(err, store.ErrInsufficientStorage) {
+		t.Errorf("Enqueue on a full disk: %v, want ErrInsufficientStorage", err)
 	}
 }
