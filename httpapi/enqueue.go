@@ -328,6 +328,11 @@ func (s *Server) enqueueWithBlob(ctx context.Context, in *enqueueIn, spec gantry
 	if in.r.ContentLength > limit {
 		return nil, problemf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "the payload is larger than %d bytes", limit)
 	}
+	release, err := s.longLived(in.r)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	// An upload takes as long as the client needs, as long as bytes keep
 	// coming: the server's read deadline, meant for JSON bodies, gives way
 	// to an idle deadline that each read extends.
