@@ -62,8 +62,12 @@ type Server struct {
 	client  *gantry.Client
 	api     *httpapi.Server
 	http    *http.Server
-	ln      net.Listener
+	ln      *limitListener
 	serving bool // http.Serve owns ln
+	// files is the process's open-file limit; maxConns and maxStreams the
+	// limits in effect (configured or derived from files).
+	files                uint64
+	maxConns, maxStreams int
 }
 
 // Open opens the stores cfg names, builds the client and the API and
@@ -95,6 +99,11 @@ func Open(ctx context.Context, cfg *config.Serve, opts *Options) (_ *Server, err
 	if s.blobs, err = openBlobs(ctx, cfg, s.log); err != nil {
 		return nil, err
 	}
+	s.files = fileLimit()
+	s.maxConns, s.maxStreams = connLimits(cfg.MaxConnections, cfg.MaxStreams, s.files)
+	if s.maxStreams >= s.maxConns {
+		return nil, &config.UsageError{Err: fmt.Errorf("--max-streams %d must be below the connection limit %d (--max-connections, or half of the open-file limit %d)", s.maxStreams, s.maxConns, s.files)}
+	}
 	s.metrics = metrics.New(&metrics.Config{Queues: s.store, Logger: s.log})
 	if s.client, err = gantry.NewClient(metrics.InstrumentStore(s.store, s.metrics), s.clientConfig()); err != nil {
 		return nil, err
@@ -110,9 +119,13 @@ func Open(ctx context.Context, cfg *config.Serve, opts *Options) (_ *Server, err
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
 		return nil, err
 	}
+	s.ln = newLimitListener(ln, s.maxConns)
+	s.http.ConnState = s.ln.connState
+	s.registerLimitMetrics()
 	return s, nil
 }
 
@@ -163,6 +176,9 @@ func (s *Server) apiConfig() *httpapi.Config {
 		MaxPendingPerQueue: limits,
 		MaxJSONBody:        int64(s.cfg.MaxJSONBytes),
 		MaxBlobBody:        int64(s.cfg.MaxBlobBytes),
+		UploadIdleTimeout:  s.cfg.UploadIdleTimeout,
+		MaxStreams:         s.maxStreams,
+		MaxStreamsPerToken: s.cfg.MaxStreamsPerToken,
 		Logger:             s.log,
 		Metrics:            s.metrics.Handler(),
 		Observe:            s.metrics.ObserveHTTP,
@@ -243,6 +259,10 @@ func (s *Server) logStart() {
 		slog.Int("workers", s.cfg.Workers),
 		slog.Any("kinds", kinds),
 		slog.String("auth", auth),
+		slog.Int("max_connections", s.maxConns),
+		slog.Int("max_streams", s.maxStreams),
+		slog.Int("max_streams_per_token", s.cfg.MaxStreamsPerToken),
+		slog.Uint64("open_file_limit", s.files),
 		slog.String("version", s.version))
 }
 
