@@ -62,9 +62,8 @@ func connLimits(maxConns, maxStreams int, files uint64) (conns, streams int) {
 	return conns, streams
 }
 
-// limitListener accepts at most max connections at once: at the limit,
-// Accept stops accepting and new connections wait in the kernel's listen
-// backlog until one closes, instead of failing with EMFILE in accept(2)
+// limitListener serves at most max connections at once: at the limit,
+// new connections wait in the kernel's listen backlog until one closes, instead of failing with EMFILE in accept(2)
 // (which starves everyone, health checks included). While connections
 // wait, keep-alive connections that sit idle between requests are closed
 // to make room: a client that is not using its connection has no claim
@@ -77,7 +76,7 @@ type limitListener struct {
 	mu    sync.Mutex
 	conns map[*limitConn]struct{}
 
-	waiting   atomic.Int32 // Accepts waiting for a free slot
+	waiting   atomic.Int32 // 1 while Accept holds a connection for want of a slot
 	closeOnce sync.Once
 }
 
@@ -90,26 +89,41 @@ func newLimitListener(ln net.Listener, max int) *limitListener {
 	}
 }
 
-// Accept waits for a free slot, then accepts a connection.
+// Accept accepts a connection when there is a free slot. At the limit it
+// still accepts the next connection, so that it knows a client is
+// waiting, and holds it (one descriptor over the limit, never more: only
+// Serve's goroutine calls Accept) while it closes the connection idle the
+// longest, or until a slot frees. Meanwhile the connections that wait
+// behind it stay in the kernel's listen backlog, costing no descriptor.
 func (l *limitListener) Accept() (net.Conn, error) {
 	select {
 	case l.sem <- struct{}{}:
-	default:
-		l.waiting.Add(1)
-		l.closeIdle()
-		select {
-		case l.sem <- struct{}{}:
-			l.waiting.Add(-1)
-		case <-l.done:
-			l.waiting.Add(-1)
-			return nil, net.ErrClosed
+		c, err := l.Listener.Accept()
+		if err != nil {
+			<-l.sem
+			return nil, err
 		}
+		return l.track(c), nil
+	default:
 	}
 	c, err := l.Listener.Accept()
 	if err != nil {
-		<-l.sem
 		return nil, err
 	}
+	l.waiting.Add(1)
+	defer l.waiting.Add(-1)
+	l.closeIdle()
+	select {
+	case l.sem <- struct{}{}:
+		return l.track(c), nil
+	case <-l.done:
+		c.Close()
+		return nil, net.ErrClosed
+	}
+}
+
+// track counts c, which holds a slot.
+func (l *limitListener) track(c net.Conn) *limitConn {
 	lc := &limitConn{Conn: c, l: l}
 	// A connection that has not sent its first request yet is as idle as
 	// one between requests.
@@ -117,7 +131,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	l.mu.Lock()
 	l.conns[lc] = struct{}{}
 	l.mu.Unlock()
-	return lc, nil
+	return lc
 }
 
 // Close closes the listener and ends an Accept waiting for a slot.
