@@ -124,10 +124,8 @@ func (l *limitListener) Accept() (net.Conn, error) {
 
 // track counts c, which holds a slot.
 func (l *limitListener) track(c net.Conn) *limitConn {
-	lc := &limitConn{Conn: c, l: l}
-	// A connection that has not sent its first request yet is as idle as
-	// one between requests.
-	lc.idleSince.Store(time.Now().UnixNano())
+	lc := &limitConn{Conn: c, l: l, accepted: time.Now()}
+	lc.idleSince.Store(-1)
 	l.mu.Lock()
 	l.conns[lc] = struct{}{}
 	l.mu.Unlock()
@@ -146,19 +144,37 @@ func (l *limitListener) Open() int { return len(l.sem) }
 // Limit returns the most connections open at once.
 func (l *limitListener) Limit() int { return cap(l.sem) }
 
-// closeIdle closes the connection that has been idle the longest, if any.
+// newConnGrace is how long a new connection may stay silent before
+// closeIdle takes it for idle: in a burst, connections wait a moment for
+// their goroutine to read the request they already sent.
+const newConnGrace = time.Second
+
+// closeIdle closes the keep-alive connection that has been idle the
+// longest, or else the oldest new connection that has sent nothing for
+// newConnGrace, if any.
 func (l *limitListener) closeIdle() {
-	var oldest *limitConn
+	var idle, silent *limitConn
 	var since int64
+	newBefore := time.Now().Add(-newConnGrace)
 	l.mu.Lock()
 	for c := range l.conns {
-		if t := c.idleSince.Load(); t != 0 && (oldest == nil || t < since) {
-			oldest, since = c, t
+		switch t := c.idleSince.Load(); {
+		case t > 0:
+			if idle == nil || t < since {
+				idle, since = c, t
+			}
+		case t < 0 && c.accepted.Before(newBefore):
+			if silent == nil || c.accepted.Before(silent.accepted) {
+				silent = c
+			}
 		}
 	}
 	l.mu.Unlock()
-	if oldest != nil {
-		oldest.Close()
+	switch {
+	case idle != nil:
+		idle.Close()
+	case silent != nil:
+		silent.Close()
 	}
 }
 
@@ -185,8 +201,11 @@ func (l *limitListener) connState(c net.Conn, state http.ConnState) {
 // limitConn is an accepted connection; closing it frees its slot.
 type limitConn struct {
 	net.Conn
-	l         *limitListener
-	idleSince atomic.Int64 // UnixNano when it became idle; 0: in use
+	l        *limitListener
+	accepted time.Time
+	// idleSince is UnixNano when it became idle between requests; 0: in
+	// use; -1: new, no request read yet.
+	idleSince atomic.Int64
 	once      sync.Once
 }
 
