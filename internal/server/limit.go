@@ -112,13 +112,20 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	}
 	l.waiting.Add(1)
 	defer l.waiting.Add(-1)
-	l.closeIdle()
-	select {
-	case l.sem <- struct{}{}:
-		return l.track(c), nil
-	case <-l.done:
-		c.Close()
-		return nil, net.ErrClosed
+	// Look again now and then: a new connection becomes closeable once it
+	// has been silent for newConnGrace.
+	t := time.NewTicker(newConnGrace / 4)
+	defer t.Stop()
+	for {
+		l.closeIdle()
+		select {
+		case l.sem <- struct{}{}:
+			return l.track(c), nil
+		case <-l.done:
+			c.Close()
+			return nil, net.ErrClosed
+		case <-t.C:
+		}
 	}
 }
 
