@@ -735,3 +735,43 @@ func TestClosed(t *testing.T) {
 		t.Errorf("Delete: %v", err)
 	}
 }
+
+// TestList: List finds the payloads under a prefix stored within the
+// window, with their keys (without the store's prefix), sizes and times,
+// and never a temporary object.
+func TestList(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	ctx := t.Context()
+	for _, k := range []string{"uploads/a", "uploads/b", "other/c"} {
+		if _, err := e.store.Put(ctx, k, strings.NewReader(k), "", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A temporary object a crashed multipart Put left behind.
+	if _, err := e.client.PutObject(ctx, e.bucket, "blobs/"+s3.TempPrefix+"crashed", strings.NewReader("x"), 1, "", "", minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	list := func(p *blob.ListParams) map[string]int64 {
+		got := map[string]int64{}
+		if err := e.store.List(ctx, p, func(l blob.Listed) error {
+			if l.Stored.IsZero() {
+				t.Errorf("%s: no time", l.Key)
+			}
+			got[l.Key] = l.Size
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := list(&blob.ListParams{Prefix: "uploads/"}); len(got) != 2 || got["uploads/a"] != 9 || got["uploads/b"] != 9 {
+		t.Errorf("List uploads/ = %v", got)
+	}
+	if got := list(nil); len(got) != 3 || got["other/c"] != 7 {
+		t.Errorf("List = %v, want the three payloads", got)
+	}
+	if got := list(&blob.ListParams{StoredBefore: time.Now().Add(-time.Hour)}); len(got) != 0 {
+		t.Errorf("List stored before an hour ago = %v, want none", got)
+	}
+}
