@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/gantry-dev/gantry/blob"
+	"github.com/gantry-dev/gantry/blob/blobtest"
 	"github.com/gantry-dev/gantry/blob/fs"
 )
 
@@ -409,19 +410,7 @@ func TestList(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	list := func(p *blob.ListParams) map[string]int64 {
-		got := map[string]int64{}
-		if err := s.List(ctx, p, func(l blob.Listed) error {
-			if l.Stored.IsZero() {
-				t.Errorf("%s: no time", l.Key)
-			}
-			got[l.Key] = l.Size
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return got
-	}
+	list := func(p *blob.ListParams) map[string]int64 { return blobtest.Listed(ctx, t, s, p) }
 	if got := list(&blob.ListParams{Prefix: "uploads/"}); len(got) != 2 || got["uploads/a"] != 9 || got["uploads/b"] != 9 {
 		t.Errorf("List uploads/ = %v", got)
 	}

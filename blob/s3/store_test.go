@@ -23,6 +23,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/gantry-dev/gantry/blob"
+	"github.com/gantry-dev/gantry/blob/blobtest"
 	"github.com/gantry-dev/gantry/blob/s3"
 	"github.com/gantry-dev/gantry/blob/s3/s3test"
 )
@@ -752,19 +753,7 @@ func TestList(t *testing.T) {
 	if _, err := e.client.PutObject(ctx, e.bucket, "blobs/"+s3.TempPrefix+"crashed", strings.NewReader("x"), 1, "", "", minio.PutObjectOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	list := func(p *blob.ListParams) map[string]int64 {
-		got := map[string]int64{}
-		if err := e.store.List(ctx, p, func(l blob.Listed) error {
-			if l.Stored.IsZero() {
-				t.Errorf("%s: no time", l.Key)
-			}
-			got[l.Key] = l.Size
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return got
-	}
+	list := func(p *blob.ListParams) map[string]int64 { return blobtest.Listed(ctx, t, e.store, p) }
 	if got := list(&blob.ListParams{Prefix: "uploads/"}); len(got) != 2 || got["uploads/a"] != 9 || got["uploads/b"] != 9 {
 		t.Errorf("List uploads/ = %v", got)
 	}
