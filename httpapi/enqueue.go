@@ -35,6 +35,12 @@ const (
 	HeaderDuplicate = "Gantry-Duplicate"
 )
 
+// UploadKeyPrefix begins the blob key of every upload (a binary POST
+// /v1/jobs), followed by the upload's id: a UUIDv7 made when the upload
+// began, so the key tells when that was. A job created from the upload is
+// newer than that id.
+const UploadKeyPrefix = "uploads/"
+
 // maxIdempotencyKey bounds the length of an Idempotency-Key.
 const maxIdempotencyKey = 255
 
@@ -337,7 +343,7 @@ func (s *Server) enqueueWithBlob(ctx context.Context, in *enqueueIn, spec gantry
 	// coming: the server's read deadline, meant for JSON bodies, gives way
 	// to an idle deadline that each read extends.
 	body := &uploadBody{r: in.r.Body, rc: http.NewResponseController(in.w), idle: s.cfg.UploadIdleTimeout}
-	key := "uploads/" + store.NewID()
+	key := UploadKeyPrefix + store.NewID()
 	ct := in.r.Header.Get("Content-Type")
 	info, err := s.cfg.Blobs.Put(ctx, key, http.MaxBytesReader(in.w, body, limit), ct, limit)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/gantry-dev/gantry"
@@ -68,6 +69,8 @@ type Server struct {
 	// limits in effect (configured or derived from files).
 	files                uint64
 	maxConns, maxStreams int
+	// stopSweep stops the blob sweep and waits for it; nil when none runs.
+	stopSweep func()
 }
 
 // Open opens the stores cfg names, builds the client and the API and
@@ -210,6 +213,12 @@ func (s *Server) Run(ctx context.Context) error {
 		s.Close()
 		return err
 	}
+	if w := s.newSweeper(); w != nil {
+		sctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { s.sweepLoop(sctx, w) })
+		s.stopSweep = func() { cancel(); wg.Wait() }
+	}
 	served := make(chan error, 1)
 	s.serving = true
 	go func() { served <- s.http.Serve(s.ln) }()
@@ -295,6 +304,9 @@ func (s *Server) shutdown(served <-chan error) error {
 		if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, fmt.Errorf("serving HTTP: %w", err))
 		}
+	}
+	if s.stopSweep != nil {
+		s.stopSweep()
 	}
 	if err := <-stopped; err != nil {
 		errs = append(errs, fmt.Errorf("running jobs did not finish within --shutdown-timeout %v; they were released and run again on the next start: %w", s.cfg.ShutdownTimeout, err))
