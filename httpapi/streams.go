@@ -17,14 +17,13 @@ import (
 type streams struct {
 	max, perCaller int
 
-	mu    sync.Mutex
-	n     int
-	by    map[string]int // by caller, only with perCaller > 0
-	limit bool           // max > 0 || perCaller > 0
+	mu sync.Mutex
+	n  int
+	by map[string]int // by caller, only with perCaller > 0
 }
 
 func newStreams(max, perCaller int) *streams {
-	return &streams{max: max, perCaller: perCaller, by: make(map[string]int), limit: max > 0 || perCaller > 0}
+	return &streams{max: max, perCaller: perCaller, by: make(map[string]int)}
 }
 
 // acquire counts a long-lived request of caller, or reports false when a

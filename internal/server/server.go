@@ -24,7 +24,8 @@ import (
 
 // Timeouts and limits of the HTTP server. The API extends or lifts them
 // per request where it must: long-polls, event streams and downloads set
-// their own write deadlines, and uploads lift the read deadline. There is
+// their own write deadlines, and uploads replace the read deadline with
+// an idle one (--upload-idle-timeout) that each read extends. There is
 // no server-wide WriteTimeout: its clock starts when a request's headers
 // are read, so it would cut off the answer to any upload that takes
 // longer.
