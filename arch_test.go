@@ -30,6 +30,7 @@ var allowedImports = map[string][]string{
 	"blob/fs":        {"blob", "internal/diskfull"},
 	"blob/s3":        {"blob"},
 	"blob/s3/s3test": {},
+	"blob/blobtest":  {"blob"},
 
 	// The engine knows the store seam and nothing above it.
 	"internal/engine":   {"store"},
@@ -49,7 +50,7 @@ var allowedImports = map[string][]string{
 	"httpapi": {".", "store", "blob", "internal/jsonkeys"},
 
 	// Wiring: the one place that picks stores and builds a server.
-	"internal/config": {".", "store", "blob/s3", "internal/jsonkeys"},
+	"internal/config": {".", "store", "blob/s3", "httpapi", "internal/jsonkeys"},
 	"internal/server": {".", "store", "store/embedded", "store/postgres", "blob", "blob/fs", "blob/s3",
 		"httpapi", "internal/config", "internal/metrics"},
 	"cmd/gantry": {".", "httpapi", "internal/config", "internal/server", "store/postgres"},

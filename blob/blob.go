@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/diskfull"
 )
@@ -49,4 +50,38 @@ type Store interface {
 	Open(ctx context.Context, key string) (io.ReadCloser, *Info, error)
 	// Delete removes the payload under key; a missing key is not an error.
 	Delete(ctx context.Context, key string) error
+}
+
+// Lister is a Store that can list its payloads; the sweep of uploads that
+// no job refers to uses it. blob/fs and blob/s3 are Listers.
+type Lister interface {
+	// List calls fn with each payload whose key begins with p.Prefix and
+	// that was stored within p's window, in no set order, and stops at
+	// fn's first error, which it returns. Payloads stored or deleted
+	// while List runs may or may not be seen.
+	List(ctx context.Context, p *ListParams, fn func(Listed) error) error
+}
+
+// ListParams select the payloads of Lister.List.
+type ListParams struct {
+	// Prefix, when not empty, is what their keys begin with.
+	Prefix string
+	// StoredAfter, when not zero, leaves out payloads stored at or before
+	// it.
+	StoredAfter time.Time
+	// StoredBefore, when not zero, leaves out payloads stored after it.
+	StoredBefore time.Time
+}
+
+// Listed is one payload found by Lister.List.
+type Listed struct {
+	Key  string
+	Size int64
+	// Stored is when the payload was stored (its Put committed).
+	Stored time.Time
+}
+
+// Within reports whether t falls in p's window.
+func (p *ListParams) Within(t time.Time) bool {
+	return (p.StoredAfter.IsZero() || t.After(p.StoredAfter)) && (p.StoredBefore.IsZero() || !t.After(p.StoredBefore))
 }

@@ -31,7 +31,8 @@ type chunked struct{ r io.Reader }
 
 func (c chunked) Read(p []byte) (int, error) { return c.r.Read(p) }
 
-// blobFiles counts the payload files in the blob store's directory.
+// blobFiles counts the payload files in the blob store's directory (not
+// its metadata, nor its lock file).
 func (e *env) blobFiles() int {
 	e.t.Helper()
 	n := 0
@@ -39,7 +40,7 @@ func (e *env) blobFiles() int {
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() && !strings.HasSuffix(path, ".meta") {
+		if !d.IsDir() && !strings.HasSuffix(path, ".meta") && d.Name() != "LOCK" {
 			n++
 		}
 		return nil

@@ -23,6 +23,8 @@ const (
 	DefaultMaxBlobBody = 5 << 30
 	// DefaultIdempotencyTTL is the default of Config.IdempotencyTTL.
 	DefaultIdempotencyTTL = gantry.DefaultIdempotencyTTL
+	// DefaultUploadIdleTimeout is the default of Config.UploadIdleTimeout.
+	DefaultUploadIdleTimeout = 30 * time.Second
 	// DefaultAdmissionRefresh is the default of Config.AdmissionRefresh.
 	DefaultAdmissionRefresh = 200 * time.Millisecond
 
@@ -40,6 +42,9 @@ const (
 	// DrainRetryAfter is the Retry-After of requests refused while the
 	// server drains.
 	DrainRetryAfter = 5 * time.Second
+	// StreamRetryAfter is the Retry-After of long-lived requests refused
+	// because MaxStreams (or MaxStreamsPerToken) is reached.
+	StreamRetryAfter = 5 * time.Second
 	// UnavailableRetryAfter is the Retry-After of requests that failed
 	// because the store is unreachable.
 	UnavailableRetryAfter = 2 * time.Second
@@ -109,6 +114,24 @@ type Config struct {
 	// MaxBlobBody limits binary payloads, in bytes. Default
 	// DefaultMaxBlobBody.
 	MaxBlobBody int64
+	// UploadIdleTimeout is how long a binary upload may go without
+	// receiving a byte before it is answered 408 body_incomplete: each read
+	// of the body extends the deadline, so a slow upload that keeps
+	// progressing takes as long as it needs. Default
+	// DefaultUploadIdleTimeout; negative: none.
+	UploadIdleTimeout time.Duration
+
+	// MaxStreams bounds the long-lived requests served at once: event
+	// streams, long-polls (GET /v1/jobs/{id}?wait=), lease requests that
+	// wait and binary uploads. Beyond it such a request is answered 503
+	// server_busy with Retry-After (StreamRetryAfter); short requests are
+	// never refused by it. Zero: no limit.
+	MaxStreams int
+	// MaxStreamsPerToken bounds the long-lived requests of one bearer
+	// token (of one client address when the server has no tokens). Zero:
+	// no limit.
+	MaxStreamsPerToken int
+
 	// IdempotencyTTL is how long an Idempotency-Key is remembered. Default
 	// DefaultIdempotencyTTL.
 	IdempotencyTTL time.Duration
@@ -155,6 +178,9 @@ func (c *Config) withDefaults() Config {
 	if cfg.MaxBlobBody == 0 {
 		cfg.MaxBlobBody = DefaultMaxBlobBody
 	}
+	if cfg.UploadIdleTimeout == 0 {
+		cfg.UploadIdleTimeout = DefaultUploadIdleTimeout
+	}
 	if cfg.IdempotencyTTL == 0 {
 		cfg.IdempotencyTTL = DefaultIdempotencyTTL
 	}
@@ -183,6 +209,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("httpapi: MaxJSONBody %d is negative", c.MaxJSONBody)
 	case c.MaxBlobBody < 0:
 		return fmt.Errorf("httpapi: MaxBlobBody %d is negative", c.MaxBlobBody)
+	case c.MaxStreams < 0:
+		return fmt.Errorf("httpapi: MaxStreams %d is negative", c.MaxStreams)
+	case c.MaxStreamsPerToken < 0:
+		return fmt.Errorf("httpapi: MaxStreamsPerToken %d is negative", c.MaxStreamsPerToken)
 	case c.IdempotencyTTL < 0:
 		return fmt.Errorf("httpapi: IdempotencyTTL %v is negative", c.IdempotencyTTL)
 	}

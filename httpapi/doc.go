@@ -59,5 +59,12 @@
 // it is mounted in should set ReadHeaderTimeout, ReadTimeout and
 // WriteTimeout. Long-polls, event streams, lease waits and blob transfers
 // lift or extend the write deadline for themselves through
-// http.ResponseController.
+// http.ResponseController, and an upload replaces the read deadline with
+// an idle one that each read extends (Config.UploadIdleTimeout).
+//
+// Long-lived requests (event streams, long-polls, lease waits, uploads)
+// can be bounded, overall and per token (Config.MaxStreams,
+// Config.MaxStreamsPerToken): beyond the bound they are answered 503
+// server_busy, so that they cannot hold every connection the process may
+// open. Short requests are never counted.
 package httpapi

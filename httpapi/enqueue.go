@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,6 +34,12 @@ const (
 	// and no job was created. Batch answers do not carry it.
 	HeaderDuplicate = "Gantry-Duplicate"
 )
+
+// UploadKeyPrefix begins the blob key of every upload (a binary POST
+// /v1/jobs), followed by the upload's id: a UUIDv7 made when the upload
+// began, so the key tells when that was. A job created from the upload is
+// newer than that id.
+const UploadKeyPrefix = "uploads/"
 
 // maxIdempotencyKey bounds the length of an Idempotency-Key.
 const maxIdempotencyKey = 255
@@ -327,24 +334,20 @@ func (s *Server) enqueueWithBlob(ctx context.Context, in *enqueueIn, spec gantry
 	if in.r.ContentLength > limit {
 		return nil, problemf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "the payload is larger than %d bytes", limit)
 	}
-	// Uploads take as long as the client needs; the server's read deadline,
-	// meant for JSON bodies, does not apply.
-	_ = http.NewResponseController(in.w).SetReadDeadline(time.Time{})
-	key := "uploads/" + store.NewID()
-	ct := in.r.Header.Get("Content-Type")
-	info, err := s.cfg.Blobs.Put(ctx, key, http.MaxBytesReader(in.w, in.r.Body, limit), ct, limit)
+	release, err := s.longLived(in.r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, problemf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "the payload is larger than %d bytes", limit)
-		}
-		if ctx.Err() != nil {
-			return nil, err
-		}
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, problemf(http.StatusBadRequest, CodeInvalidField, "the payload ended before its Content-Length").withCause(err)
-		}
-		return nil, toAPIError(err, false)
+		return nil, err
+	}
+	defer release()
+	// An upload takes as long as the client needs, as long as bytes keep
+	// coming: the server's read deadline, meant for JSON bodies, gives way
+	// to an idle deadline that each read extends.
+	body := &uploadBody{r: in.r.Body, rc: http.NewResponseController(in.w), idle: s.cfg.UploadIdleTimeout}
+	key := UploadKeyPrefix + store.NewID()
+	ct := in.r.Header.Get("Content-Type")
+	info, err := s.cfg.Blobs.Put(ctx, key, http.MaxBytesReader(in.w, body, limit), ct, limit)
+	if err != nil {
+		return nil, s.uploadError(ctx, body, limit, err)
 	}
 	// The job keeps the media type the client sent, even where the blob
 	// store recorded a default for an empty one.
@@ -362,6 +365,55 @@ func (s *Server) enqueueWithBlob(ctx context.Context, in *enqueueIn, spec gantry
 	}
 	return res, err
 }
+
+// uploadError is the problem of a failed upload. What the client did is
+// told apart from what the blob store did by the error the body's reads
+// returned: a body that ended before its Content-Length is a 400, one that
+// stalled a 408 (both body_incomplete), one whose connection was reset or
+// closed is the client gone (499); only the rest is the blob store's.
+func (s *Server) uploadError(ctx context.Context, body *uploadBody, limit int64, err error) error {
+	var mbe *http.MaxBytesError
+	rerr := body.err
+	switch {
+	case errors.As(err, &mbe):
+		return problemf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "the payload is larger than %d bytes", limit)
+	case errors.Is(rerr, io.ErrUnexpectedEOF):
+		return problemf(http.StatusBadRequest, CodeBodyIncomplete, "the payload ended before its Content-Length").withCause(err)
+	case errors.Is(rerr, os.ErrDeadlineExceeded):
+		return problemf(http.StatusRequestTimeout, CodeBodyIncomplete,
+			"the upload stalled: no byte came for %v", body.idle).withCause(err)
+	case rerr != nil, ctx.Err() != nil:
+		return problemf(StatusClientClosedRequest, CodeClientClosedRequest, "the client closed the request during the upload").withCause(err)
+	}
+	return toAPIError(err, false)
+}
+
+// uploadBody reads an upload's body with an idle deadline: each Read may
+// wait at most idle for the next bytes (the deadline moves on with
+// progress and is never lifted; zero: no deadline). It records the first
+// error a Read returned other than io.EOF, so that a failed Put can tell
+// the client's fault from the blob store's.
+type uploadBody struct {
+	r    io.ReadCloser
+	rc   *http.ResponseController
+	idle time.Duration
+	err  error
+}
+
+func (b *uploadBody) Read(p []byte) (int, error) {
+	if b.idle > 0 {
+		_ = b.rc.SetReadDeadline(time.Now().Add(b.idle))
+	} else {
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+func (b *uploadBody) Close() error { return b.r.Close() }
 
 // deleteBlob removes an upload no job refers to.
 func (s *Server) deleteBlob(ctx context.Context, key string) {

@@ -69,6 +69,9 @@ func (e *env) openEvents(ctx context.Context, id string) (*http.Response, *sseRe
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	if e.token != "" {
+		r.Header.Set("Authorization", "Bearer "+e.token)
+	}
 	resp, err := e.http.Do(r)
 	if err != nil {
 		e.t.Fatal(err)

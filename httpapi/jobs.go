@@ -44,13 +44,14 @@ func notFoundJob(id string, err error) error {
 
 // getIn is a GET /v1/jobs/{id} request.
 type getIn struct {
+	r    *http.Request
 	w    http.ResponseWriter
 	id   string
 	wait time.Duration
 }
 
 func (in *getIn) bind(s *Server, w http.ResponseWriter, r *http.Request) error {
-	in.w = w
+	in.r, in.w = r, w
 	var err error
 	if in.id, err = pathID(r); err != nil {
 		return err
@@ -74,6 +75,11 @@ func (s *Server) get(ctx context.Context, in *getIn) (*reply, error) {
 		}
 		return &reply{status: http.StatusOK, body: jobResource(j)}, nil
 	}
+	release, err := s.longLived(in.r)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	_ = http.NewResponseController(in.w).SetWriteDeadline(time.Now().Add(in.wait + 10*time.Second))
 	wctx, cancel := context.WithTimeout(ctx, in.wait)
 	defer cancel()
@@ -104,12 +110,13 @@ func (s *Server) get(ctx context.Context, in *getIn) (*reply, error) {
 
 // eventsIn is a GET /v1/jobs/{id}/events request.
 type eventsIn struct {
+	r  *http.Request
 	w  http.ResponseWriter
 	id string
 }
 
 func (in *eventsIn) bind(s *Server, w http.ResponseWriter, r *http.Request) error {
-	in.w = w
+	in.r, in.w = r, w
 	var err error
 	if in.id, err = pathID(r); err != nil {
 		return err
@@ -124,6 +131,11 @@ func (in *eventsIn) bind(s *Server, w http.ResponseWriter, r *http.Request) erro
 // is final, the client goes away or the server drains. A comment keeps an
 // idle stream open every KeepAliveInterval.
 func (s *Server) events(ctx context.Context, in *eventsIn) (*reply, error) {
+	release, err := s.longLived(in.r)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(s.drainCtx, cancel)

@@ -25,6 +25,7 @@ const (
 	CodeInvalidField         = "invalid_field"          // 400 when a field cannot be parsed; 422 when its value is not acceptable
 	CodeUnknownField         = "unknown_field"          // 400: a body field or query parameter the endpoint does not know
 	CodeBodyTooLarge         = "body_too_large"         // 413
+	CodeBodyIncomplete       = "body_incomplete"        // 400: the body ended before its Content-Length; 408: an upload stalled
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415
 	CodeUnknownKind          = "unknown_kind"           // 422: the kind is not declared
 	CodeNotFound             = "not_found"              // 404
@@ -33,6 +34,7 @@ const (
 	CodeIdempotencyConflict  = "idempotency_conflict"   // 409: the Idempotency-Key was used with another request
 	CodeQueueFull            = "queue_full"             // 429
 	CodeDraining             = "draining"               // 503
+	CodeServerBusy           = "server_busy"            // 503: the server serves as many long-lived requests as it allows
 	CodeStoreUnavailable     = "store_unavailable"      // 503
 	CodeInsufficientStorage  = "insufficient_storage"   // 507: the server's disk is full
 	CodeUnauthorized         = "unauthorized"           // 401
@@ -89,6 +91,7 @@ var titles = map[string]string{
 	CodeInvalidField:         "Invalid field",
 	CodeUnknownField:         "Unknown field",
 	CodeBodyTooLarge:         "Request body too large",
+	CodeBodyIncomplete:       "Request body incomplete",
 	CodeUnsupportedMediaType: "Unsupported media type",
 	CodeUnknownKind:          "Unknown job kind",
 	CodeNotFound:             "Not found",
@@ -97,6 +100,7 @@ var titles = map[string]string{
 	CodeIdempotencyConflict:  "Idempotency key reused",
 	CodeQueueFull:            "Queue full",
 	CodeDraining:             "Server draining",
+	CodeServerBusy:           "Server busy",
 	CodeStoreUnavailable:     "Store unavailable",
 	CodeInsufficientStorage:  "Insufficient storage",
 	CodeUnauthorized:         "Unauthorized",

@@ -33,6 +33,8 @@ type Server struct {
 	adm    *admission
 	cop    *http.CrossOriginProtection
 	kinds  map[string]bool // the kinds that may be enqueued; nil: any
+	// streams counts and bounds the long-lived requests.
+	streams *streams
 
 	draining  atomic.Bool
 	drainOnce sync.Once
@@ -75,6 +77,7 @@ func New(cfg *Config) (*Server, error) {
 	}
 	s.adm = newAdmission(&s.cfg)
 	s.kinds = declaredKinds(&s.cfg)
+	s.streams = newStreams(c.MaxStreams, c.MaxStreamsPerToken)
 	s.drainCtx, s.drain = context.WithCancel(context.Background())
 	s.routes()
 	return s, nil

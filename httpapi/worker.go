@@ -66,12 +66,13 @@ type FailRequest struct {
 
 // leaseIn is a POST /v1/queues/{name}/lease request.
 type leaseIn struct {
+	r *http.Request
 	w http.ResponseWriter
 	p gantry.LeaseParams
 }
 
 func (in *leaseIn) bind(s *Server, w http.ResponseWriter, r *http.Request) error {
-	in.w = w
+	in.r, in.w = r, w
 	in.p.Queue = r.PathValue("name")
 	if !store.ValidName(in.p.Queue) {
 		return badName("name", "a queue name")
@@ -103,6 +104,11 @@ func (in *leaseIn) bind(s *Server, w http.ResponseWriter, r *http.Request) error
 // began to drain).
 func (s *Server) lease(ctx context.Context, in *leaseIn) (*reply, error) {
 	if in.p.Wait > 0 {
+		release, err := s.longLived(in.r)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
 		_ = http.NewResponseController(in.w).SetWriteDeadline(time.Now().Add(in.p.Wait + 10*time.Second))
 	}
 	wctx, cancel := context.WithCancel(ctx)

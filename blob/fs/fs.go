@@ -18,11 +18,14 @@
 // cancelled Put leaves nothing behind, and a crash at any point leaves
 // either the old payload or the new one, never a mix. Files a crash left
 // unreferenced are removed by the next Put or Delete of the same key, and
-// temporary files older than StaleTempAge by Open.
+// temporary files by the next Open.
 //
-// One process at a time may use a directory (gantry serve keeps it in its
-// own data dir; with the embedded job store, that dir is locked); within
-// the process, a Store is safe for concurrent use.
+// One process at a time may use a directory: Open takes an flock(2) on
+// dir/LOCK (holding this process's id) and fails with ErrLocked while
+// another Store holds it, in this process or another. So every temporary
+// file Open finds is a dead process's, and Open removes them all. Within
+// the process, a Store is safe for concurrent use. List walks the
+// payloads, for sweeps of uploads that no job refers to.
 package fs
 
 import (
@@ -46,9 +49,9 @@ import (
 	"github.com/gantry-dev/gantry/internal/diskfull"
 )
 
-// StaleTempAge is how old a temporary file must be for Open to remove it as
-// the leftover of a crashed Put.
-const StaleTempAge = time.Hour
+// ErrLocked: another Store, in this process or another, has the directory
+// open.
+var ErrLocked = errors.New("blob/fs: directory in use")
 
 const (
 	tmpDir     = "tmp"
@@ -68,6 +71,7 @@ const (
 type Store struct {
 	root *os.Root
 	dir  string
+	lock *os.File // holds the flock on LOCK; nil where there is none
 	// locks serialize the commit and clean-up of one key (striped by the
 	// key's digest); they are never held while a payload streams in.
 	locks [lockStripe]sync.Mutex
@@ -88,8 +92,9 @@ type meta struct {
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
 
-// Open opens (creating it if needed) the store in dir and removes temporary
-// files older than StaleTempAge. Close releases it.
+// Open opens (creating it if needed) the store in dir, locks it (see
+// ErrLocked) and removes the temporary files of crashed Puts. Close
+// releases it.
 func Open(dir string) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("blob/fs: no directory given")
@@ -102,12 +107,16 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("blob/fs: %w", err)
 	}
 	s := &Store{root: root, dir: dir}
-	if err := root.MkdirAll(tmpDir, dirPerm); err != nil {
+	if s.lock, err = lock(root, dir); err != nil {
 		root.Close()
+		return nil, err
+	}
+	if err := root.MkdirAll(tmpDir, dirPerm); err != nil {
+		s.Close()
 		return nil, fmt.Errorf("blob/fs: %w", err)
 	}
-	if err := s.removeStaleTemps(time.Now().Add(-StaleTempAge)); err != nil {
-		root.Close()
+	if err := s.removeTemps(); err != nil {
+		s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -116,10 +125,20 @@ func Open(dir string) (*Store, error) {
 // Dir returns the directory the store was opened in.
 func (s *Store) Dir() string { return s.dir }
 
-// Close releases the directory. Calls after Close fail.
-func (s *Store) Close() error { return s.root.Close() }
+// Close releases the directory and its lock. Calls after Close fail.
+func (s *Store) Close() error {
+	err := s.root.Close()
+	if s.lock != nil {
+		if cerr := s.lock.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
 
-func (s *Store) removeStaleTemps(before time.Time) error {
+// removeTemps removes every temporary file: with the directory locked, no
+// live Put owns one.
+func (s *Store) removeTemps() error {
 	d, err := s.root.Open(tmpDir)
 	if err != nil {
 		return fmt.Errorf("blob/fs: %w", err)
@@ -131,11 +150,11 @@ func (s *Store) removeStaleTemps(before time.Time) error {
 	}
 	for _, e := range entries {
 		info, err := e.Info()
-		if err != nil || !info.Mode().IsRegular() || !info.ModTime().Before(before) {
+		if err != nil || !info.Mode().IsRegular() {
 			continue
 		}
 		if err := s.root.Remove(path.Join(tmpDir, e.Name())); err != nil && !errors.Is(err, iofs.ErrNotExist) {
-			return fmt.Errorf("blob/fs: removing a stale temporary file: %w", err)
+			return fmt.Errorf("blob/fs: removing a crashed Put's temporary file: %w", err)
 		}
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/gantry-dev/gantry/blob"
+	"github.com/gantry-dev/gantry/blob/blobtest"
 	"github.com/gantry-dev/gantry/blob/fs"
 )
 
@@ -42,7 +43,8 @@ func digest(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// files lists the regular files under dir, relative to it.
+// files lists the regular files under dir, relative to it, but the lock
+// file.
 func files(t *testing.T, dir string) []string {
 	t.Helper()
 	var out []string
@@ -50,8 +52,7 @@ func files(t *testing.T, dir string) []string {
 		if err != nil {
 			return err
 		}
-		if d.Type().IsRegular() {
-			rel, _ := filepath.Rel(dir, p)
+		if rel, _ := filepath.Rel(dir, p); d.Type().IsRegular() && rel != "LOCK" {
 			out = append(out, rel)
 		}
 		return nil
@@ -329,7 +330,10 @@ func TestSymlinkEscape(t *testing.T) {
 	}
 }
 
-func TestStaleTemps(t *testing.T) {
+// TestCrashedTempsRemovedAtOpen: the directory is locked, so every
+// temporary file Open finds is a dead process's (kill -9 mid-upload), old
+// or new: Open removes them all.
+func TestCrashedTempsRemovedAtOpen(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	s, err := fs.Open(dir)
@@ -344,7 +348,7 @@ func TestStaleTemps(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	old := time.Now().Add(-2 * fs.StaleTempAge)
+	old := time.Now().Add(-2 * time.Hour)
 	if err := os.Chtimes(stale, old, old); err != nil {
 		t.Fatal(err)
 	}
@@ -353,11 +357,71 @@ func TestStaleTemps(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("stale temporary file: %v", err)
+	for _, p := range []string{stale, fresh} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("temporary file %s: %v, want it removed", filepath.Base(p), err)
+		}
 	}
-	if _, err := os.Stat(fresh); err != nil {
-		t.Errorf("fresh temporary file: %v", err)
+}
+
+// TestLock: a second Store on the same directory, in this process or
+// another, fails with ErrLocked naming the holder's pid, and leaves the
+// first one's temporary files alone; once the first closes, it opens.
+func TestLock(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := fs.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inflight := filepath.Join(dir, "tmp", "inflight.part")
+	if err := os.WriteFile(inflight, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = fs.Open(dir)
+	if !errors.Is(err, fs.ErrLocked) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Errorf("second Open: %v, want ErrLocked naming pid %d", err, os.Getpid())
+	}
+	if _, err := os.Stat(inflight); err != nil {
+		t.Errorf("the second Open touched the first one's temporary file: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = fs.Open(dir)
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	s.Close()
+}
+
+// TestList: List finds the payloads under a prefix stored within the
+// window, with their keys, sizes and times.
+func TestList(t *testing.T) {
+	t.Parallel()
+	s, err := fs.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	for _, k := range []string{"uploads/a", "uploads/b", "other/c"} {
+		if _, err := s.Put(ctx, k, strings.NewReader(k), "", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func(p *blob.ListParams) map[string]int64 { return blobtest.Listed(ctx, t, s, p) }
+	if got := list(&blob.ListParams{Prefix: "uploads/"}); len(got) != 2 || got["uploads/a"] != 9 || got["uploads/b"] != 9 {
+		t.Errorf("List uploads/ = %v", got)
+	}
+	if got := list(&blob.ListParams{StoredBefore: time.Now().Add(-time.Minute)}); len(got) != 0 {
+		t.Errorf("List stored before a minute ago = %v, want none", got)
+	}
+	if err := s.Delete(ctx, "uploads/a"); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(&blob.ListParams{StoredAfter: time.Now().Add(-time.Minute)}); len(got) != 2 || got["other/c"] != 7 {
+		t.Errorf("List after a Delete = %v", got)
 	}
 }
 

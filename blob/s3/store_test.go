@@ -23,6 +23,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/gantry-dev/gantry/blob"
+	"github.com/gantry-dev/gantry/blob/blobtest"
 	"github.com/gantry-dev/gantry/blob/s3"
 	"github.com/gantry-dev/gantry/blob/s3/s3test"
 )
@@ -733,5 +734,33 @@ func TestClosed(t *testing.T) {
 	}
 	if err := e.store.Delete(ctx, "k"); !errors.Is(err, s3.ErrClosed) {
 		t.Errorf("Delete: %v", err)
+	}
+}
+
+// TestList: List finds the payloads under a prefix stored within the
+// window, with their keys (without the store's prefix), sizes and times,
+// and never a temporary object.
+func TestList(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	ctx := t.Context()
+	for _, k := range []string{"uploads/a", "uploads/b", "other/c"} {
+		if _, err := e.store.Put(ctx, k, strings.NewReader(k), "", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A temporary object a crashed multipart Put left behind.
+	if _, err := e.client.PutObject(ctx, e.bucket, "blobs/"+s3.TempPrefix+"crashed", strings.NewReader("x"), 1, "", "", minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	list := func(p *blob.ListParams) map[string]int64 { return blobtest.Listed(ctx, t, e.store, p) }
+	if got := list(&blob.ListParams{Prefix: "uploads/"}); len(got) != 2 || got["uploads/a"] != 9 || got["uploads/b"] != 9 {
+		t.Errorf("List uploads/ = %v", got)
+	}
+	if got := list(nil); len(got) != 3 || got["other/c"] != 7 {
+		t.Errorf("List = %v, want the three payloads", got)
+	}
+	if got := list(&blob.ListParams{StoredBefore: time.Now().Add(-time.Hour)}); len(got) != 0 {
+		t.Errorf("List stored before an hour ago = %v, want none", got)
 	}
 }

@@ -39,21 +39,12 @@ func TestServeS3Blobs(t *testing.T) {
 	// multipart upload and a server-side copy.
 	payload := bytes.Repeat([]byte{0, 1, 2, 0xff, '\n', '\r', 0x80}, 9<<20/7)
 	sum := sha256.Sum256(payload)
-	res, err := http.Post(p.url+"/v1/jobs?kind=blobby", "application/x-blobby", bytes.NewReader(payload))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != http.StatusAccepted {
-		t.Fatalf("upload: %d %s", res.StatusCode, body)
-	}
-	j := decode[jobJSON](t, string(body))
+	j := p.upload("kind=blobby", "application/x-blobby", bytes.NewReader(payload))
 	if j.Blob == nil || j.Blob.Size != int64(len(payload)) || j.Blob.ContentType != "application/x-blobby" {
-		t.Fatalf("upload: %s", body)
+		t.Fatalf("upload: %+v", j)
 	}
 
-	res, err = http.Get(p.url + "/v1/jobs/" + j.ID + "/blob")
+	res, err := http.Get(p.url + "/v1/jobs/" + j.ID + "/blob")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -153,6 +153,10 @@ func TestErrors(t *testing.T) {
 		{"bad size", "", []string{"--max-blob-bytes", "5 gigs"}, env(), `not a size`},
 		{"bad queue name", `{"queues": {"a b": {"workers": 1}}}`, nil, env(), `"a b" is not a valid queue name`},
 		{"drain longer than shutdown", "", []string{"--drain-delay", "1m", "--shutdown-timeout", "30s"}, env(), `must be shorter`},
+		{"streams not below connections", "", []string{"--max-connections", "10", "--max-streams", "10"}, env(), `must be below --max-connections`},
+		{"negative connections", "", []string{"--max-connections", "-1"}, env(), `--max-connections -1 must not be negative`},
+		{"zero upload idle timeout", "", []string{"--upload-idle-timeout", "0s"}, env(), `--upload-idle-timeout must not be 0`},
+		{"zero sweep grace", "", []string{"--blob-sweep-grace", "0s"}, env(), `--blob-sweep-grace 0s must be positive`},
 		{"migrate without postgres", "", []string{"--migrate"}, env(), `postgres:// --store only`},
 		{"missing config file", "", []string{"--config", "/nonexistent/gantry.json"}, env(), `no such file`},
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/blob/s3"
+	"github.com/gantry-dev/gantry/httpapi"
 	"github.com/gantry-dev/gantry/internal/jsonkeys"
 	"github.com/gantry-dev/gantry/store"
 )
@@ -31,6 +32,10 @@ const (
 	DefaultLogFormat       = "text"
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultDrainDelay      = 2 * time.Second
+	// DefaultUploadIdleTimeout is httpapi's.
+	DefaultUploadIdleTimeout = httpapi.DefaultUploadIdleTimeout
+	DefaultBlobSweepInterval = time.Hour
+	DefaultBlobSweepGrace    = 24 * time.Hour
 )
 
 // Serve is the configuration of `gantry serve`.
@@ -59,6 +64,31 @@ type Serve struct {
 	MaxJSONBytes ByteSize
 	// MaxBlobBytes limits uploaded payloads. Default DefaultMaxBlobBytes.
 	MaxBlobBytes ByteSize
+	// UploadIdleTimeout is how long a binary upload may go without
+	// receiving a byte (each read extends it); negative: none. Default
+	// DefaultUploadIdleTimeout.
+	UploadIdleTimeout time.Duration
+	// MaxConnections bounds the open HTTP connections; beyond it new ones
+	// wait in the listen backlog, and idle keep-alive connections are
+	// closed to make room. Zero: half the process's open-file limit
+	// (ulimit -n), between 16 and 65536.
+	MaxConnections int
+	// MaxStreams bounds the long-lived requests (event streams,
+	// long-polls, lease waits, uploads) served at once; beyond it they get
+	// 503 server_busy. It must be below MaxConnections, so that short
+	// requests (/healthz) always find a connection. Zero: half of
+	// MaxConnections.
+	MaxStreams int
+	// MaxStreamsPerToken bounds the long-lived requests of one token (of
+	// one client address without tokens). Zero: only MaxStreams applies.
+	MaxStreamsPerToken int
+	// BlobSweepInterval is how often uploads no job refers to are looked
+	// for and deleted; negative: never. Default DefaultBlobSweepInterval.
+	BlobSweepInterval time.Duration
+	// BlobSweepGrace is how old an upload no job refers to must be before
+	// the sweep deletes it: longer than any enqueue takes to commit after
+	// its upload. Default DefaultBlobSweepGrace.
+	BlobSweepGrace time.Duration
 	// ConfigFile is the JSON config file read, if any.
 	ConfigFile string
 	// LogFormat is "text" or "json". Default DefaultLogFormat.
@@ -114,6 +144,10 @@ func DefaultServe() *Serve {
 		ShutdownTimeout: DefaultShutdownTimeout,
 		DrainDelay:      DefaultDrainDelay,
 		Demo:            true,
+
+		UploadIdleTimeout: DefaultUploadIdleTimeout,
+		BlobSweepInterval: DefaultBlobSweepInterval,
+		BlobSweepGrace:    DefaultBlobSweepGrace,
 	}
 }
 
@@ -133,6 +167,12 @@ func (s *Serve) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&s.MaxPending, "max-pending", s.MaxPending, "most unfinished jobs a queue may hold before enqueues get 429; 0: no limit (env also MAX_QUEUE)")
 	fs.Var(&s.MaxJSONBytes, "max-json-bytes", "largest JSON request `size` (bytes, or with KiB, MiB, GiB, KB, MB, GB)")
 	fs.Var(&s.MaxBlobBytes, "max-blob-bytes", "largest uploaded payload `size` (bytes, or with KiB, MiB, GiB, KB, MB, GB)")
+	fs.DurationVar(&s.UploadIdleTimeout, "upload-idle-timeout", s.UploadIdleTimeout, "how long a binary upload may go without receiving a byte before it is answered 408; each read extends it; negative: no limit")
+	fs.IntVar(&s.MaxConnections, "max-connections", s.MaxConnections, "most open HTTP connections; beyond it new ones wait in the listen backlog; 0: half of ulimit -n")
+	fs.IntVar(&s.MaxStreams, "max-streams", s.MaxStreams, "most event streams, long-polls, lease waits and uploads at once, below --max-connections; beyond it they get 503 server_busy; 0: half of --max-connections")
+	fs.IntVar(&s.MaxStreamsPerToken, "max-streams-per-token", s.MaxStreamsPerToken, "most long-lived requests of one token (one client address without tokens); 0: only --max-streams applies")
+	fs.DurationVar(&s.BlobSweepInterval, "blob-sweep-interval", s.BlobSweepInterval, "how often uploads that no job refers to (left by a crash) are deleted; negative: never")
+	fs.DurationVar(&s.BlobSweepGrace, "blob-sweep-grace", s.BlobSweepGrace, "how old an upload that no job refers to must be before the sweep deletes it")
 	fs.StringVar(&s.ConfigFile, "config", s.ConfigFile, "JSON config `file`; flags and environment variables override it")
 	fs.StringVar(&s.LogFormat, "log-format", s.LogFormat, "log `format`: text or json")
 	fs.TextVar(&s.LogLevel, "log-level", s.LogLevel, "least `level` logged: debug, info, warn or error")
@@ -245,6 +285,20 @@ func (s *Serve) Validate() error {
 		return fmt.Errorf("--max-json-bytes %d must be positive", s.MaxJSONBytes)
 	case s.MaxBlobBytes < 1:
 		return fmt.Errorf("--max-blob-bytes %d must be positive", s.MaxBlobBytes)
+	case s.MaxConnections < 0:
+		return fmt.Errorf("--max-connections %d must not be negative", s.MaxConnections)
+	case s.MaxStreams < 0:
+		return fmt.Errorf("--max-streams %d must not be negative", s.MaxStreams)
+	case s.MaxStreamsPerToken < 0:
+		return fmt.Errorf("--max-streams-per-token %d must not be negative", s.MaxStreamsPerToken)
+	case s.MaxConnections > 0 && s.MaxStreams >= s.MaxConnections:
+		return fmt.Errorf("--max-streams %d must be below --max-connections %d, so that short requests such as /healthz always find a connection", s.MaxStreams, s.MaxConnections)
+	case s.UploadIdleTimeout == 0:
+		return errors.New("--upload-idle-timeout must not be 0; a negative value means no limit")
+	case s.BlobSweepInterval == 0:
+		return errors.New("--blob-sweep-interval must not be 0; a negative value turns the sweep off")
+	case s.BlobSweepGrace <= 0:
+		return fmt.Errorf("--blob-sweep-grace %v must be positive", s.BlobSweepGrace)
 	case s.LogFormat != "text" && s.LogFormat != "json":
 		return fmt.Errorf("--log-format %q must be text or json", s.LogFormat)
 	case s.ShutdownTimeout <= 0:

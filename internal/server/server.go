@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/gantry-dev/gantry"
@@ -23,7 +24,8 @@ import (
 
 // Timeouts and limits of the HTTP server. The API extends or lifts them
 // per request where it must: long-polls, event streams and downloads set
-// their own write deadlines, and uploads lift the read deadline. There is
+// their own write deadlines, and uploads replace the read deadline with
+// an idle one (--upload-idle-timeout) that each read extends. There is
 // no server-wide WriteTimeout: its clock starts when a request's headers
 // are read, so it would cut off the answer to any upload that takes
 // longer.
@@ -62,8 +64,14 @@ type Server struct {
 	client  *gantry.Client
 	api     *httpapi.Server
 	http    *http.Server
-	ln      net.Listener
+	ln      *limitListener
 	serving bool // http.Serve owns ln
+	// files is the process's open-file limit; maxConns and maxStreams the
+	// limits in effect (configured or derived from files).
+	files                uint64
+	maxConns, maxStreams int
+	// stopSweep stops the blob sweep and waits for it; nil when none runs.
+	stopSweep func()
 }
 
 // ErrCannotStart marks the errors of a server that did not start: Open's
@@ -107,6 +115,11 @@ func Open(ctx context.Context, cfg *config.Serve, opts *Options) (_ *Server, err
 		return nil, err
 	}
 	s.blobs = blobs
+	s.files = fileLimit()
+	s.maxConns, s.maxStreams = connLimits(cfg.MaxConnections, cfg.MaxStreams, s.files)
+	if s.maxStreams >= s.maxConns {
+		return nil, &config.UsageError{Err: fmt.Errorf("--max-streams %d must be below the connection limit %d (--max-connections, or half of the open-file limit %d)", s.maxStreams, s.maxConns, s.files)}
+	}
 	s.metrics = metrics.New(&metrics.Config{Queues: s.store, Logger: s.log})
 	if s.client, err = gantry.NewClient(metrics.InstrumentStore(s.store, s.metrics), s.clientConfig()); err != nil {
 		return nil, err
@@ -122,9 +135,13 @@ func Open(ctx context.Context, cfg *config.Serve, opts *Options) (_ *Server, err
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
 		return nil, err
 	}
+	s.ln = newLimitListener(ln, s.maxConns)
+	s.http.ConnState = s.ln.connState
+	s.registerLimitMetrics()
 	return s, nil
 }
 
@@ -185,6 +202,9 @@ func (s *Server) apiConfig() *httpapi.Config {
 		MaxPendingPerQueue: limits,
 		MaxJSONBody:        int64(s.cfg.MaxJSONBytes),
 		MaxBlobBody:        int64(s.cfg.MaxBlobBytes),
+		UploadIdleTimeout:  s.cfg.UploadIdleTimeout,
+		MaxStreams:         s.maxStreams,
+		MaxStreamsPerToken: s.cfg.MaxStreamsPerToken,
 		Logger:             s.log,
 		Metrics:            s.metrics.Handler(),
 		Observe:            s.metrics.ObserveHTTP,
@@ -215,6 +235,12 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.client.Start(ctx); err != nil {
 		s.Close()
 		return cannotStart(err)
+	}
+	if w := s.newSweeper(); w != nil {
+		sctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { s.sweepLoop(sctx, w) })
+		s.stopSweep = func() { cancel(); wg.Wait() }
 	}
 	served := make(chan error, 1)
 	s.serving = true
@@ -265,6 +291,10 @@ func (s *Server) logStart() {
 		slog.Int("workers", s.cfg.Workers),
 		slog.Any("kinds", kinds),
 		slog.String("auth", auth),
+		slog.Int("max_connections", s.maxConns),
+		slog.Int("max_streams", s.maxStreams),
+		slog.Int("max_streams_per_token", s.cfg.MaxStreamsPerToken),
+		slog.Uint64("open_file_limit", s.files),
 		slog.String("version", s.version))
 }
 
@@ -297,6 +327,9 @@ func (s *Server) shutdown(served <-chan error) error {
 		if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, fmt.Errorf("serving HTTP: %w", err))
 		}
+	}
+	if s.stopSweep != nil {
+		s.stopSweep()
 	}
 	if err := <-stopped; err != nil {
 		errs = append(errs, fmt.Errorf("running jobs did not finish within --shutdown-timeout %v; they were released and run again on the next start: %w", s.cfg.ShutdownTimeout, err))

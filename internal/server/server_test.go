@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -34,21 +33,7 @@ func setup(t *testing.T) *config.Serve {
 func TestRunDemoKinds(t *testing.T) {
 	t.Parallel()
 	cfg := setup(t)
-	s, err := server.Open(t.Context(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-
-	base := "http://" + s.Addr().String()
+	base := run(t, cfg)
 	res, err := http.Post(base+"/v1/jobs", "application/json",
 		strings.NewReader(`{"kind":"`+server.KindEcho+`","args":{"hello":"world"}}`))
 	if err != nil {
