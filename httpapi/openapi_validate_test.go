@@ -130,7 +130,9 @@ func responseProblems(method string, u *url.URL, status int, header http.Header,
 	var resp map[string]any
 	// Segments are split as the router splits them: on the slashes of the
 	// escaped path, so that a parameter holding "%2F" stays one segment.
-	if op := findOperation(doc, method, u.EscapedPath()); op != nil {
+	// A path with ".", ".." or empty segments has no operation, whatever it
+	// would match: the server answers it 404 (info.description).
+	if op := findOperation(doc, method, u.EscapedPath()); op != nil && !uncleanPath(u.Path) {
 		responses, _ := op["responses"].(map[string]any)
 		r, ok := responses[strconv.Itoa(status)]
 		if !ok {
@@ -661,4 +663,15 @@ func (vt *validatingTransport) CloseIdleConnections() {
 	if c, ok := vt.base.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
+}
+
+// uncleanPath reports whether p has ".", ".." or empty segments.
+func uncleanPath(p string) bool {
+	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	for i, seg := range segs {
+		if seg == "." || seg == ".." || (seg == "" && i < len(segs)-1) {
+			return true
+		}
+	}
+	return false
 }

@@ -79,6 +79,14 @@ func TestBadInputMatrix(t *testing.T) {
 		{name: "priority 0 on an upload", method: "POST", path: "/v1/jobs?kind=a&priority=0", body: "payload",
 			header: map[string]string{"Content-Type": "application/octet-stream"}, status: 422, code: httpapi.CodeInvalidField, field: "priority"},
 		{name: "priority 10 in a batch", method: "POST", path: "/v1/jobs/batch", body: `{"jobs":[{"kind":"a","priority":10}]}`, status: 422, code: httpapi.CodeInvalidField, field: "jobs[0].priority"},
+		// Times outside 1970-2200 are refused, never wrapped.
+		{name: "run_at 9999", method: "POST", path: "/v1/jobs", body: `{"kind":"t","run_at":"9999-12-31T23:59:59Z"}`, status: 422, code: httpapi.CodeInvalidField, field: "run_at"},
+		{name: "run_at 1677", method: "POST", path: "/v1/jobs", body: `{"kind":"t","run_at":"1677-01-01T00:00:00Z"}`, status: 422, code: httpapi.CodeInvalidField, field: "run_at"},
+		{name: "delay past 2200", method: "POST", path: "/v1/jobs", body: `{"kind":"t","delay":"2562047h"}`, status: 422, code: httpapi.CodeInvalidField, field: "delay"},
+		{name: "run_at 9999 in a batch", method: "POST", path: "/v1/jobs/batch", body: `{"jobs":[{"kind":"t"},{"kind":"t","run_at":"9999-12-31T23:59:59Z"}]}`, status: 422, code: httpapi.CodeInvalidField, field: "jobs[1].run_at"},
+		// Queries the endpoints do not take.
+		{name: "query on events", method: "GET", path: "/v1/jobs/" + held + "/events?x=1", status: 400, code: httpapi.CodeUnknownField, field: "x"},
+		{name: "pause of an unknown queue", method: "POST", path: "/v1/queues/nosuchqueue/pause", status: 404, code: httpapi.CodeNotFound},
 		// Paths and methods.
 		{name: "dot segment", method: "GET", path: "/v1/./queues", status: 404, code: httpapi.CodeNotFound},
 		{name: "dot-dot segment", method: "GET", path: "/v1/jobs/../queues", status: 404, code: httpapi.CodeNotFound},
