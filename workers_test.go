@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/gantrytest"
 	"github.com/gantry-dev/gantry/store"
 	"github.com/gantry-dev/gantry/store/embedded"
 )
@@ -23,24 +24,6 @@ func (remoteArgs) Kind() string { return "remote" }
 type localArgs struct{}
 
 func (localArgs) Kind() string { return "local" }
-
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // leaseSetup opens an embedded store in a temp dir and an unstarted client
 // on it whose registry has a handler for localArgs only, so that "remote"
@@ -218,7 +201,7 @@ func TestLeaseRefusesBadParams(t *testing.T) {
 }
 
 func TestHeartbeatCompleteAndFail(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	clock := gantrytest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 	c := leaseSetup(t, &gantry.Config{Test: gantry.TestConfig{Clock: clock}, MaxAttempts: 2})
 	ctx := t.Context()
 
@@ -296,7 +279,7 @@ func TestHeartbeatCompleteAndFail(t *testing.T) {
 }
 
 func TestStaleLeaseTokenIsRefused(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	clock := gantrytest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 	c := leaseSetup(t, &gantry.Config{Test: gantry.TestConfig{Clock: clock}})
 	ctx := t.Context()
 	enqueueRemote(t, c, 1, nil)
@@ -363,7 +346,7 @@ func TestWorkerCallsRefuseBadInput(t *testing.T) {
 // Jobs worked over the lease protocol reach the same hooks as jobs worked
 // in-process, so that metrics count them.
 func TestLeasedJobsReachTheHooks(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := gantrytest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	var mu sync.Mutex
 	var started []string
 	finished := map[string]time.Duration{}
@@ -417,7 +400,7 @@ func TestLeasedJobsReachTheHooks(t *testing.T) {
 // store.MaxTime; outside it the call fails with a *FieldError naming the
 // field, wrapping ErrInvalid, and nothing changes.
 func TestTimesOutsideTheWindowAreFieldErrors(t *testing.T) {
-	clk := &fakeClock{now: time.Date(2199, 12, 31, 12, 0, 0, 0, time.UTC)}
+	clk := gantrytest.NewClock(time.Date(2199, 12, 31, 12, 0, 0, 0, time.UTC))
 	c := leaseSetup(t, &gantry.Config{Test: gantry.TestConfig{Clock: clk}})
 	ctx := t.Context()
 	wantField := func(what string, err error, field string) {
