@@ -406,7 +406,9 @@ func (w noStore) WriteHeader(status int) {
 }
 
 func (w noStore) Write(b []byte) (int, error) {
-	w.Header().Set("Cache-Control", "no-store")
+	if h := w.Header(); h.Get("Cache-Control") == "" { // a Write before WriteHeader
+		h.Set("Cache-Control", "no-store")
+	}
 	return w.ResponseWriter.Write(b)
 }
 
