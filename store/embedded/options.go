@@ -3,6 +3,9 @@ package embedded
 import (
 	"fmt"
 	"log/slog"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Defaults of Options.
@@ -61,6 +64,13 @@ type Options struct {
 	// PromoteLimit is the most due scheduled or retrying jobs one Claim
 	// makes available before it claims. Default: DefaultPromoteLimit.
 	PromoteLimit int
+
+	// fs, when set, is the filesystem Pebble keeps the database in instead
+	// of the operating system's: the power-loss test runs the store over a
+	// memory filesystem that loses what was not synced.
+	fs vfs.FS
+	// events, when set, receives Pebble's events (flushes, compactions).
+	events *pebble.EventListener
 }
 
 // withDefaults returns a copy of o (nil allowed) with every zero field set

@@ -118,6 +118,8 @@ func (s *Store) openDB() (*pebble.DB, *memory, error) {
 		// before a compaction ever rewrites them.
 		L0CompactionThreshold: 8,
 		LBaseMaxBytes:         256 << 20,
+		FS:                    o.fs,
+		EventListener:         o.events,
 	})
 	if err != nil {
 		if lerr := lockedError(s.dir, err); lerr != nil {
