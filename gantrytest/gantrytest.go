@@ -65,14 +65,12 @@ type Recorder struct {
 // does: percent must be between 0 and 100, and a message longer than
 // store.MaxProgressMessage bytes is cut.
 func (r *Recorder) Progress(_ context.Context, percent int, message string) error {
-	if percent < 0 || percent > 100 {
-		return fmt.Errorf("progress %d is not between 0 and 100", percent)
-	}
-	if len(message) > store.MaxProgressMessage {
-		message = message[:store.MaxProgressMessage]
+	p, err := store.HandlerProgress(percent, message)
+	if err != nil {
+		return err
 	}
 	r.mu.Lock()
-	r.progress = append(r.progress, gantry.Progress{Percent: percent, Message: message})
+	r.progress = append(r.progress, *p)
 	r.mu.Unlock()
 	return nil
 }

@@ -130,6 +130,19 @@ type Progress struct {
 	Message string `json:"message,omitempty"`
 }
 
+// HandlerProgress is a handler's report as it is recorded: percent must be
+// 0 to 100, and a message longer than MaxProgressMessage bytes is cut. The
+// engine and gantrytest take handlers' reports through it.
+func HandlerProgress(percent int, message string) (*Progress, error) {
+	if percent < 0 || percent > 100 {
+		return nil, fmt.Errorf("progress %d is not between 0 and 100", percent)
+	}
+	if len(message) > MaxProgressMessage {
+		message = message[:MaxProgressMessage]
+	}
+	return &Progress{Percent: percent, Message: message}, nil
+}
+
 // AttemptError records one failed attempt.
 type AttemptError struct {
 	// Attempt is the attempt that failed, starting at 1.

@@ -41,13 +41,10 @@ func newAttempt(e *Engine, j *store.Job, cancel context.CancelCauseFunc) *Attemp
 // short message. Reports are written to the store at most every 100ms; the
 // latest one always gets there while the attempt runs.
 func (a *Attempt) Progress(ctx context.Context, percent int, message string) error {
-	if percent < 0 || percent > 100 {
-		return fmt.Errorf("progress %d is not between 0 and 100", percent)
+	p, err := store.HandlerProgress(percent, message)
+	if err != nil {
+		return err
 	}
-	if len(message) > store.MaxProgressMessage {
-		message = message[:store.MaxProgressMessage]
-	}
-	p := &store.Progress{Percent: percent, Message: message}
 	now := time.Now()
 	a.mu.Lock()
 	if now.Sub(a.lastFlush) < progressFlushEvery {
