@@ -91,6 +91,13 @@ type Job struct {
 	DependsOn []string `json:"depends_on,omitempty"`
 	// ParentID is the job this one is a child of in a tree.
 	ParentID string `json:"parent_id,omitempty"`
+	// WorkflowID is the workflow the job belongs to, if any.
+	WorkflowID string `json:"workflow_id,omitempty"`
+	// Ref is the job's name within its workflow, if any.
+	Ref string `json:"ref,omitempty"`
+	// IfDependencyFails says what becomes of the job when a dependency
+	// fails or is cancelled; empty means DependencyCancel.
+	IfDependencyFails DependencyPolicy `json:"if_dependency_fails,omitempty"`
 	// RunAt is the earliest time the job may run; for a retrying job, the
 	// end of its backoff.
 	RunAt time.Time `json:"run_at"`
@@ -110,6 +117,11 @@ type Job struct {
 	Checkpoint json.RawMessage `json:"checkpoint,omitempty"`
 	// CancelReason says why a cancelled job was cancelled.
 	CancelReason string `json:"cancel_reason,omitempty"`
+
+	// Dependencies are the outcomes of the jobs this one waited for (its
+	// dependencies, and the children a parent waited for), keyed by
+	// DependencyKey. Only claim results carry them.
+	Dependencies map[string]Dependency `json:"dependencies,omitempty"`
 
 	// LeaseToken fences the current attempt of a running job. Only claim
 	// results carry it; reads of a job never do.
@@ -225,7 +237,13 @@ func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
 
 // ValidateNew checks a job about to be enqueued, after defaults were
 // applied. It returns a *FieldError naming the first bad field.
-func ValidateNew(j *NewJob) error {
+func ValidateNew(j *NewJob) error { return validateNew(j, false) }
+
+// ValidateNewIn is ValidateNew for a job of an Enqueue call: in a
+// workflow, DependsOn is not bound by MaxDependencies.
+func ValidateNewIn(j *NewJob, inWorkflow bool) error { return validateNew(j, inWorkflow) }
+
+func validateNew(j *NewJob, inWorkflow bool) error {
 	bad := func(field, reason string) error { return &FieldError{Index: -1, Field: field, Reason: reason} }
 	switch {
 	case !ValidName(j.Kind):
@@ -240,7 +258,7 @@ func ValidateNew(j *NewJob) error {
 		return bad("Timeout", "must not be negative")
 	case len(j.UniqueKey) > MaxUniqueKeyLen:
 		return bad("UniqueKey", fmt.Sprintf("must be at most %d bytes", MaxUniqueKeyLen))
-	case len(j.DependsOn) > MaxDependencies:
+	case len(j.DependsOn) > MaxDependencies && !inWorkflow:
 		return bad("DependsOn", fmt.Sprintf("must list at most %d jobs", MaxDependencies))
 	case j.RunAt.IsZero():
 		return bad("RunAt", "must be set")

@@ -169,6 +169,10 @@ type Change struct {
 // NewJob is a job to enqueue. The caller applies defaults before Enqueue:
 // drivers check it with ValidateNew.
 type NewJob struct {
+	// ID, when set, is the job's id, a UUID the caller assigned (NewID):
+	// jobs of the same Enqueue call may then name it in DependsOn and
+	// ParentID. Empty means the store assigns one.
+	ID          string
 	Kind        string
 	Queue       string
 	Args        json.RawMessage // a JSON object; empty means {}
@@ -180,12 +184,28 @@ type NewJob struct {
 	UniqueKey   string
 	DependsOn   []string
 	ParentID    string
+	// Ref names the job within its workflow; only jobs of a workflow have
+	// one, unique in the workflow.
+	Ref string
+	// WorkflowID is set by the store from EnqueueParams.Workflow; callers
+	// leave it empty.
+	WorkflowID string
+	// IfDependencyFails says what becomes of the job when a dependency
+	// fails or is cancelled; empty means DependencyCancel.
+	IfDependencyFails DependencyPolicy
 }
 
 // EnqueueParams are the arguments of Driver.Enqueue.
 type EnqueueParams struct {
 	Jobs []*NewJob
 	Now  time.Time
+
+	// Workflow, when set, makes the jobs one workflow, recorded in the same
+	// commit: every job needs an ID; a job whose ParentID names a job of
+	// the call is that parent's child, and the parent waits for it as for a
+	// dependency. Outside a workflow, ParentID is a link that does not
+	// block the parent.
+	Workflow *NewWorkflow
 
 	// IdempotencyKey, when set, makes the call idempotent: the store
 	// records the key with the created jobs in the same commit, and a later
@@ -235,6 +255,8 @@ type ListParams struct {
 	Kind     string
 	Queue    string
 	ParentID string
+	// WorkflowID lists the jobs of one workflow.
+	WorkflowID string
 	// Limit is the page size; zero means DefaultListLimit, and it is
 	// capped at MaxListLimit.
 	Limit int

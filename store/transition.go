@@ -182,10 +182,12 @@ func DependencyReason(depID string, depState State) string {
 
 // RetryJob moves a failed or cancelled job back to available with a fresh
 // set of attempts (Attempt 0, errors kept), or to waiting when some of its
-// dependencies, whose states deps lists in any order, have not succeeded
-// yet. A dependency that failed or was cancelled, or a job in another
-// state, gives a *TransitionError. A dependency that no longer exists is
-// passed as StateSucceeded: only final jobs are ever deleted.
+// dependencies, whose states deps lists in any order, still hold it back
+// (DependencyPolicy.Pending). A dependency that failed or was cancelled
+// (unless the job's policy is DependencyRun), or a job in another state,
+// gives a *TransitionError: retry the dependency, which revives its
+// dependents. A dependency that no longer exists is passed as
+// StateSucceeded: only final jobs are ever deleted.
 func RetryJob(j *Job, deps []State, now time.Time) error {
 	if j.State != StateFailed && j.State != StateCancelled {
 		return &TransitionError{ID: j.ID, From: j.State, To: StateAvailable, Reason: "only failed and cancelled jobs can be retried"}
@@ -193,9 +195,9 @@ func RetryJob(j *Job, deps []State, now time.Time) error {
 	to := StateAvailable
 	for _, d := range deps {
 		switch {
-		case d == StateFailed || d == StateCancelled:
+		case !j.IfDependencyFails.runs(d) && d.Final():
 			return &TransitionError{ID: j.ID, From: j.State, To: StateAvailable, Reason: "a dependency " + string(d)}
-		case d != StateSucceeded:
+		case j.IfDependencyFails.Pending(d):
 			to = StateWaiting
 		}
 	}
@@ -239,12 +241,19 @@ func ReleaseDependent(j *Job, now time.Time) bool {
 // waiting while dependencies are pending, scheduled when runAt is after
 // now, available otherwise. deps are the states of its dependencies by id.
 func InitialState(runAt, now time.Time, depIDs []string, deps []State) (State, string) {
+	return InitialStateFor(DependencyCancel, runAt, now, depIDs, deps)
+}
+
+// InitialStateFor is InitialState for a job with the given policy: with
+// DependencyRun, a dependency that failed or was cancelled does not cancel
+// the job, and only dependencies that are not final keep it waiting.
+func InitialStateFor(policy DependencyPolicy, runAt, now time.Time, depIDs []string, deps []State) (State, string) {
 	waiting := false
 	for i, d := range deps {
 		switch {
-		case d == StateFailed || d == StateCancelled:
+		case d.Final() && !policy.runs(d):
 			return StateCancelled, DependencyReason(depIDs[i], d)
-		case d != StateSucceeded:
+		case policy.Pending(d):
 			waiting = true
 		}
 	}

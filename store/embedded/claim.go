@@ -172,6 +172,12 @@ func (r *claimReq) claim(tx *txn, prio int, cands []candidate) error {
 		}
 		tx.save(x, p.Now)
 		out := x.job
+		if len(out.DependsOn) > 0 || out.WorkflowID != "" {
+			if err := tx.dependencies(&out); err != nil {
+				tx.fail(err)
+				return err
+			}
+		}
 		r.res = append(r.res, &out)
 	}
 	return nil

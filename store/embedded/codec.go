@@ -15,8 +15,10 @@ import (
 // fields in a fixed order as uvarints, varints (times as Unix nanoseconds,
 // 0 for the zero time) and length-prefixed bytes.
 
+// Spec version 2 (format 3) adds the workflow id, the ref and the
+// dependency policy; version 1 specs are read as jobs outside workflows.
 const (
-	specVersion  = 1
+	specVersion  = 2
 	stateVersion = 1
 )
 
@@ -180,6 +182,9 @@ func encodeSpec(j *store.Job) []byte {
 		e.string(j.Blob.SHA256)
 		e.string(j.Blob.ContentType)
 	}
+	e.string(j.WorkflowID)
+	e.string(j.Ref)
+	e.string(string(j.IfDependencyFails))
 	return e.b
 }
 
@@ -187,7 +192,8 @@ func encodeSpec(j *store.Job) []byte {
 // keeps, so b may be reused.
 func decodeSpec(b []byte, j *store.Job) error {
 	d := dec{b: b}
-	if d.byte() != specVersion {
+	v := d.byte()
+	if v != 1 && v != specVersion {
 		return errCorrupt
 	}
 	j.Kind = d.string()
@@ -210,6 +216,11 @@ func decodeSpec(b []byte, j *store.Job) error {
 	}
 	if d.bool() {
 		j.Blob = &blob.Info{Key: d.string(), Size: d.int(), SHA256: d.string(), ContentType: d.string()}
+	}
+	if v >= 2 {
+		j.WorkflowID = d.string()
+		j.Ref = d.string()
+		j.IfDependencyFails = store.DependencyPolicy(d.string())
 	}
 	return d.done()
 }
@@ -311,4 +322,51 @@ func (s *stateRec) fromJob(j *store.Job) {
 	s.LeaseToken = j.LeaseToken
 	s.LeaseExpiresAt = j.LeaseExpiresAt
 	s.Errors = j.Errors
+}
+
+// wfRec is a workflow's record.
+type wfRec struct {
+	name       string
+	createdAt  time.Time
+	finishedAt time.Time
+	counts     [numStates + 1]int64
+}
+
+func encodeWorkflow(w *wfRec) []byte {
+	e := enc{}
+	e.byte(1)
+	e.string(w.name)
+	e.time(w.createdAt)
+	e.time(w.finishedAt)
+	for _, n := range w.counts[1:] {
+		e.int(n)
+	}
+	return e.b
+}
+
+func decodeWorkflow(b []byte, w *wfRec) error {
+	d := dec{b: b}
+	if d.byte() != 1 {
+		return errCorrupt
+	}
+	w.name = d.string()
+	w.createdAt = d.time()
+	w.finishedAt = d.time()
+	for i := 1; i <= numStates; i++ {
+		w.counts[i] = d.int()
+	}
+	return d.done()
+}
+
+// workflow returns the store's view of w with the given id.
+func (w *wfRec) workflow(id jobID) *store.Workflow {
+	out := &store.Workflow{ID: idString(id), Name: w.name, CreatedAt: w.createdAt, FinishedAt: w.finishedAt,
+		Counts: make(map[store.State]int64)}
+	for i := 1; i <= numStates; i++ {
+		if w.counts[i] != 0 {
+			out.Counts[byteStates[i]] = w.counts[i]
+		}
+	}
+	out.State = store.WorkflowStateOf(out.Counts)
+	return out
 }

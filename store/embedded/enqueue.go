@@ -3,7 +3,7 @@ package embedded
 import (
 	"context"
 	"fmt"
-	"time"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -23,19 +23,26 @@ func (s *Store) Enqueue(ctx context.Context, p *store.EnqueueParams) (*store.Enq
 		if nj == nil {
 			return nil, &store.FieldError{Index: i, Field: "", Reason: "must not be null"}
 		}
-		if err := store.ValidateNew(nj); err != nil {
+		if err := store.ValidateNewIn(nj, p.Workflow != nil); err != nil {
 			if fe, ok := err.(*store.FieldError); ok {
 				fe.Index = i
 			}
 			return nil, err
 		}
 	}
-	return submit(ctx, s, &enqueueReq{p: p}, durable)
+	g, err := store.CheckBatch(p)
+	if err != nil {
+		return nil, err
+	}
+	return submit(ctx, s, &enqueueReq{p: p, g: g}, durable)
 }
 
 type enqueueReq struct {
 	reqBase[*store.EnqueueResult]
 	p *store.EnqueueParams
+	g *store.Batch
+	// wf is the id of the workflow the call creates, if it does.
+	wf jobID
 }
 
 // planned is one new job after validation.
@@ -46,7 +53,9 @@ type planned struct {
 	dupIndex int // index of an earlier job of the call with the same key, or -1
 	state    store.State
 	reason   string
-	pending  []jobID // dependencies not yet succeeded
+	id       jobID   // the new job's id
+	waits    []jobID // the jobs it waits for: dependencies, then children
+	left     int     // how many of those hold it back
 }
 
 func (r *enqueueReq) apply(tx *txn) {
@@ -76,16 +85,35 @@ func (r *enqueueReq) apply(tx *txn) {
 
 // plan decides what becomes of each new job: a duplicate of an earlier job
 // of the call or of a stored one with its unique key, or a new job in its
-// initial state. It only reads.
+// initial state. It only reads. Jobs are planned in the batch's order, so
+// that the jobs of the call a job waits for are planned before it.
 func (r *enqueueReq) plan(tx *txn) ([]planned, error) {
 	plans := make([]planned, len(r.p.Jobs))
 	byKey := make(map[string]int)
-	for i, nj := range r.p.Jobs {
+	wf := r.p.Workflow != nil
+	if wf {
+		id, _ := parseID(r.p.Workflow.ID)
+		w, err := tx.loadWorkflow(id)
+		if err != nil {
+			return nil, err
+		}
+		if w != nil {
+			return nil, &store.FieldError{Index: -1, Field: "Workflow.ID", Reason: "is the id of another workflow"}
+		}
+		r.wf = id
+	}
+	for i := range plans {
+		plans[i].dupIndex = -1
+	}
+	for _, i := range r.g.Order {
+		nj := r.p.Jobs[i]
 		pl := &plans[i]
 		pl.nj = nj
-		pl.dupIndex = -1
 		if nj.UniqueKey != "" {
 			if k, ok := byKey[nj.UniqueKey]; ok {
+				if wf {
+					return nil, &store.DuplicateError{Index: i, Key: nj.UniqueKey, Existing: r.p.Jobs[k].ID}
+				}
 				pl.dupIndex = k
 				continue
 			}
@@ -94,26 +122,42 @@ func (r *enqueueReq) plan(tx *txn) ([]planned, error) {
 				return nil, err
 			}
 			if ok && len(v) == 16 {
+				if wf {
+					return nil, &store.DuplicateError{Index: i, Key: nj.UniqueKey, Existing: idString(jobID(v))}
+				}
 				pl.dupOf = true
 				copy(pl.dup[:], v)
 				continue
 			}
 			byKey[nj.UniqueKey] = i
 		}
-		if err := tx.planRefs(i, pl, r.p.Now); err != nil {
+		if err := tx.planRefs(i, r, plans); err != nil {
 			return nil, err
 		}
 	}
 	return plans, nil
 }
 
-// planRefs checks that the parent and the dependencies of new job i exist,
-// and sets its initial state from the dependencies' states.
-func (tx *txn) planRefs(i int, pl *planned, now time.Time) error {
+// planRefs gives new job i its id, checks that its parent and the jobs it
+// waits for exist, and sets its initial state from their states.
+func (tx *txn) planRefs(i int, r *enqueueReq, plans []planned) error {
+	pl := &plans[i]
 	nj := pl.nj
+	if nj.ID != "" {
+		pl.id, _ = parseID(nj.ID)
+		if _, taken, err := tx.loadState(pl.id); err != nil || taken {
+			if err == nil {
+				err = &store.FieldError{Index: i, Field: "ID", Reason: "is the id of an existing job"}
+			}
+			return err
+		}
+	} else {
+		pl.id = jobID(uuid.Must(uuid.NewV7()))
+	}
 	if nj.ParentID != "" {
+		_, inBatch := r.g.Index[strings.ToLower(nj.ParentID)]
 		id, ok := parseID(nj.ParentID)
-		if ok {
+		if ok && !inBatch {
 			var err error
 			if _, ok, err = tx.loadState(id); err != nil {
 				return err
@@ -123,32 +167,50 @@ func (tx *txn) planRefs(i int, pl *planned, now time.Time) error {
 			return &store.FieldError{Index: i, Field: "ParentID", Reason: "no job " + nj.ParentID}
 		}
 	}
-	states := make([]store.State, len(nj.DependsOn))
-	for k, d := range nj.DependsOn {
-		id, ok := parseID(d)
-		var st store.State
-		if ok {
-			var err error
-			if st, ok, err = tx.loadState(id); err != nil {
-				return err
+	waits := r.g.Waits[i]
+	states := make([]store.State, len(waits))
+	for k, d := range waits {
+		if b, ok := r.g.Index[strings.ToLower(d)]; ok {
+			bp := &plans[b]
+			if bp.dupIndex >= 0 || bp.dupOf {
+				return &store.FieldError{Index: i, Field: fmt.Sprintf("DependsOn[%d]", k),
+					Reason: "names a job of the call that is not created: its unique key is held"}
 			}
+			states[k] = bp.state
+			pl.waits = append(pl.waits, bp.id)
+		} else {
+			id, ok := parseID(d)
+			var st store.State
+			if ok {
+				var err error
+				if st, ok, err = tx.loadState(id); err != nil {
+					return err
+				}
+			}
+			if !ok {
+				return &store.FieldError{Index: i, Field: fmt.Sprintf("DependsOn[%d]", k), Reason: "no job " + d}
+			}
+			states[k] = st
+			pl.waits = append(pl.waits, id)
 		}
-		if !ok {
-			return &store.FieldError{Index: i, Field: fmt.Sprintf("DependsOn[%d]", k), Reason: "no job " + d}
-		}
-		states[k] = st
-		if st != store.StateSucceeded && !st.Final() {
-			pl.pending = append(pl.pending, id)
+		if nj.IfDependencyFails.Pending(states[k]) {
+			pl.left++
 		}
 	}
-	pl.state, pl.reason = store.InitialState(nj.RunAt, now, nj.DependsOn, states)
+	pl.state, pl.reason = store.InitialStateFor(nj.IfDependencyFails, nj.RunAt, r.p.Now, waits, states)
 	return nil
 }
 
 // write creates the planned jobs and returns the call's result.
 func (r *enqueueReq) write(tx *txn, plans []planned) (*store.EnqueueResult, error) {
 	res := &store.EnqueueResult{Jobs: make([]store.Enqueued, len(plans))}
-	for i := range plans {
+	if w := r.p.Workflow; w != nil {
+		if tx.wfs == nil {
+			tx.wfs = make(map[jobID]*wfEntry)
+		}
+		tx.wfs[r.wf] = &wfEntry{rec: wfRec{name: w.Name, createdAt: r.p.Now}, dirty: true}
+	}
+	for _, i := range r.g.Order {
 		pl := &plans[i]
 		switch {
 		case pl.dupIndex >= 0:
@@ -164,7 +226,7 @@ func (r *enqueueReq) write(tx *txn, plans []planned) (*store.EnqueueResult, erro
 			res.Jobs[i] = store.Enqueued{Job: &x.job, Duplicate: true}
 			continue
 		}
-		x := tx.insert(pl, r.p.Now)
+		x := tx.insert(pl, r)
 		out := x.job
 		res.Jobs[i] = store.Enqueued{Job: &out}
 	}
@@ -172,16 +234,16 @@ func (r *enqueueReq) write(tx *txn, plans []planned) (*store.EnqueueResult, erro
 }
 
 // insert writes one new job.
-func (tx *txn) insert(pl *planned, now time.Time) *rec {
+func (tx *txn) insert(pl *planned, r *enqueueReq) *rec {
 	nj := pl.nj
-	u := uuid.Must(uuid.NewV7())
-	x := &rec{id: jobID(u), isNew: true}
+	now := r.p.Now
+	x := &rec{id: pl.id, isNew: true}
 	args := []byte(nj.Args)
 	if len(args) == 0 {
 		args = emptyArgs
 	}
 	x.job = store.Job{
-		ID:          u.String(),
+		ID:          idString(pl.id),
 		Kind:        nj.Kind,
 		Queue:       nj.Queue,
 		State:       pl.state,
@@ -195,16 +257,26 @@ func (tx *txn) insert(pl *planned, now time.Time) *rec {
 		ParentID:    nj.ParentID,
 		RunAt:       nj.RunAt,
 		CreatedAt:   now,
+		Ref:         nj.Ref,
+
+		IfDependencyFails: nj.IfDependencyFails,
+	}
+	if r.p.Workflow != nil {
+		x.job.WorkflowID = idString(r.wf)
+		tx.set(wfJobKey(r.wf, x.id), nil)
 	}
 	if pl.state == store.StateCancelled {
 		x.job.CancelReason = pl.reason
 		x.job.FinishedAt = now
 	}
+	// The edges are kept whatever the states, so that a retry of a job
+	// finds the dependents it cancelled (see retry).
 	if pl.state == store.StateWaiting {
-		x.st.DepsLeft = len(pl.pending)
-		for _, d := range pl.pending {
-			tx.set(depKey(d, x.id), nil)
-		}
+		x.st.DepsLeft = pl.left
+	}
+	for _, d := range pl.waits {
+		tx.set(depKey(d, x.id), nil)
+		tx.set(blockedKey(x.id, d), nil)
 		tx.m.mayHaveDeps = true
 	}
 	tx.save(x, now)

@@ -106,17 +106,18 @@ func (r *jobReq) apply(tx *txn) {
 	r.res = &out
 }
 
-// retry checks what store.RetryJob cannot know (the states of the
-// dependencies, who holds the unique key) and retries x.
+// retry checks what store.RetryJob cannot know (the states of the jobs x
+// waits for, who holds the unique key), retries x, and revives the
+// dependents x had cancelled (store.PlanRevive).
 func (tx *txn) retry(x *rec, now time.Time) error {
-	states := make([]store.State, len(x.job.DependsOn))
-	var pending []jobID
-	for i, d := range x.job.DependsOn {
+	waits, err := tx.edges(tBlocked, x.id)
+	if err != nil {
+		tx.fail(err)
+		return err
+	}
+	states := make([]store.State, len(waits))
+	for i, id := range waits {
 		states[i] = store.StateSucceeded // a dependency pruned since was final
-		id, ok := parseID(d)
-		if !ok {
-			continue
-		}
 		st, ok, err := tx.loadState(id)
 		if err != nil {
 			tx.fail(err)
@@ -124,9 +125,6 @@ func (tx *txn) retry(x *rec, now time.Time) error {
 		}
 		if ok {
 			states[i] = st
-			if st != store.StateSucceeded && !st.Final() {
-				pending = append(pending, id)
-			}
 		}
 	}
 	if k := x.job.UniqueKey; k != "" {
@@ -140,15 +138,93 @@ func (tx *txn) retry(x *rec, now time.Time) error {
 				Reason: fmt.Sprintf("unique key %q is held by job %s", k, idString(jobID(v)))}
 		}
 	}
+	from := x.job.State
 	if err := store.RetryJob(&x.job, states, now); err != nil {
 		return err
 	}
 	if x.job.State == store.StateWaiting {
-		x.st.DepsLeft = len(pending)
-		for _, d := range pending {
-			tx.set(depKey(d, x.id), nil)
+		x.st.DepsLeft = 0
+		for _, st := range states {
+			if x.job.IfDependencyFails.Pending(st) {
+				x.st.DepsLeft++
+			}
 		}
-		tx.m.mayHaveDeps = true
+	}
+	g := &reviveGraph{tx: tx, recs: map[jobID]*rec{}}
+	rv, err := store.PlanRevive(g, &x.job, from)
+	if err != nil {
+		tx.fail(err)
+		return err
+	}
+	for _, list := range [][]*store.Job{rv.Revived, rv.Recount} {
+		for _, j := range list {
+			id, _ := parseID(j.ID)
+			r := g.recs[id]
+			r.st.DepsLeft = rv.Pending[j.ID]
+			if r.job.State == r.old.State {
+				tx.set(idKey(tState, r.id), encodeState(&r.st))
+				continue
+			}
+			tx.save(r, now)
+		}
 	}
 	return nil
+}
+
+// reviveGraph is store.ReviveGraph over a group's batch.
+type reviveGraph struct {
+	tx   *txn
+	recs map[jobID]*rec
+}
+
+func (g *reviveGraph) Dependents(id string) ([]*store.Job, error) {
+	jid, _ := parseID(id)
+	ids, err := g.tx.edges(tDep, jid)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*store.Job, 0, len(ids))
+	for _, d := range ids {
+		r := g.recs[d]
+		if r == nil {
+			if r, err = g.tx.load(d); err != nil {
+				return nil, err
+			}
+			if r == nil {
+				continue
+			}
+			g.recs[d] = r
+		}
+		out = append(out, &r.job)
+	}
+	return out, nil
+}
+
+func (g *reviveGraph) Waits(j *store.Job) ([]string, []store.State, error) {
+	jid, _ := parseID(j.ID)
+	ids, err := g.tx.edges(tBlocked, jid)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]string, len(ids))
+	states := make([]store.State, len(ids))
+	for i, d := range ids {
+		out[i] = idString(d)
+		states[i] = store.StateSucceeded
+		if st, ok, err := g.tx.loadState(d); err != nil {
+			return nil, nil, err
+		} else if ok {
+			states[i] = st
+		}
+	}
+	return out, states, nil
+}
+
+func (g *reviveGraph) UniqueHeld(j *store.Job) (bool, error) {
+	v, ok, err := g.tx.get(strKey(tUnique, j.UniqueKey))
+	if err != nil || !ok {
+		return false, err
+	}
+	jid, _ := parseID(j.ID)
+	return jobID(v) != jid, nil
 }

@@ -21,7 +21,10 @@ import (
 //	f <finishedAt8> <id16>                    final jobs
 //	x <state1> <id16>                         every job by state
 //	u <unique key>                            -> id16 while the job is not final
-//	d <dep id16> <dependent id16>             waiting jobs by the dependency they wait for
+//	d <dep id16> <dependent id16>             dependents by the job they wait for (kept until pruned)
+//	b <dependent id16> <dep id16>             the same edges from the dependent's side
+//	w <workflow id16>                         -> workflow record: name, times, counts per state
+//	g <workflow id16> <id16>                  the jobs of a workflow
 //	c <queue> 0 <kind> 0 <state1>             -> count8
 //	r <queue> 0 <kind> 0 <prio1>              -> cursor (since8 seq8) + available count8
 //	q <queue>                                 -> queue settings (paused)
@@ -45,6 +48,9 @@ const (
 	tByState   = 'x'
 	tUnique    = 'u'
 	tDep       = 'd'
+	tBlocked   = 'b'
+	tWorkflow  = 'w'
+	tWfJob     = 'g'
 	tCount     = 'c'
 	tCursor    = 'r'
 	tQueue     = 'q'
@@ -60,7 +66,7 @@ var (
 // formatVersion is the layout of the keys and records this code writes:
 // the version of the last migration (migrate.go). Open migrates a
 // directory written in an older format and refuses one written in a newer.
-const formatVersion = 2
+const formatVersion = 3
 
 type jobID = [16]byte
 
@@ -165,6 +171,19 @@ func depKey(dep, dependent jobID) []byte {
 	k := make([]byte, 0, 33)
 	k = append(append(k, tDep), dep[:]...)
 	return append(k, dependent[:]...)
+}
+
+// blockedKey is the edge dep -> dependent seen from the dependent.
+func blockedKey(dependent, dep jobID) []byte {
+	k := make([]byte, 0, 33)
+	k = append(append(k, tBlocked), dependent[:]...)
+	return append(k, dep[:]...)
+}
+
+func wfJobKey(wf, id jobID) []byte {
+	k := make([]byte, 0, 33)
+	k = append(append(k, tWfJob), wf[:]...)
+	return append(k, id[:]...)
 }
 
 func countKey(queue, kind string, s store.State) []byte {

@@ -128,24 +128,25 @@ func (r *pruneReq) apply(tx *txn) {
 			r.err = err
 			return
 		}
+		if x != nil && x.job.WorkflowID != "" {
+			// A workflow goes whole, once it is final and past retention;
+			// until then its jobs leave the finished index, and the job that
+			// finishes it last brings it back.
+			tx.del(k)
+			if err := tx.pruneWorkflow(x.job.WorkflowID, p.FinishedBefore, res); err != nil {
+				r.err = err
+				return
+			}
+			continue
+		}
 		tx.singleDel(k)
 		if x == nil || !x.job.State.Final() {
 			continue
 		}
-		j := &x.job
-		tx.singleDel(idKey(tSpec, x.id))
-		tx.del(idKey(tState, x.id))
-		tx.singleDel(stateKey(j.State, x.id))
-		tx.count(j.Queue, j.Kind, j.State, -1)
-		for _, d := range j.DependsOn {
-			if id, ok := parseID(d); ok {
-				tx.del(depKey(id, x.id))
-			}
+		if err := tx.deleteJob(x, res); err != nil {
+			r.err = err
+			return
 		}
-		if j.Blob != nil && j.Blob.Key != "" {
-			res.BlobKeys = append(res.BlobKeys, j.Blob.Key)
-		}
-		res.Deleted++
 	}
 	if !p.Now.IsZero() {
 		ikeys, err := tx.headKeys(&tx.m.idemLow, tIdemExpir, timeBound(tIdemExpir, p.Now.Add(1)), 0)
@@ -194,4 +195,86 @@ func (r *pauseReq) apply(tx *txn) {
 	q.paused = r.p.Paused
 	q.settings = true
 	tx.set(strKey(tQueue, r.p.Queue), []byte{boolByte(r.p.Paused)})
+}
+
+// deleteJob deletes a final job with its index entries and edges.
+func (tx *txn) deleteJob(x *rec, res *store.PruneResult) error {
+	j := &x.job
+	tx.singleDel(idKey(tSpec, x.id))
+	tx.del(idKey(tState, x.id))
+	tx.singleDel(stateKey(j.State, x.id))
+	tx.count(j.Queue, j.Kind, j.State, -1)
+	for _, d := range j.DependsOn {
+		if id, ok := parseID(d); ok {
+			tx.del(depKey(id, x.id))
+		}
+	}
+	waits, err := tx.edges(tBlocked, x.id)
+	if err != nil {
+		tx.fail(err)
+		return err
+	}
+	for _, d := range waits {
+		tx.del(depKey(d, x.id))
+		tx.del(blockedKey(x.id, d))
+	}
+	dependents, err := tx.edges(tDep, x.id)
+	if err != nil {
+		tx.fail(err)
+		return err
+	}
+	for _, d := range dependents {
+		tx.del(depKey(x.id, d))
+		tx.del(blockedKey(d, x.id))
+	}
+	if j.Blob != nil && j.Blob.Key != "" {
+		res.BlobKeys = append(res.BlobKeys, j.Blob.Key)
+	}
+	res.Deleted++
+	return nil
+}
+
+// pruneWorkflow deletes the workflow wf with all its jobs when it is final
+// and finished before cutoff.
+func (tx *txn) pruneWorkflow(wf string, cutoff time.Time, res *store.PruneResult) error {
+	id, ok := parseID(wf)
+	if !ok {
+		return nil
+	}
+	w, err := tx.loadWorkflow(id)
+	if err != nil {
+		tx.fail(err)
+		return err
+	}
+	if w == nil || !w.rec.workflow(id).State.Final() || !w.rec.finishedAt.Before(cutoff) {
+		return nil
+	}
+	var members []jobID
+	if err := scan(tx.b, idKey(tWfJob, id), func(k, _ []byte) error {
+		if len(k) == 33 {
+			members = append(members, jobID(k[17:]))
+		}
+		return nil
+	}); err != nil {
+		tx.fail(err)
+		return err
+	}
+	for _, m := range members {
+		x, err := tx.load(m)
+		if err != nil {
+			tx.fail(err)
+			return err
+		}
+		tx.del(wfJobKey(id, m))
+		if x == nil {
+			continue
+		}
+		tx.del(timeIDKey(tFinished, x.job.FinishedAt, m))
+		if err := tx.deleteJob(x, res); err != nil {
+			return err
+		}
+	}
+	tx.del(idKey(tWorkflow, id))
+	delete(tx.wfs, id)
+	return nil
 }

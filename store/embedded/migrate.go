@@ -7,6 +7,8 @@ import (
 	"log/slog"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/gantry-dev/gantry/store"
 )
 
 // The on-disk format changes only through migrations, one numbered
@@ -33,6 +35,7 @@ type migration struct {
 // of the last.
 var migrations = []migration{
 	{2, "job specs sort after every other table (table 'j' becomes 'z')", migrateSpecsLast},
+	{3, "dependency edges are kept after the dependency finishes, from both sides (tables 'd' and 'b'), for workflows", migrateEdges},
 }
 
 // migrateFormat brings db to formatVersion: it writes the version into a
@@ -95,5 +98,37 @@ func migrateSpecsLast(r pebble.Reader, b *pebble.Batch) error {
 			return err
 		}
 		return b.Delete(k, nil)
+	})
+}
+
+// migrateEdges (format 2 to 3) writes every dependency edge from both
+// sides: format 2 kept d <dep> <dependent> only while the dependent
+// waited, and format 3 keeps it, with b <dependent> <dep>, until a job is
+// pruned, so that a retried job finds the dependents it cancelled. Specs
+// written in format 2 (spec version 1) are read as jobs outside
+// workflows; the workflow tables ('w', 'g') start empty.
+func migrateEdges(r pebble.Reader, b *pebble.Batch) error {
+	return scan(r, []byte{tSpec}, func(k, v []byte) error {
+		if len(k) != 17 {
+			return nil
+		}
+		var j store.Job
+		if err := decodeSpec(v, &j); err != nil {
+			return fmt.Errorf("job %s: %w", idString(jobID(k[1:])), err)
+		}
+		id := jobID(k[1:])
+		for _, d := range j.DependsOn {
+			dep, ok := parseID(d)
+			if !ok {
+				continue
+			}
+			if err := b.Set(depKey(dep, id), nil, nil); err != nil {
+				return err
+			}
+			if err := b.Set(blockedKey(id, dep), nil, nil); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }

@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -197,4 +198,96 @@ func snapshot(t *testing.T, s *Store, ids []string) storeSnapshot {
 		t.Fatalf("List: %d jobs, %v; want %d", len(list.Jobs), err, len(ids))
 	}
 	return snap
+}
+
+// TestOpensFormat2: a data dir in format 2 (specs in version 1, without
+// workflow fields; dependency edges only while the dependent waits, and
+// only from the dependency's side) is migrated in place at Open: every
+// job is as it was, and the edges of finished dependencies are back, so
+// that retrying a failed job revives the dependent it cancelled.
+func TestOpensFormat2(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := Open(dir, &Options{Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	now := benchNow
+	enqueue := func(mod func(*store.NewJob)) *store.Job {
+		t.Helper()
+		nj := benchJob()
+		if mod != nil {
+			mod(nj)
+		}
+		res, err := s.Enqueue(ctx, &store.EnqueueParams{Jobs: []*store.NewJob{nj}, Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Jobs[0].Job
+	}
+	a := enqueue(func(j *store.NewJob) { j.Kind = "a" })
+	b := enqueue(func(j *store.NewJob) { j.Kind = "b"; j.DependsOn = []string{a.ID} })
+	x := enqueue(func(j *store.NewJob) { j.Kind = "x" })
+	y := enqueue(func(j *store.NewJob) { j.Kind = "y"; j.DependsOn = []string{x.ID} })
+	ids := []string{a.ID, b.ID, x.ID, y.ID}
+	claimed, err := s.Claim(ctx, &store.ClaimParams{Queue: "default", Kinds: []string{"a"}, Max: 1, LeaseFor: time.Minute, Now: now})
+	if err != nil || len(claimed.Jobs) != 1 {
+		t.Fatalf("claim: %v, %v", claimed, err)
+	}
+	if _, err := s.Finish(ctx, &store.FinishParams{Now: now, Items: []store.FinishItem{{ID: a.ID,
+		LeaseToken: claimed.Jobs[0].LeaseToken, Outcome: store.OutcomeFailed, Permanent: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, s, ids)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Rewrite the data dir into format 2.
+	db, err := pebble.Open(dir, &pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wb := db.NewBatch()
+	waiting, _ := parseID(y.ID)
+	check := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(scan(db, []byte{tBlocked}, func(k, _ []byte) error { return wb.Delete(k, nil) }))
+	check(scan(db, []byte{tDep}, func(k, _ []byte) error {
+		if jobID(k[17:]) != waiting {
+			return wb.Delete(k, nil)
+		}
+		return nil
+	}))
+	check(scan(db, []byte{tSpec}, func(k, v []byte) error {
+		if v[0] != specVersion || !bytes.HasSuffix(v, []byte{0, 0, 0}) {
+			t.Fatalf("spec %x is not a version 2 spec without workflow fields", v)
+		}
+		old := append([]byte{1}, v[1:len(v)-3]...)
+		return wb.Set(k, old, nil)
+	}))
+	check(wb.Set(keyFormat, binary.BigEndian.AppendUint32(nil, 2), nil))
+	check(wb.Commit(pebble.Sync))
+	wb.Close()
+	check(db.Close())
+
+	s, err = Open(dir, &Options{Logger: discard()})
+	if err != nil {
+		t.Fatalf("Open of a format 2 data dir: %v", err)
+	}
+	defer s.Close()
+	if after := snapshot(t, s, ids); !reflect.DeepEqual(before, after) {
+		t.Errorf("after the migration the store holds\n%+v\nwant\n%+v", after, before)
+	}
+	if _, err := s.Retry(ctx, &store.RetryParams{ID: a.ID, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, b.ID); err != nil || got.State != store.StateWaiting {
+		t.Errorf("the dependent after its dependency was retried: %v, %v; want waiting", got, err)
+	}
 }

@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -72,9 +73,18 @@ func (s *Store) List(ctx context.Context, p *store.ListParams) (*store.ListResul
 	limit = min(limit, store.MaxListLimit)
 
 	var lower []byte
-	if p.State != "" {
+	byWorkflow := false
+	switch {
+	case p.State != "":
 		lower = []byte{tByState, stateByte(p.State)}
-	} else {
+	case p.WorkflowID != "":
+		wid, ok := parseID(p.WorkflowID)
+		if !ok {
+			return &store.ListResult{}, nil
+		}
+		lower = idKey(tWfJob, wid)
+		byWorkflow = true
+	default:
 		lower = []byte{tSpec}
 	}
 	upper := prefixEnd(lower)
@@ -104,7 +114,7 @@ func (s *Store) List(ctx context.Context, p *store.ListParams) (*store.ListResul
 		}
 		id := jobID(k[len(lower):])
 		var x *rec
-		if p.State == "" {
+		if p.State == "" && !byWorkflow {
 			// The spec is at hand: filter before reading the state.
 			var j store.Job
 			v, err := it.ValueAndErr()
@@ -141,7 +151,8 @@ func (s *Store) List(ctx context.Context, p *store.ListParams) (*store.ListResul
 func matches(j *store.Job, p *store.ListParams) bool {
 	return (p.Kind == "" || j.Kind == p.Kind) &&
 		(p.Queue == "" || j.Queue == p.Queue) &&
-		(p.ParentID == "" || j.ParentID == p.ParentID)
+		(p.ParentID == "" || j.ParentID == p.ParentID) &&
+		(p.WorkflowID == "" || strings.EqualFold(j.WorkflowID, p.WorkflowID))
 }
 
 // Queues returns every queue that has jobs or settings, by name, from the

@@ -29,6 +29,14 @@ type txn struct {
 	dirtySeq     bool
 	// cascade holds jobs that became final whose dependents need updating.
 	cascade []cascadeItem
+	// wfs caches the workflow records the group read or changed.
+	wfs map[jobID]*wfEntry
+}
+
+// wfEntry is a workflow record loaded by a group.
+type wfEntry struct {
+	rec   wfRec
+	dirty bool
 }
 
 type countID struct {
@@ -247,6 +255,13 @@ func (tx *txn) save(r *rec, since time.Time) {
 		}
 		tx.set(stateKey(n.State, id), nil)
 		tx.count(j.Queue, j.Kind, n.State, 1)
+		if j.WorkflowID != "" {
+			var from store.State
+			if !r.isNew {
+				from = old.State
+			}
+			tx.wfCount(j.WorkflowID, from, n.State, since)
+		}
 	}
 	if j.UniqueKey != "" {
 		wasHeld := !r.isNew && !old.State.Final()
@@ -265,7 +280,7 @@ func (tx *txn) save(r *rec, since time.Time) {
 
 	if old.State != n.State || r.isNew {
 		tx.change(r, false)
-		if n.State.Final() && !old.State.Final() && tx.m.mayHaveDeps {
+		if n.State.Final() && !old.State.Final() && !r.isNew && tx.m.mayHaveDeps {
 			tx.cascade = append(tx.cascade, cascadeItem{r: r, now: since})
 		}
 	}
@@ -299,27 +314,21 @@ func (tx *txn) change(r *rec, progress bool) {
 	})
 }
 
-// runCascades updates the dependents of the jobs that became final: those
-// of a job that succeeded may become available, those of a job that
-// failed or was cancelled are cancelled, transitively.
+// runCascades updates the waiting dependents of the jobs that became
+// final: a dependency that succeeded (or, for a dependent with
+// DependencyRun, ended at all) counts down its dependents' DepsLeft, which
+// become available at zero; one that failed or was cancelled cancels its
+// other dependents, transitively. The edges stay, for a later retry.
 func (tx *txn) runCascades() {
 	for len(tx.cascade) > 0 {
 		c := tx.cascade[0]
 		tx.cascade = tx.cascade[1:]
-		prefix := idKey(tDep, c.r.id)
-		var dependents []jobID
-		err := scan(tx.b, prefix, func(k, _ []byte) error {
-			var d jobID
-			copy(d[:], k[len(prefix):])
-			dependents = append(dependents, d)
-			return nil
-		})
+		dependents, err := tx.edges(tDep, c.r.id)
 		if err != nil {
 			tx.fail(err)
 			return
 		}
 		for _, d := range dependents {
-			tx.del(depKey(c.r.id, d))
 			r, err := tx.load(d)
 			if err != nil {
 				tx.fail(err)
@@ -328,10 +337,11 @@ func (tx *txn) runCascades() {
 			if r == nil || r.job.State != store.StateWaiting {
 				continue
 			}
-			if c.r.job.State == store.StateSucceeded {
+			if c.r.job.State == store.StateSucceeded || r.job.IfDependencyFails == store.DependencyRun {
 				r.st.DepsLeft--
 				if r.st.DepsLeft > 0 {
 					tx.set(idKey(tState, r.id), encodeState(&r.st))
+					tx.m.remember(r)
 					continue
 				}
 				store.ReleaseDependent(&r.job, c.now)
@@ -340,6 +350,70 @@ func (tx *txn) runCascades() {
 			}
 			tx.save(r, c.now)
 		}
+	}
+}
+
+// edges returns the ids after id in table (tDep: its dependents; tBlocked:
+// the jobs it waits for).
+func (tx *txn) edges(table byte, id jobID) ([]jobID, error) {
+	prefix := idKey(table, id)
+	var out []jobID
+	err := scan(tx.b, prefix, func(k, _ []byte) error {
+		if len(k) == len(prefix)+16 {
+			out = append(out, jobID(k[len(prefix):]))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// loadWorkflow returns the record of workflow id, from the group's cache
+// or the database, or nil when there is none.
+func (tx *txn) loadWorkflow(id jobID) (*wfEntry, error) {
+	if w, ok := tx.wfs[id]; ok {
+		return w, nil
+	}
+	v, ok, err := tx.get(idKey(tWorkflow, id))
+	if err != nil || !ok {
+		return nil, err
+	}
+	w := &wfEntry{}
+	if err := decodeWorkflow(v, &w.rec); err != nil {
+		return nil, fmt.Errorf("embedded: workflow %s: %w", idString(id), err)
+	}
+	if tx.wfs == nil {
+		tx.wfs = make(map[jobID]*wfEntry)
+	}
+	tx.wfs[id] = w
+	return w, nil
+}
+
+// wfCount moves one job of workflow wf from state from (none when empty)
+// to state to.
+func (tx *txn) wfCount(wf string, from, to store.State, now time.Time) {
+	id, ok := parseID(wf)
+	if !ok {
+		tx.fail(fmt.Errorf("embedded: bad workflow id %q", wf))
+		return
+	}
+	w, err := tx.loadWorkflow(id)
+	if err == nil && w == nil {
+		err = fmt.Errorf("embedded: workflow %s has no record", wf)
+	}
+	if err != nil {
+		tx.fail(err)
+		return
+	}
+	if from != "" {
+		w.rec.counts[stateByte(from)]--
+	}
+	w.rec.counts[stateByte(to)]++
+	w.dirty = true
+	switch final := w.rec.workflow(id).State.Final(); {
+	case final && w.rec.finishedAt.IsZero():
+		w.rec.finishedAt = now
+	case !final:
+		w.rec.finishedAt = time.Time{}
 	}
 }
 
@@ -361,6 +435,12 @@ func (tx *txn) writeMemory() {
 		p := tx.m.queue(c.queue).kind(c.kind).prios[c.prio]
 		v := append(make([]byte, 0, 24), p.cursor[:]...)
 		tx.set(cursorKey(c.queue, c.kind, c.prio), binary.BigEndian.AppendUint64(v, uint64(p.avail)))
+	}
+	for id, w := range tx.wfs {
+		if !w.dirty {
+			continue
+		}
+		tx.set(idKey(tWorkflow, id), encodeWorkflow(&w.rec))
 	}
 	if tx.dirtySeq {
 		tx.set(keyNextSeq, binary.BigEndian.AppendUint64(nil, tx.m.seq))

@@ -171,16 +171,43 @@ func testDependencies(t *testing.T, open opener) {
 		h := setup(t, open)
 		a := h.enqueue(withKind("a"))
 		b := h.enqueue(withKind("b"), withDeps(a.ID))
+		c := h.enqueue(withKind("c"), withDeps(b.ID))
 		h.failPermanently(h.claimJob(a))
 		wantState(t, "dependent", h.get(b.ID), store.StateCancelled)
 		_, err := h.d.Retry(h.ctx, &store.RetryParams{ID: b.ID, Now: h.now})
 		wantTransitionError(t, "Retry of a job whose dependency failed", err, b.ID, store.StateCancelled)
 		wantState(t, "Get after the refused Retry", h.get(b.ID), store.StateCancelled)
-		// Once the dependency is retried, so can the dependent be: it waits.
+		// Retrying the dependency revives the dependents it cancelled,
+		// transitively: they wait again.
 		h.retry(a.ID)
-		wantState(t, "Retry of the dependent once its dependency was retried", h.retry(b.ID), store.StateWaiting)
+		for _, j := range []*store.Job{b, c} {
+			got := h.get(j.ID)
+			wantState(t, "dependent ("+j.Kind+") after its dependency was retried", got, store.StateWaiting)
+			if got.CancelReason != "" || !got.FinishedAt.IsZero() {
+				t.Errorf("revived %s keeps CancelReason %q and FinishedAt %s", j.Kind, got.CancelReason, fmtTime(got.FinishedAt))
+			}
+		}
 		h.succeed(h.claimJob(a))
-		wantState(t, "the retried dependent after its dependency succeeded", h.get(b.ID), store.StateAvailable)
+		wantState(t, "the revived dependent after its dependency succeeded", h.get(b.ID), store.StateAvailable)
+		wantState(t, "its own dependent", h.get(c.ID), store.StateWaiting)
+		h.succeed(h.claimJob(b))
+		wantState(t, "the second revived dependent", h.get(c.ID), store.StateAvailable)
+	})
+
+	t.Run("RetryRevivesOnlyWhatItCancelled", func(t *testing.T) {
+		h := setup(t, open)
+		a := h.enqueue(withKind("a"))
+		x := h.enqueue(withKind("x"))
+		b := h.enqueue(withKind("b"), withDeps(a.ID))
+		d := h.enqueue(withKind("d"), withDeps(x.ID, a.ID)) // also depends on x, which fails first
+		e := h.enqueue(withKind("e"), withDeps(a.ID))
+		h.cancel(e.ID, "not wanted")
+		h.failPermanently(h.claimJob(x))
+		h.failPermanently(h.claimJob(a))
+		h.retry(a.ID)
+		wantState(t, "dependent cancelled by the retried job", h.get(b.ID), store.StateWaiting)
+		wantState(t, "dependent cancelled by another dependency", h.get(d.ID), store.StateCancelled)
+		wantState(t, "dependent cancelled by hand", h.get(e.ID), store.StateCancelled)
 	})
 
 	t.Run("RetryWaitsForDependencies", func(t *testing.T) {

@@ -599,6 +599,15 @@ func jobDiff(got, want *store.Job) string {
 	if got.ParentID != want.ParentID {
 		add("ParentID", got.ParentID, want.ParentID)
 	}
+	if !strings.EqualFold(got.WorkflowID, want.WorkflowID) {
+		add("WorkflowID", got.WorkflowID, want.WorkflowID)
+	}
+	if got.Ref != want.Ref {
+		add("Ref", got.Ref, want.Ref)
+	}
+	if got.IfDependencyFails != want.IfDependencyFails {
+		add("IfDependencyFails", got.IfDependencyFails, want.IfDependencyFails)
+	}
 	for _, f := range []struct {
 		name      string
 		got, want time.Time

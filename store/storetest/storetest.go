@@ -22,7 +22,7 @@
 // may return them in any location.
 //
 // The suite is grouped by concern (Enqueue, Transitions, Leases, Order,
-// Unique, Idempotency, Pause, List, Counts, Prune, Times, Dependencies, Notifier,
+// Unique, Idempotency, Pause, List, Counts, Prune, Times, Dependencies, Workflows, Notifier,
 // Concurrency, Close); run one group or case with -run, e.g.
 // -run 'TestConformance/Leases/Fenced'. Under testing.Short the concurrency
 // tests use fewer jobs.
@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Driver) {
 		{"Prune", testPrune},
 		{"Times", testTimes},
 		{"Dependencies", testDependencies},
+		{"Workflows", testWorkflows},
 		{"Notifier", testNotifier},
 		{"Concurrency", testConcurrency},
 		{"Close", testClose},
