@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -300,7 +301,9 @@ func CheckBatch(p *EnqueueParams) (*Batch, error) {
 				if k == i {
 					return nil, bad(i, "ParentID", "names the job itself")
 				}
-				b.Waits[k] = append(b.Waits[k], j.ID)
+				if !slices.ContainsFunc(b.Waits[k], func(d string) bool { return strings.EqualFold(d, j.ID) }) {
+					b.Waits[k] = append(b.Waits[k], j.ID)
+				}
 				edges[k] = append(edges[k], i)
 			}
 		}

@@ -170,3 +170,4 @@ func (r *cancelWorkflowReq) apply(tx *txn) {
 	}
 	r.res = w.rec.workflow(id)
 }
+var _ store.Workflows = (*Store)(nil)

@@ -55,11 +55,20 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimRe
 	}
 	slices.SortFunc(cs, claimOrder)
 	res := &store.ClaimResult{Jobs: make([]*store.Job, len(cs))}
+	var waiting []string
 	for i, c := range cs {
 		res.Jobs[i] = c.job
 		changes = append(changes, change(c.job))
+		if len(c.job.DependsOn) > 0 || c.job.WorkflowID != "" {
+			waiting = append(waiting, c.job.ID)
+		}
 	}
 	s.out.add(changes)
+	if len(waiting) > 0 {
+		if err := s.dependencies(ctx, res.Jobs, waiting); err != nil {
+			return nil, s.wrap("claim", err)
+		}
+	}
 	return res, nil
 }
 
@@ -223,4 +232,52 @@ func (s *Store) Heartbeat(ctx context.Context, p *store.HeartbeatParams) (*store
 		return nil, s.wrap("heartbeat", err)
 	}
 	return nil, store.ErrLeaseLost
+}
+
+// dependencies fills the Dependencies of the claimed jobs with the ids in
+// waiting, their results capped at store.MaxDependencyResults per job: one
+// query over the edges of all of them. A result past the cap is not read.
+func (s *Store) dependencies(ctx context.Context, jobs []*store.Job, waiting []string) error {
+	byID := make(map[string]*store.Job, len(jobs))
+	for _, j := range jobs {
+		byID[j.ID] = j
+	}
+	rows, err := s.pool.Query(ctx, s.q.sql(`SELECT d.job_id::text, x.id::text, x.ref, x.workflow_id::text, x.state,
+			octet_length(x.result), CASE WHEN octet_length(x.result) <= $2 THEN x.result END
+		FROM {deps} d JOIN {jobs} x ON x.id = d.depends_on_id
+		WHERE d.job_id = ANY($1::uuid[]) ORDER BY d.job_id, octet_length(x.result) NULLS FIRST, x.id`),
+		waiting, store.MaxDependencyResults)
+	if err != nil {
+		return err
+	}
+	budget := map[string]int{}
+	var (
+		jobID, state string
+		dep          store.Job
+		ref, wf      pgtype.Text
+		size         pgtype.Int4
+		result       []byte
+	)
+	_, err = pgx.ForEachRow(rows, []any{&jobID, &dep.ID, &ref, &wf, &state, &size, &result}, func() error {
+		j := byID[jobID]
+		if j == nil {
+			return nil
+		}
+		b, ok := budget[jobID]
+		if !ok {
+			b = store.MaxDependencyResults
+		}
+		d := store.Job{ID: dep.ID, Ref: ref.String, WorkflowID: wf.String, State: store.State(state),
+			Result: slices.Clone(result)}
+		store.AddDependency(j, &d, &b)
+		if size.Valid && result == nil { // too large to read at all
+			k := store.DependencyKey(j, &d)
+			e := j.Dependencies[k]
+			e.ResultTruncated = true
+			j.Dependencies[k] = e
+		}
+		budget[jobID] = b
+		return nil
+	})
+	return err
 }

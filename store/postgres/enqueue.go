@@ -28,7 +28,8 @@ const maxValuesRows = 1000
 // insertCols are the columns Enqueue writes, in the order of insertRow.
 var insertCols = []string{"id", "kind", "queue", "state", "args", "priority", "attempt", "max_attempts",
 	"timeout_ns", "unique_key", "depends_on", "parent_id", "run_at", "available_at", "created_at",
-	"finished_at", "cancel_reason", "blob_key", "blob_size", "blob_sha256", "blob_content_type", "pending_deps"}
+	"finished_at", "cancel_reason", "blob_key", "blob_size", "blob_sha256", "blob_content_type", "pending_deps",
+	"workflow_id", "ref", "if_dependency_fails"}
 
 // Enqueue records new jobs, all or none, in one transaction. A batch
 // without unique keys and dependencies is a single INSERT (or COPY, from
@@ -38,12 +39,9 @@ func (s *Store) Enqueue(ctx context.Context, p *store.EnqueueParams) (*store.Enq
 		return nil, err
 	}
 	var res *store.EnqueueResult
-	simple := true
-	if p.IdempotencyKey != "" {
-		simple = false
-	}
+	simple := p.IdempotencyKey == "" && p.Workflow == nil
 	for _, j := range p.Jobs {
-		if j != nil && (j.UniqueKey != "" || len(j.DependsOn) > 0) {
+		if j != nil && (j.UniqueKey != "" || len(j.DependsOn) > 0 || j.ParentID != "" || j.ID != "") {
 			simple = false
 			break
 		}
@@ -109,6 +107,8 @@ func (s *Store) EnqueueTx(ctx context.Context, tx pgx.Tx, p *store.EnqueueParams
 
 // batch is an Enqueue being prepared: one entry per new job.
 type batch struct {
+	g       *store.Batch
+	wf      *store.NewWorkflow
 	now     time.Time
 	jobs    []*store.Job // the job to create, or nil for a duplicate
 	pending []int        // dependencies of jobs[i] that have not succeeded
@@ -155,12 +155,12 @@ func (s *Store) prepareBatch(p *store.EnqueueParams) (*batch, error) {
 	}
 	now := pgTime(p.Now)
 	b := &batch{now: now, jobs: make([]*store.Job, len(p.Jobs)), pending: make([]int, len(p.Jobs)),
-		res: make([]store.Enqueued, len(p.Jobs))}
+		res: make([]store.Enqueued, len(p.Jobs)), wf: p.Workflow}
 	for i, nj := range p.Jobs {
 		if nj == nil {
 			return nil, &store.FieldError{Index: i, Field: "", Reason: "must not be null"}
 		}
-		if err := store.ValidateNew(nj); err != nil {
+		if err := store.ValidateNewIn(nj, p.Workflow != nil); err != nil {
 			var fe *store.FieldError
 			if errors.As(err, &fe) {
 				c := *fe
@@ -176,8 +176,12 @@ func (s *Store) prepareBatch(p *store.EnqueueParams) (*batch, error) {
 		if len(args) == 0 {
 			args = []byte("{}")
 		}
+		id := strings.ToLower(nj.ID)
+		if id == "" {
+			id = store.NewID()
+		}
 		j := &store.Job{
-			ID:          store.NewID(),
+			ID:          id,
 			Kind:        nj.Kind,
 			Queue:       nj.Queue,
 			Args:        args,
@@ -190,10 +194,21 @@ func (s *Store) prepareBatch(p *store.EnqueueParams) (*batch, error) {
 			ParentID:    nj.ParentID,
 			RunAt:       pgTime(nj.RunAt),
 			CreatedAt:   now,
+			Ref:         nj.Ref,
+
+			IfDependencyFails: nj.IfDependencyFails,
+		}
+		if p.Workflow != nil {
+			j.WorkflowID = strings.ToLower(p.Workflow.ID)
 		}
 		j.State, _ = store.InitialState(j.RunAt, now, nil, nil)
 		b.jobs[i] = j
 	}
+	g, err := store.CheckBatch(p)
+	if err != nil {
+		return nil, err
+	}
+	b.g = g
 	return b, nil
 }
 
@@ -221,6 +236,9 @@ func (s *Store) enqueue(ctx context.Context, tx pgx.Tx, p *store.EnqueueParams, 
 	if err := s.dedupe(ctx, tx, b); err != nil {
 		return nil, err
 	}
+	if err := s.checkRefs(ctx, tx, b, p); err != nil {
+		return nil, err
+	}
 	if err := s.resolveDeps(ctx, tx, b); err != nil {
 		return nil, err
 	}
@@ -231,7 +249,7 @@ func (s *Store) enqueue(ctx context.Context, tx pgx.Tx, p *store.EnqueueParams, 
 		}
 		return nil, err
 	}
-	if err := s.insertDeps(ctx, tx, jobs); err != nil {
+	if err := s.insertDeps(ctx, tx, b); err != nil {
 		return nil, err
 	}
 	res := b.result()
@@ -354,11 +372,17 @@ func (s *Store) dedupe(ctx context.Context, tx pgx.Tx, b *batch) error {
 			continue
 		}
 		if h := holder[j.UniqueKey]; h != nil {
+			if b.wf != nil {
+				return &store.DuplicateError{Index: i, Key: j.UniqueKey, Existing: h.ID}
+			}
 			b.res[i] = store.Enqueued{Job: h, Duplicate: true}
 			b.jobs[i] = nil
 			continue
 		}
 		if k, ok := first[j.UniqueKey]; ok {
+			if b.wf != nil {
+				return &store.DuplicateError{Index: i, Key: j.UniqueKey, Existing: b.jobs[k].ID}
+			}
 			b.res[i] = store.Enqueued{Job: b.jobs[k], Duplicate: true}
 			b.jobs[i] = nil
 			continue
@@ -376,58 +400,122 @@ func (s *Store) lockKeys(ctx context.Context, tx pgx.Tx, sortedKeys []string) er
 	return err
 }
 
-// resolveDeps checks that every dependency exists and sets the state of
-// each new job from its dependencies' states. It locks the dependencies
-// FOR SHARE, so a dependency cannot finish between this check and commit
-// without seeing the new job's edge.
+// checkRefs creates the workflow's record, checks that ids the caller
+// assigned are free and that parents exist (in the database or the call).
+func (s *Store) checkRefs(ctx context.Context, tx pgx.Tx, b *batch, p *store.EnqueueParams) error {
+	if w := p.Workflow; w != nil {
+		tag, err := tx.Exec(ctx, `INSERT INTO `+s.q.wf+` (id, name, state, created_at) VALUES ($1, $2, 'running', $3)
+			ON CONFLICT (id) DO NOTHING`, w.ID, w.Name, b.now)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return &store.FieldError{Index: -1, Field: "Workflow.ID", Reason: "is the id of another workflow"}
+		}
+	}
+	var own, parents []string
+	for i, nj := range p.Jobs {
+		if nj.ID != "" && b.jobs[i] != nil {
+			own = append(own, b.jobs[i].ID)
+		}
+		if nj.ParentID != "" {
+			if _, in := b.g.Index[strings.ToLower(nj.ParentID)]; !in {
+				if !validID(nj.ParentID) {
+					return &store.FieldError{Index: i, Field: "ParentID", Reason: "no job " + nj.ParentID}
+				}
+				parents = append(parents, strings.ToLower(nj.ParentID))
+			}
+		}
+	}
+	found := map[string]bool{}
+	if len(own)+len(parents) > 0 {
+		rows, err := tx.Query(ctx, `SELECT id::text FROM `+s.q.jobs+` WHERE id = ANY($1::uuid[])`, append(own, parents...))
+		if err != nil {
+			return err
+		}
+		var id string
+		if _, err := pgx.ForEachRow(rows, []any{&id}, func() error { found[id] = true; return nil }); err != nil {
+			return err
+		}
+	}
+	for i, nj := range p.Jobs {
+		if nj.ID != "" && b.jobs[i] != nil && found[b.jobs[i].ID] {
+			return &store.FieldError{Index: i, Field: "ID", Reason: "is the id of an existing job"}
+		}
+		if nj.ParentID != "" {
+			if _, in := b.g.Index[strings.ToLower(nj.ParentID)]; !in && !found[strings.ToLower(nj.ParentID)] {
+				return &store.FieldError{Index: i, Field: "ParentID", Reason: "no job " + nj.ParentID}
+			}
+		}
+	}
+	return nil
+}
+
+// resolveDeps checks that every job a new job waits for exists (in the
+// database or the call) and sets the state of each new job from their
+// states, in the batch's order. It locks the stored ones FOR SHARE, so a
+// dependency cannot finish between this check and commit without seeing
+// the new job's edge.
 func (s *Store) resolveDeps(ctx context.Context, tx pgx.Tx, b *batch) error {
 	var ids []string
 	for i, j := range b.jobs {
 		if j == nil {
 			continue
 		}
-		for k, d := range j.DependsOn {
+		for k, d := range b.g.Waits[i] {
+			if _, in := b.g.Index[strings.ToLower(d)]; in {
+				continue
+			}
 			if !validID(d) {
 				return unknownDep(i, k, d)
 			}
 			ids = append(ids, strings.ToLower(d))
 		}
 	}
-	if len(ids) == 0 {
-		return nil
-	}
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	rows, err := tx.Query(ctx, `SELECT id::text, state FROM `+s.q.jobs+`
-		WHERE id = ANY($1::uuid[]) ORDER BY id FOR SHARE`, ids)
-	if err != nil {
-		return err
-	}
 	states := make(map[string]store.State, len(ids))
-	var id, st string
-	if _, err := pgx.ForEachRow(rows, []any{&id, &st}, func() error {
-		states[id] = store.State(st)
-		return nil
-	}); err != nil {
-		return err
+	if len(ids) > 0 {
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+		rows, err := tx.Query(ctx, `SELECT id::text, state FROM `+s.q.jobs+`
+			WHERE id = ANY($1::uuid[]) ORDER BY id FOR SHARE`, ids)
+		if err != nil {
+			return err
+		}
+		var id, st string
+		if _, err := pgx.ForEachRow(rows, []any{&id, &st}, func() error {
+			states[id] = store.State(st)
+			return nil
+		}); err != nil {
+			return err
+		}
 	}
-	for i, j := range b.jobs {
-		if j == nil || len(j.DependsOn) == 0 {
+	for _, i := range b.g.Order {
+		j := b.jobs[i]
+		waits := b.g.Waits[i]
+		if j == nil || len(waits) == 0 {
 			continue
 		}
 		pending := 0
-		deps := make([]store.State, len(j.DependsOn))
-		for k, d := range j.DependsOn {
-			st, ok := states[strings.ToLower(d)]
-			if !ok {
-				return unknownDep(i, k, d)
+		deps := make([]store.State, len(waits))
+		for k, d := range waits {
+			if bi, in := b.g.Index[strings.ToLower(d)]; in {
+				if b.jobs[bi] == nil {
+					return &store.FieldError{Index: i, Field: "DependsOn[" + strconv.Itoa(k) + "]",
+						Reason: "names a job of the call that is not created: its unique key is held"}
+				}
+				deps[k] = b.jobs[bi].State
+			} else {
+				st, ok := states[strings.ToLower(d)]
+				if !ok {
+					return unknownDep(i, k, d)
+				}
+				deps[k] = st
 			}
-			deps[k] = st
-			if st != store.StateSucceeded {
+			if j.IfDependencyFails.Pending(deps[k]) {
 				pending++
 			}
 		}
-		j.State, j.CancelReason = store.InitialState(j.RunAt, b.now, j.DependsOn, deps)
+		j.State, j.CancelReason = store.InitialStateFor(j.IfDependencyFails, j.RunAt, b.now, waits, deps)
 		if j.State == store.StateCancelled {
 			j.FinishedAt = b.now
 		}
@@ -511,15 +599,32 @@ func insertRow(j *store.Job, pending int, binary bool) []any {
 	return []any{id, j.Kind, j.Queue, string(j.State), []byte(j.Args), int16(j.Priority), int32(j.Attempt),
 		int32(j.MaxAttempts), int64(j.Timeout), text(j.UniqueKey), deps, text(j.ParentID), j.RunAt,
 		availableAt, j.CreatedAt, timestamptz(j.FinishedAt), text(j.CancelReason),
-		blobKey, blobSize, blobSHA, blobType, int32(pending)}
+		blobKey, blobSize, blobSHA, blobType, int32(pending),
+		uuidText(j.WorkflowID, binary), text(j.Ref), text(string(j.IfDependencyFails))}
 }
 
-// insertDeps records the dependency edges of new jobs.
-func (s *Store) insertDeps(ctx context.Context, tx pgx.Tx, jobs []newRow) error {
+// uuidText is a nullable uuid column's value: a uuid.UUID for COPY, text
+// otherwise.
+func uuidText(id string, binary bool) any {
+	if id == "" {
+		return nil
+	}
+	if binary {
+		return uuid.MustParse(id)
+	}
+	return id
+}
+
+// insertDeps records the edges of new jobs: each job waits for its
+// dependencies and, in a workflow, a parent for its children.
+func (s *Store) insertDeps(ctx context.Context, tx pgx.Tx, b *batch) error {
 	var from, to []string
-	for _, r := range jobs {
-		for _, d := range r.job.DependsOn {
-			from = append(from, r.job.ID)
+	for i, j := range b.jobs {
+		if j == nil {
+			continue
+		}
+		for _, d := range b.g.Waits[i] {
+			from = append(from, j.ID)
 			to = append(to, d)
 		}
 	}

@@ -222,24 +222,44 @@ func (s *Store) queueSettle(b *pgx.Batch, jobs []*store.Job, now time.Time, chan
 	}
 	if len(bad) > 0 {
 		// The non-final dependents, and theirs, are cancelled, each with
-		// the dependency that did not succeed as its reason.
+		// the dependency that did not succeed as its reason; waiting
+		// dependents that run whatever their dependencies' outcome count
+		// the ones that ended, and become available at zero.
 		b.Queue(s.q.sql(`WITH RECURSIVE c(id, reason) AS (
 				SELECT d.job_id, 'dependency ' || r.id || ' ' || r.state
 				FROM unnest($1::uuid[], $2::text[]) AS r(id, state)
 				JOIN {deps} d ON d.depends_on_id = r.id
 				JOIN {jobs} x ON x.id = d.job_id
 				WHERE x.state IN ('waiting', 'scheduled', 'available', 'running', 'retrying')
+					AND x.if_dependency_fails IS DISTINCT FROM 'run'
 			UNION
 				SELECT d.job_id, 'dependency ' || c.id || ' cancelled'
 				FROM c JOIN {deps} d ON d.depends_on_id = c.id
 				JOIN {jobs} x ON x.id = d.job_id
 				WHERE x.state IN ('waiting', 'scheduled', 'available', 'running', 'retrying')
+					AND x.if_dependency_fails IS DISTINCT FROM 'run'
+			), cancelled AS (
+				UPDATE {jobs} j SET state = 'cancelled', finished_at = $3, cancel_reason = x.reason,
+					lease_token = NULL, lease_expires_at = NULL
+				FROM (SELECT DISTINCT ON (id) id, reason FROM c ORDER BY id, reason) x
+				WHERE j.id = x.id AND j.state IN ('waiting', 'scheduled', 'available', 'running', 'retrying')
+				RETURNING j.id, j.queue, j.kind, j.state
+			), ended AS (
+				SELECT id FROM unnest($1::uuid[]) AS r(id) UNION ALL SELECT id FROM cancelled
+			), released AS (
+				UPDATE {jobs} j SET
+					pending_deps = greatest(j.pending_deps - d.n, 0),
+					state = CASE WHEN j.pending_deps - d.n > 0 THEN 'waiting'
+						WHEN j.run_at > $3 THEN 'scheduled' ELSE 'available' END,
+					available_at = CASE WHEN j.pending_deps - d.n > 0 THEN j.available_at
+						WHEN j.run_at > $3 THEN j.run_at ELSE $3 END
+				FROM (SELECT dd.job_id, count(*) AS n FROM {deps} dd JOIN ended e ON e.id = dd.depends_on_id
+					GROUP BY dd.job_id) d
+				WHERE j.id = d.job_id AND j.state = 'waiting' AND j.if_dependency_fails = 'run'
+				RETURNING j.id, j.queue, j.kind, j.state
 			)
-			UPDATE {jobs} j SET state = 'cancelled', finished_at = $3, cancel_reason = x.reason,
-				lease_token = NULL, lease_expires_at = NULL
-			FROM (SELECT DISTINCT ON (id) id, reason FROM c ORDER BY id, reason) x
-			WHERE j.id = x.id AND j.state IN ('waiting', 'scheduled', 'available', 'running', 'retrying')
-			RETURNING j.id::text, j.queue, j.kind, j.state`), bad, badStates, now).Query(collect)
+			SELECT id::text, queue, kind, state FROM cancelled
+			UNION ALL SELECT id::text, queue, kind, state FROM released`), bad, badStates, now).Query(collect)
 	}
 }
 
@@ -371,7 +391,10 @@ func (s *Store) Retry(ctx context.Context, p *store.RetryParams) (*store.Job, er
 		return nil, store.ErrNotFound
 	}
 	now := pgTime(p.Now)
-	var out *store.Job
+	var (
+		out     *store.Job
+		changes []store.Change
+	)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var key pgtype.Text
 		if err := tx.QueryRow(ctx, `SELECT unique_key FROM `+s.q.jobs+` WHERE id = $1`, p.ID).Scan(&key); err != nil {
@@ -386,7 +409,6 @@ func (s *Store) Retry(ctx context.Context, p *store.RetryParams) (*store.Job, er
 			}
 		}
 		var deps []store.State
-		pending := 0
 		var depState string
 		rows, err := tx.Query(ctx, s.q.sql(`SELECT x.state FROM {deps} d
 			JOIN {jobs} x ON x.id = d.depends_on_id
@@ -396,9 +418,6 @@ func (s *Store) Retry(ctx context.Context, p *store.RetryParams) (*store.Job, er
 		}
 		if _, err := pgx.ForEachRow(rows, []any{&depState}, func() error {
 			deps = append(deps, store.State(depState))
-			if depState != string(store.StateSucceeded) {
-				pending++
-			}
 			return nil
 		}); err != nil {
 			return err
@@ -415,6 +434,12 @@ func (s *Store) Retry(ctx context.Context, p *store.RetryParams) (*store.Job, er
 		if err := store.RetryJob(j, deps, now); err != nil {
 			return err
 		}
+		pending := 0
+		for _, d := range deps {
+			if j.IfDependencyFails.Pending(d) {
+				pending++
+			}
+		}
 		if key.Valid {
 			var holder string
 			err := tx.QueryRow(ctx, `SELECT id::text FROM `+s.q.jobs+` WHERE unique_key = $1
@@ -427,12 +452,28 @@ func (s *Store) Retry(ctx context.Context, p *store.RetryParams) (*store.Job, er
 				return err
 			}
 		}
+		rv, err := store.PlanRevive(&reviveGraph{ctx: ctx, tx: tx, s: s}, j, from)
+		if err != nil {
+			return err
+		}
+		write := []*store.Job{j}
+		counts := []int{pending}
+		for _, list := range [][]*store.Job{rv.Revived, rv.Recount} {
+			for _, r := range list {
+				write = append(write, r)
+				counts = append(counts, rv.Pending[r.ID])
+			}
+		}
 		b := &pgx.Batch{}
-		if err := s.queueWriteJobs(b, []*store.Job{j}, []int{pending}, now); err != nil {
+		if err := s.queueWriteJobs(b, write, counts, now); err != nil {
 			return err
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
+		}
+		changes = changes[:0]
+		for _, r := range append([]*store.Job{j}, rv.Revived...) {
+			changes = append(changes, change(r))
 		}
 		out = forReader(j)
 		return nil
@@ -440,8 +481,56 @@ func (s *Store) Retry(ctx context.Context, p *store.RetryParams) (*store.Job, er
 	if err != nil {
 		return nil, s.wrap("retry", err)
 	}
-	s.out.add([]store.Change{change(out)})
+	s.out.add(changes)
 	return out, nil
+}
+
+// reviveGraph is store.ReviveGraph in a transaction. It locks the
+// dependents it reads FOR UPDATE.
+type reviveGraph struct {
+	ctx context.Context
+	tx  pgx.Tx
+	s   *Store
+}
+
+func (g *reviveGraph) Dependents(id string) ([]*store.Job, error) {
+	rows, err := g.tx.Query(g.ctx, g.s.q.sql(`SELECT `+jobColsOf("x")+` FROM {jobs} x
+		JOIN {deps} d ON d.job_id = x.id WHERE d.depends_on_id = $1 ORDER BY x.id FOR UPDATE OF x`), id)
+	if err != nil {
+		return nil, err
+	}
+	var jobs []*store.Job
+	err = collectJobs(&jobs)(rows)
+	return jobs, err
+}
+
+func (g *reviveGraph) Waits(j *store.Job) ([]string, []store.State, error) {
+	rows, err := g.tx.Query(g.ctx, g.s.q.sql(`SELECT x.id::text, x.state FROM {deps} d
+		JOIN {jobs} x ON x.id = d.depends_on_id WHERE d.job_id = $1`), j.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	var (
+		ids    []string
+		states []store.State
+		id, st string
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &st}, func() error {
+		ids = append(ids, id)
+		states = append(states, store.State(st))
+		return nil
+	})
+	return ids, states, err
+}
+
+func (g *reviveGraph) UniqueHeld(j *store.Job) (bool, error) {
+	if err := g.s.lockKeys(g.ctx, g.tx, []string{j.UniqueKey}); err != nil {
+		return false, err
+	}
+	var n int
+	err := g.tx.QueryRow(g.ctx, `SELECT count(*) FROM `+g.s.q.jobs+` WHERE unique_key = $1 AND id <> $2
+		AND state IN ('waiting', 'scheduled', 'available', 'running', 'retrying')`, j.UniqueKey, j.ID).Scan(&n)
+	return n > 0, err
 }
 
 // Rescue ends expired leases: each is a failed attempt, retried after

@@ -43,26 +43,36 @@ func (s *Store) Prune(ctx context.Context, p *store.PruneParams) (*store.PruneRe
 	res := &store.PruneResult{}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		res.Deleted, res.BlobKeys = 0, nil
-		rows, err := tx.Query(ctx, s.q.sql(`DELETE FROM {jobs} j
-			USING (SELECT id FROM {jobs}
-				WHERE state IN ('succeeded', 'failed', 'cancelled') AND finished_at < $1
-				ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED) old
-			WHERE j.id = old.id
-			RETURNING j.blob_key`), pgTime(p.FinishedBefore), limit(p.Limit))
-		if err != nil {
-			return err
-		}
+		// Jobs outside workflows go one by one; a workflow goes whole, once
+		// it is final and finished before the cutoff.
 		var key pgtype.Text
 		seen := map[string]bool{}
-		if _, err := pgx.ForEachRow(rows, []any{&key}, func() error {
-			res.Deleted++
-			if key.Valid && key.String != "" && !seen[key.String] {
-				seen[key.String] = true
-				res.BlobKeys = append(res.BlobKeys, key.String)
+		for _, sql := range []string{`DELETE FROM {jobs} j
+			USING (SELECT id FROM {jobs}
+				WHERE state IN ('succeeded', 'failed', 'cancelled') AND finished_at < $1 AND workflow_id IS NULL
+				ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED) old
+			WHERE j.id = old.id
+			RETURNING j.blob_key`, `WITH w AS (
+				DELETE FROM {workflows} w USING (SELECT id FROM {workflows}
+					WHERE state <> 'running' AND finished_at < $1
+					ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED) old
+				WHERE w.id = old.id RETURNING w.id)
+			DELETE FROM {jobs} j USING w WHERE j.workflow_id = w.id
+			RETURNING j.blob_key`} {
+			rows, err := tx.Query(ctx, s.q.sql(sql), pgTime(p.FinishedBefore), limit(p.Limit))
+			if err != nil {
+				return err
 			}
-			return nil
-		}); err != nil {
-			return err
+			if _, err := pgx.ForEachRow(rows, []any{&key}, func() error {
+				res.Deleted++
+				if key.Valid && key.String != "" && !seen[key.String] {
+					seen[key.String] = true
+					res.BlobKeys = append(res.BlobKeys, key.String)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
 		}
 		if !p.Now.IsZero() {
 			if _, err := tx.Exec(ctx, `DELETE FROM `+s.q.idem+` WHERE expires_at <= $1`,

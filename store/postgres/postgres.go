@@ -339,6 +339,7 @@ type queries struct {
 	deps    string
 	queues  string
 	idem    string
+	wf      string // quoted schema.workflows
 	channel string // the notification channel, unquoted
 	repl    *strings.Replacer
 }
@@ -351,12 +352,14 @@ func newQueries(schema string) queries {
 		deps:    q + ".job_deps",
 		queues:  q + ".queues",
 		idem:    q + ".idempotency_keys",
+		wf:      q + ".workflows",
 		channel: schema + "_changes",
-		repl:    strings.NewReplacer("{jobs}", q+".jobs", "{deps}", q+".job_deps", "{queues}", q+".queues"),
+		repl: strings.NewReplacer("{jobs}", q+".jobs", "{deps}", q+".job_deps", "{queues}", q+".queues",
+			"{workflows}", q+".workflows"),
 	}
 }
 
-// sql replaces {jobs}, {deps} and {queues} in a statement.
+// sql replaces {jobs}, {deps}, {queues} and {workflows} in a statement.
 func (q queries) sql(s string) string {
 	return q.repl.Replace(s)
 }

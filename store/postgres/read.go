@@ -21,7 +21,8 @@ import (
 const jobCols = `id, kind, queue, state, args, priority, attempt, max_attempts, timeout_ns,
 	unique_key, depends_on, parent_id, run_at, created_at, started_at, finished_at,
 	progress_percent, progress_message, result, errors, checkpoint, cancel_reason,
-	blob_key, blob_size, blob_sha256, blob_content_type, lease_token, lease_expires_at`
+	blob_key, blob_size, blob_sha256, blob_content_type, lease_token, lease_expires_at,
+	workflow_id::text, ref, if_dependency_fails`
 
 // jobColsOf is jobCols qualified by a table alias.
 func jobColsOf(alias string) string {
@@ -48,11 +49,13 @@ func scanJob(row pgx.Row, extra ...any) (*store.Job, error) {
 		dependsOn                           []string
 		startedAt, finishedAt, leaseExpires pgtype.Timestamptz
 		errs                                []byte
+		workflowID, ref, policy             pgtype.Text
 	)
 	dest := []any{&j.ID, &j.Kind, &j.Queue, &state, &j.Args, &priority, &j.Attempt, &j.MaxAttempts, &timeoutNS,
 		&uniqueKey, &dependsOn, &parentID, &j.RunAt, &j.CreatedAt, &startedAt, &finishedAt,
 		&progressPct, &progressMsg, &j.Result, &errs, &j.Checkpoint, &cancelReason,
-		&blobKey, &blobSize, &blobSHA, &blobType, &leaseToken, &leaseExpires}
+		&blobKey, &blobSize, &blobSHA, &blobType, &leaseToken, &leaseExpires,
+		&workflowID, &ref, &policy}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
@@ -63,6 +66,9 @@ func scanJob(row pgx.Row, extra ...any) (*store.Job, error) {
 	j.DependsOn = dependsOn
 	j.ParentID = parentID.String
 	j.CancelReason = cancelReason.String
+	j.WorkflowID = workflowID.String
+	j.Ref = ref.String
+	j.IfDependencyFails = store.DependencyPolicy(policy.String)
 	j.RunAt = j.RunAt.UTC()
 	j.CreatedAt = j.CreatedAt.UTC()
 	j.StartedAt = utc(startedAt)
@@ -160,6 +166,12 @@ func (s *Store) List(ctx context.Context, p *store.ListParams) (*store.ListResul
 	}
 	if p.ParentID != "" {
 		add("parent_id = ?", p.ParentID)
+	}
+	if p.WorkflowID != "" {
+		if !validID(p.WorkflowID) {
+			return &store.ListResult{}, nil
+		}
+		add("workflow_id = ?", p.WorkflowID)
 	}
 	if p.Cursor != "" {
 		if !validID(p.Cursor) {
