@@ -170,4 +170,5 @@ func (r *cancelWorkflowReq) apply(tx *txn) {
 	}
 	r.res = w.rec.workflow(id)
 }
+
 var _ store.Workflows = (*Store)(nil)

@@ -148,4 +148,5 @@ func (s *Store) CancelWorkflow(ctx context.Context, p *store.CancelWorkflowParam
 	s.out.add(changes)
 	return out, nil
 }
+
 var _ store.Workflows = (*Store)(nil)
