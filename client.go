@@ -285,8 +285,14 @@ type EnqueueOpts struct {
 	// DependsOn lists jobs that must succeed before this one runs. If one
 	// fails or is cancelled, this job is cancelled.
 	DependsOn []string
-	// ParentID is the job this one is a child of.
+	// ParentID is the job this one is a child of: a link that does not
+	// make the parent wait (in a Workflow, Children do).
 	ParentID string
+	// IfDependencyFails says what becomes of the job when a dependency
+	// fails or is cancelled: DependencyCancel (the default) or
+	// DependencyRun (it runs once every dependency is final, and reads
+	// their outcomes in Task.Dependencies).
+	IfDependencyFails DependencyPolicy
 	// Blob is the job's binary payload, already in the blob store.
 	Blob *Blob
 }
@@ -415,6 +421,8 @@ func (c *Client) newJob(s JobSpec, now time.Time) (*store.NewJob, error) {
 		UniqueKey:   o.UniqueKey,
 		DependsOn:   o.DependsOn,
 		ParentID:    o.ParentID,
+
+		IfDependencyFails: o.IfDependencyFails,
 	}
 	switch {
 	case !o.RunAt.IsZero() && o.Delay != 0:

@@ -104,6 +104,12 @@ func (t *Task[T]) Checkpoint(v any) (bool, error) {
 	return true, nil
 }
 
+// Dependencies returns the outcomes of the jobs this one waited for: its
+// dependencies and, for a parent, its children, keyed by ref within a
+// workflow and by id otherwise. A job with IfDependencyFails
+// DependencyRun reads here which of them failed. Read-only.
+func (t *Task[T]) Dependencies() map[string]Dependency { return t.Job.Dependencies }
+
 // SetResult records v (encoded as JSON) as the job's result, kept when the
 // handler returns nil.
 func (t *Task[T]) SetResult(v any) error {

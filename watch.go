@@ -29,6 +29,7 @@ type hub struct {
 	mu          sync.Mutex
 	watches     map[string]map[*watch]struct{}
 	waiters     map[string]map[chan struct{}]struct{} // by queue
+	anyWaiters  map[chan struct{}]struct{}            // woken by every change of state
 	subscribed  bool
 	notifies    bool
 	unsubscribe func()
@@ -46,7 +47,28 @@ func newHub(st store.Driver, now func() time.Time) *hub {
 		st: st, now: now, ctx: ctx, cancel: cancel,
 		watches: make(map[string]map[*watch]struct{}),
 		waiters: make(map[string]map[chan struct{}]struct{}),
+
+		anyWaiters: make(map[chan struct{}]struct{}),
 	}
+}
+
+// waitAny returns a channel that receives a value when any job changes
+// state, whether the store announces changes at all (if not, the caller
+// must poll), and a function that ends the wait.
+func (h *hub) waitAny() (wake <-chan struct{}, notifies bool, stop func(), err error) {
+	ch := make(chan struct{}, 1)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, false, nil, ErrStopped
+	}
+	notifies = h.subscribe()
+	h.anyWaiters[ch] = struct{}{}
+	return ch, notifies, func() {
+		h.mu.Lock()
+		delete(h.anyWaiters, ch)
+		h.mu.Unlock()
+	}, nil
 }
 
 // subscribe subscribes the hub to the store's notifications, once, and
@@ -90,6 +112,19 @@ func (h *hub) waitQueue(queue string) (wake <-chan struct{}, notifies bool, stop
 func (h *hub) publish(changes []store.Change) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if len(h.anyWaiters) > 0 {
+		for _, c := range changes {
+			if !c.Progress {
+				for ch := range h.anyWaiters {
+					select {
+					case ch <- struct{}{}:
+					default:
+					}
+				}
+				break
+			}
+		}
+	}
 	for _, c := range changes {
 		if c.State == store.StateAvailable {
 			for ch := range h.waiters[c.Queue] {

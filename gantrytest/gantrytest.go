@@ -49,6 +49,9 @@ type TaskOpts struct {
 	Errors []gantry.AttemptError
 	// Blob is the job's binary payload, if any.
 	Blob *gantry.Blob
+	// Dependencies are the outcomes Task.Dependencies returns: of the
+	// jobs the job waited for, by ref (or id).
+	Dependencies map[string]gantry.Dependency
 	// Now is the time the attempt starts. Default time.Now().
 	Now time.Time
 }
@@ -148,6 +151,8 @@ func newJob(kind string, args json.RawMessage, o *TaskOpts) (*gantry.Job, error)
 		CreatedAt:   now,
 		StartedAt:   now,
 		Errors:      append([]gantry.AttemptError(nil), o.Errors...),
+
+		Dependencies: o.Dependencies,
 	}
 	if j.ID == "" {
 		j.ID = uuid.Must(uuid.NewV7()).String()
