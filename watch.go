@@ -147,6 +147,22 @@ func (h *hub) publish(changes []store.Change) {
 	}
 }
 
+// start runs fn on a goroutine the hub waits for when it closes, unless it
+// is closed already (then it reports false).
+func (h *hub) start(fn func()) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		fn()
+	}()
+	return true
+}
+
 func (h *hub) close() {
 	h.mu.Lock()
 	h.closed = true

@@ -471,3 +471,96 @@ func DependencyResult[R any](deps map[string]Dependency, key string) (R, error) 
 	}
 	return v, nil
 }
+
+// WorkflowEvent is one change of a job of a watched workflow.
+type WorkflowEvent struct {
+	Type EventType
+	// Job is the job right after the change. Read-only.
+	Job *Job
+	// Workflow is the workflow as it was read with the change.
+	Workflow *WorkflowInfo
+}
+
+// WatchWorkflow follows a workflow: the channel first carries every job
+// of it as it is, then one event per change of state or progress of any of
+// them, and is closed after the workflow is final (and its last changes
+// were sent), when ctx ends, or when the client stops. Each wake-up reads
+// the workflow's jobs again, so a watch costs time in proportion to the
+// workflow's size at every change; a slow reader may miss intermediate
+// progress events, never a final state.
+func (c *Client) WatchWorkflow(ctx context.Context, id string) (<-chan WorkflowEvent, error) {
+	w, err := c.workflows()
+	if err != nil {
+		return nil, err
+	}
+	wake, notifies, stop, err := c.hub.waitAny()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Workflow(ctx, id); err != nil {
+		stop()
+		return nil, err
+	}
+	out := make(chan WorkflowEvent, 16)
+	if !c.hub.start(func() {
+		defer close(out)
+		defer stop()
+		poll := watchPoll
+		if notifies {
+			poll = 5 * time.Second
+		}
+		t := time.NewTimer(0)
+		defer t.Stop()
+		seen := map[string]*Job{}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.hub.ctx.Done():
+				return
+			case <-wake:
+			case <-t.C:
+			}
+			wf, err := w.Workflow(ctx, id)
+			if err != nil {
+				return
+			}
+			p := &store.ListParams{WorkflowID: id, Limit: store.MaxListLimit}
+			for {
+				res, err := c.store.List(ctx, p)
+				if err != nil {
+					return
+				}
+				for _, j := range res.Jobs {
+					typ, changed := EventState, true
+					if old := seen[j.ID]; old != nil {
+						typ, changed = diff(old, j)
+					}
+					if !changed {
+						continue
+					}
+					seen[j.ID] = j
+					select {
+					case out <- WorkflowEvent{Type: typ, Job: j, Workflow: wf}:
+					case <-ctx.Done():
+						return
+					case <-c.hub.ctx.Done():
+						return
+					}
+				}
+				if res.Next == "" {
+					break
+				}
+				p.Cursor = res.Next
+			}
+			if wf.State.Final() {
+				return
+			}
+			t.Reset(poll)
+		}
+	}) {
+		stop()
+		return nil, ErrStopped
+	}
+	return out, nil
+}

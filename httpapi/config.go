@@ -114,6 +114,12 @@ type Config struct {
 	// MaxBlobBody limits binary payloads, in bytes. Default
 	// DefaultMaxBlobBody.
 	MaxBlobBody int64
+	// MaxWorkflowBody limits the body of POST /v1/workflows, in bytes.
+	// Default DefaultMaxWorkflowBody.
+	MaxWorkflowBody int64
+	// MaxWorkflowJobs bounds the jobs of one workflow. Default
+	// DefaultMaxWorkflowJobs.
+	MaxWorkflowJobs int
 	// UploadIdleTimeout is how long a binary upload may go without
 	// receiving a byte before it is answered 408 body_incomplete: each read
 	// of the body extends the deadline, so a slow upload that keeps
@@ -172,6 +178,12 @@ func (c *Config) withDefaults() Config {
 	if cfg.AdmissionRefresh == 0 {
 		cfg.AdmissionRefresh = DefaultAdmissionRefresh
 	}
+	if cfg.MaxWorkflowBody == 0 {
+		cfg.MaxWorkflowBody = DefaultMaxWorkflowBody
+	}
+	if cfg.MaxWorkflowJobs == 0 {
+		cfg.MaxWorkflowJobs = DefaultMaxWorkflowJobs
+	}
 	if cfg.MaxJSONBody == 0 {
 		cfg.MaxJSONBody = DefaultMaxJSONBody
 	}
@@ -205,6 +217,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("httpapi: MaxPending %d is negative", c.MaxPending)
 	case c.AdmissionRefresh < 0:
 		return fmt.Errorf("httpapi: AdmissionRefresh %v is negative", c.AdmissionRefresh)
+	case c.MaxWorkflowBody < 0:
+		return fmt.Errorf("httpapi: MaxWorkflowBody %d is negative", c.MaxWorkflowBody)
+	case c.MaxWorkflowJobs < 0:
+		return fmt.Errorf("httpapi: MaxWorkflowJobs %d is negative", c.MaxWorkflowJobs)
 	case c.MaxJSONBody < 0:
 		return fmt.Errorf("httpapi: MaxJSONBody %d is negative", c.MaxJSONBody)
 	case c.MaxBlobBody < 0:

@@ -271,7 +271,7 @@ type listIn struct {
 }
 
 func (in *listIn) bind(s *Server, w http.ResponseWriter, r *http.Request) error {
-	q, err := queryValues(r, []string{"state", "kind", "queue", "parent_id", "limit", "cursor"})
+	q, err := queryValues(r, []string{"state", "kind", "queue", "parent_id", "workflow_id", "limit", "cursor"})
 	if err != nil {
 		return err
 	}
@@ -291,6 +291,9 @@ func (in *listIn) bind(s *Server, w http.ResponseWriter, r *http.Request) error 
 	}
 	if len(p.ParentID) > maxIDLen {
 		return badField("parent_id", "parent_id is too long")
+	}
+	if p.WorkflowID = q.Get("workflow_id"); len(p.WorkflowID) > maxIDLen {
+		return badField("workflow_id", "workflow_id is too long")
 	}
 	if len(p.Cursor) > maxCursorLen {
 		return badField("cursor", "cursor is not one this server gave")

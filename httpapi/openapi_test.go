@@ -492,6 +492,12 @@ var goTypes = map[string]reflect.Type{
 	"QueueList":        reflect.TypeFor[httpapi.QueueList](),
 	"Health":           reflect.TypeFor[httpapi.Health](),
 	"Problem":          reflect.TypeFor[httpapi.Problem](),
+
+	"WorkflowRequest":    reflect.TypeFor[httpapi.WorkflowRequest](),
+	"WorkflowJobRequest": reflect.TypeFor[httpapi.WorkflowJobRequest](),
+	"WorkflowCreated":    reflect.TypeFor[httpapi.WorkflowCreated](),
+	"WorkflowResource":   reflect.TypeFor[httpapi.WorkflowResource](),
+	"WorkflowList":       reflect.TypeFor[httpapi.WorkflowList](),
 }
 
 // jsonFields lists the JSON members of a struct type, embedded structs

@@ -585,7 +585,7 @@ func TestResponseValidatorRejects(t *testing.T) {
 	t.Parallel()
 	job := `{"id":"a","kind":"k","queue":"default","state":"available","args":{},"priority":5,"attempt":0,` +
 		`"max_attempts":20,"run_at":"2026-01-01T00:00:00Z","created_at":"2026-01-01T00:00:00Z","started_at":null,` +
-		`"finished_at":null,"progress":null,"result":null,"errors":[],"depends_on":[],"parent_id":null,"blob":null}`
+		`"finished_at":null,"progress":null,"result":null,"errors":[],"depends_on":[],"parent_id":null,"workflow_id":null,"ref":null,"blob":null}`
 	jsonCT := http.Header{"Content-Type": {"application/json"}}
 	u := func(s string) *url.URL {
 		p, err := url.Parse(s)

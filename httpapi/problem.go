@@ -32,6 +32,8 @@ const (
 	CodeConflict             = "conflict"               // 409: the job's state does not allow the change
 	CodeLeaseLost            = "lease_lost"             // 409: the lease token is stale or wrong
 	CodeIdempotencyConflict  = "idempotency_conflict"   // 409: the Idempotency-Key was used with another request
+	CodeInvalidWorkflow      = "invalid_workflow"       // 422: a workflow's graph is not acceptable (names the ref, and the cycle)
+	CodeUniqueKeyHeld        = "unique_key_held"        // 409: a job of a workflow has the unique key of an unfinished job (names the ref)
 	CodeQueueFull            = "queue_full"             // 429
 	CodeDraining             = "draining"               // 503
 	CodeServerBusy           = "server_busy"            // 503: the server serves as many long-lived requests as it allows
@@ -82,6 +84,12 @@ type Problem struct {
 	Pending *int64 `json:"pending,omitempty"`
 	// State is the job's state in a conflict or lease_lost problem.
 	State string `json:"state,omitempty"`
+	// Ref names the job of a workflow at fault (invalid_workflow,
+	// unique_key_held).
+	Ref string `json:"ref,omitempty"`
+	// Cycle lists the refs around a dependency cycle of a workflow, the
+	// first repeated at the end.
+	Cycle []string `json:"cycle,omitempty"`
 	// RetryAfter repeats the Retry-After header, in seconds.
 	RetryAfter int `json:"retry_after,omitempty"`
 }
@@ -98,6 +106,8 @@ var titles = map[string]string{
 	CodeConflict:             "Conflict with the job's state",
 	CodeLeaseLost:            "Lease lost",
 	CodeIdempotencyConflict:  "Idempotency key reused",
+	CodeInvalidWorkflow:      "Invalid workflow",
+	CodeUniqueKeyHeld:        "Unique key held",
 	CodeQueueFull:            "Queue full",
 	CodeDraining:             "Server draining",
 	CodeServerBusy:           "Server busy",

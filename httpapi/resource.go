@@ -29,10 +29,14 @@ type JobResource struct {
 	Errors       []AttemptResource `json:"errors"`
 	DependsOn    []string          `json:"depends_on"`
 	ParentID     *string           `json:"parent_id"`
+	WorkflowID   *string           `json:"workflow_id"`
+	Ref          *string           `json:"ref"`
 	Blob         *BlobResource     `json:"blob"`
 	Timeout      string            `json:"timeout,omitempty"`
 	UniqueKey    string            `json:"unique_key,omitempty"`
 	CancelReason string            `json:"cancel_reason,omitempty"`
+	// IfDependencyFails is "cancel" or "run" when the job said so.
+	IfDependencyFails string `json:"if_dependency_fails,omitempty"`
 }
 
 // JobSummary is what an enqueue answer says of a job the caller did not
@@ -74,6 +78,9 @@ type LeasedJob struct {
 	LeaseToken     string          `json:"lease_token"`
 	LeaseExpiresAt time.Time       `json:"lease_expires_at"`
 	Checkpoint     json.RawMessage `json:"checkpoint"`
+	// Dependencies are the outcomes of the jobs this one waited for, by
+	// ref within a workflow and by id otherwise.
+	Dependencies map[string]gantry.Dependency `json:"dependencies,omitempty"`
 }
 
 // jobResource converts a job for the API.
@@ -116,6 +123,11 @@ func jobResource(j *store.Job) *JobResource {
 		p := j.ParentID
 		r.ParentID = &p
 	}
+	if j.WorkflowID != "" {
+		w, ref := j.WorkflowID, j.Ref
+		r.WorkflowID, r.Ref = &w, &ref
+	}
+	r.IfDependencyFails = string(j.IfDependencyFails)
 	if j.Blob != nil {
 		r.Blob = &BlobResource{Size: j.Blob.Size, SHA256: j.Blob.SHA256, ContentType: j.Blob.ContentType}
 	}
@@ -128,6 +140,7 @@ func leasedJob(j *store.Job) *LeasedJob {
 		LeaseToken:     j.LeaseToken,
 		LeaseExpiresAt: j.LeaseExpiresAt.UTC(),
 		Checkpoint:     j.Checkpoint,
+		Dependencies:   j.Dependencies,
 	}
 }
 

@@ -105,6 +105,12 @@ func (s *Server) routes() {
 	s.handle("POST /v1/jobs/{id}/cancel", ScopeAdmin, endpoint(s, s.cancel))
 	s.handle("POST /v1/jobs/{id}/retry", ScopeAdmin, endpoint(s, s.retry))
 
+	s.handle("POST /v1/workflows", ScopeEnqueue, endpoint(s, s.createWorkflow))
+	s.handle("GET /v1/workflows", ScopeRead, endpoint(s, s.listWorkflows))
+	s.handle("GET /v1/workflows/{id}", ScopeRead, endpoint(s, s.getWorkflow))
+	s.handle("GET /v1/workflows/{id}/events", ScopeRead, endpoint(s, s.workflowEvents))
+	s.handle("POST /v1/workflows/{id}/cancel", ScopeAdmin, endpoint(s, s.cancelWorkflow))
+
 	s.handle("GET /v1/queues", ScopeRead, endpoint(s, s.queues))
 	s.handle("POST /v1/queues/{name}/pause", ScopeAdmin, endpoint(s, s.pause))
 	s.handle("POST /v1/queues/{name}/resume", ScopeAdmin, endpoint(s, s.resume))

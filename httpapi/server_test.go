@@ -250,7 +250,7 @@ func TestMethodNotAllowedAndNotFound(t *testing.T) {
 			t.Errorf("%s %s: %+v, Allow %q, want %q", tc.method, tc.path, p, resp.Header.Get("Allow"), tc.allow)
 		}
 	}
-	for _, path := range []string{"/", "/v2/jobs", "/v1/jobs/x/y/z", "/v1/workflows"} {
+	for _, path := range []string{"/", "/v2/jobs", "/v1/jobs/x/y/z", "/v1/pipelines"} {
 		if p := e.expect(http.StatusNotFound, req{method: "GET", path: path}).problem(t); p.Code != httpapi.CodeNotFound {
 			t.Errorf("%s: %+v", path, p)
 		}

@@ -23,15 +23,19 @@ import (
 
 // Defaults of Serve.
 const (
-	DefaultAddr            = "127.0.0.1:8080"
-	DefaultDataDir         = "gantry-data"
-	DefaultStore           = "embedded"
-	DefaultBlob            = "fs"
-	DefaultMaxJSONBytes    = 1 << 20
-	DefaultMaxBlobBytes    = 5 << 30
-	DefaultLogFormat       = "text"
-	DefaultShutdownTimeout = 30 * time.Second
-	DefaultDrainDelay      = 2 * time.Second
+	DefaultAddr         = "127.0.0.1:8080"
+	DefaultDataDir      = "gantry-data"
+	DefaultStore        = "embedded"
+	DefaultBlob         = "fs"
+	DefaultMaxJSONBytes = 1 << 20
+	DefaultMaxBlobBytes = 5 << 30
+	// DefaultMaxWorkflowBytes and DefaultMaxWorkflowJobs bound POST
+	// /v1/workflows.
+	DefaultMaxWorkflowBytes = 16 << 20
+	DefaultMaxWorkflowJobs  = 10000
+	DefaultLogFormat        = "text"
+	DefaultShutdownTimeout  = 30 * time.Second
+	DefaultDrainDelay       = 2 * time.Second
 	// DefaultUploadIdleTimeout is httpapi's.
 	DefaultUploadIdleTimeout = httpapi.DefaultUploadIdleTimeout
 	DefaultBlobSweepInterval = time.Hour
@@ -64,6 +68,12 @@ type Serve struct {
 	MaxJSONBytes ByteSize
 	// MaxBlobBytes limits uploaded payloads. Default DefaultMaxBlobBytes.
 	MaxBlobBytes ByteSize
+	// MaxWorkflowBytes limits the body of POST /v1/workflows. Default
+	// DefaultMaxWorkflowBytes.
+	MaxWorkflowBytes ByteSize
+	// MaxWorkflowJobs bounds the jobs of one workflow. Default
+	// DefaultMaxWorkflowJobs.
+	MaxWorkflowJobs int
 	// UploadIdleTimeout is how long a binary upload may go without
 	// receiving a byte (each read extends it); negative: none. Default
 	// DefaultUploadIdleTimeout.
@@ -132,18 +142,21 @@ type Queue struct {
 // DefaultServe returns the defaults.
 func DefaultServe() *Serve {
 	return &Serve{
-		Addr:            DefaultAddr,
-		DataDir:         DefaultDataDir,
-		Store:           DefaultStore,
-		Blob:            DefaultBlob,
-		Workers:         gantry.DefaultWorkers,
-		MaxJSONBytes:    DefaultMaxJSONBytes,
-		MaxBlobBytes:    DefaultMaxBlobBytes,
-		LogFormat:       DefaultLogFormat,
-		LogLevel:        slog.LevelInfo,
-		ShutdownTimeout: DefaultShutdownTimeout,
-		DrainDelay:      DefaultDrainDelay,
-		Demo:            true,
+		Addr:         DefaultAddr,
+		DataDir:      DefaultDataDir,
+		Store:        DefaultStore,
+		Blob:         DefaultBlob,
+		Workers:      gantry.DefaultWorkers,
+		MaxJSONBytes: DefaultMaxJSONBytes,
+		MaxBlobBytes: DefaultMaxBlobBytes,
+
+		MaxWorkflowBytes: DefaultMaxWorkflowBytes,
+		MaxWorkflowJobs:  DefaultMaxWorkflowJobs,
+		LogFormat:        DefaultLogFormat,
+		LogLevel:         slog.LevelInfo,
+		ShutdownTimeout:  DefaultShutdownTimeout,
+		DrainDelay:       DefaultDrainDelay,
+		Demo:             true,
 
 		UploadIdleTimeout: DefaultUploadIdleTimeout,
 		BlobSweepInterval: DefaultBlobSweepInterval,
@@ -167,6 +180,8 @@ func (s *Serve) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&s.MaxPending, "max-pending", s.MaxPending, "most unfinished jobs a queue may hold before enqueues get 429; 0: no limit (env also MAX_QUEUE)")
 	fs.Var(&s.MaxJSONBytes, "max-json-bytes", "largest JSON request `size` (bytes, or with KiB, MiB, GiB, KB, MB, GB)")
 	fs.Var(&s.MaxBlobBytes, "max-blob-bytes", "largest uploaded payload `size` (bytes, or with KiB, MiB, GiB, KB, MB, GB)")
+	fs.Var(&s.MaxWorkflowBytes, "max-workflow-bytes", "largest POST /v1/workflows body `size` (bytes, or with KiB, MiB, GiB, KB, MB, GB)")
+	fs.IntVar(&s.MaxWorkflowJobs, "max-workflow-jobs", s.MaxWorkflowJobs, "most jobs of one workflow")
 	fs.DurationVar(&s.UploadIdleTimeout, "upload-idle-timeout", s.UploadIdleTimeout, "how long a binary upload may go without receiving a byte before it is answered 408; each read extends it; negative: no limit")
 	fs.IntVar(&s.MaxConnections, "max-connections", s.MaxConnections, "most open HTTP connections; beyond it new ones wait in the listen backlog; 0: half of ulimit -n")
 	fs.IntVar(&s.MaxStreams, "max-streams", s.MaxStreams, "most event streams, long-polls, lease waits and uploads at once, below --max-connections; beyond it they get 503 server_busy; 0: half of --max-connections")
@@ -285,6 +300,10 @@ func (s *Serve) Validate() error {
 		return fmt.Errorf("--max-json-bytes %d must be positive", s.MaxJSONBytes)
 	case s.MaxBlobBytes < 1:
 		return fmt.Errorf("--max-blob-bytes %d must be positive", s.MaxBlobBytes)
+	case s.MaxWorkflowBytes < 1:
+		return fmt.Errorf("--max-workflow-bytes %d must be positive", s.MaxWorkflowBytes)
+	case s.MaxWorkflowJobs < 1:
+		return fmt.Errorf("--max-workflow-jobs %d must be positive", s.MaxWorkflowJobs)
 	case s.MaxConnections < 0:
 		return fmt.Errorf("--max-connections %d must not be negative", s.MaxConnections)
 	case s.MaxStreams < 0:

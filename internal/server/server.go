@@ -202,6 +202,8 @@ func (s *Server) apiConfig() *httpapi.Config {
 		MaxPendingPerQueue: limits,
 		MaxJSONBody:        int64(s.cfg.MaxJSONBytes),
 		MaxBlobBody:        int64(s.cfg.MaxBlobBytes),
+		MaxWorkflowBody:    int64(s.cfg.MaxWorkflowBytes),
+		MaxWorkflowJobs:    s.cfg.MaxWorkflowJobs,
 		UploadIdleTimeout:  s.cfg.UploadIdleTimeout,
 		MaxStreams:         s.maxStreams,
 		MaxStreamsPerToken: s.cfg.MaxStreamsPerToken,
