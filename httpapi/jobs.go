@@ -144,7 +144,17 @@ func (s *Server) events(ctx context.Context, in *eventsIn) (*reply, error) {
 	if err != nil {
 		return nil, notFoundJob(in.id, err)
 	}
-	w := in.w
+	streamEvents(in.w, events, func(ev gantry.Event) (gantry.EventType, *gantry.Job, bool) {
+		return ev.Type, ev.Job, ev.Job.State.Final()
+	})
+	return nil, nil
+}
+
+// streamEvents answers with Server-Sent Events, one per value of events
+// (unpack gives its type, its job and whether it is the last), a comment
+// every KeepAliveInterval, until events is closed, the last is sent or the
+// client goes away.
+func streamEvents[E any](w http.ResponseWriter, events <-chan E, unpack func(E) (gantry.EventType, *gantry.Job, bool)) {
 	rc := http.NewResponseController(w)
 	// A stream lasts as long as the job runs: no write deadline.
 	_ = rc.SetWriteDeadline(time.Time{})
@@ -155,7 +165,7 @@ func (s *Server) events(ctx context.Context, in *eventsIn) (*reply, error) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	if err := rc.Flush(); err != nil {
-		return nil, nil
+		return
 	}
 	keepAlive := time.NewTicker(KeepAliveInterval)
 	defer keepAlive.Stop()
@@ -163,25 +173,26 @@ func (s *Server) events(ctx context.Context, in *eventsIn) (*reply, error) {
 		select {
 		case ev, ok := <-events:
 			if !ok {
-				return nil, nil
+				return
 			}
-			data, err := json.Marshal(jobResource(ev.Job))
+			typ, j, last := unpack(ev)
+			data, err := json.Marshal(jobResource(j))
 			if err != nil {
-				return nil, nil
+				return
 			}
-			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", n, ev.Type, data); err != nil {
-				return nil, nil
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", n, typ, data); err != nil {
+				return
 			}
 			n++
-			if err := rc.Flush(); err != nil || ev.Job.State.Final() {
-				return nil, nil
+			if err := rc.Flush(); err != nil || last {
+				return
 			}
 		case <-keepAlive.C:
 			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
-				return nil, nil
+				return
 			}
 			if err := rc.Flush(); err != nil {
-				return nil, nil
+				return
 			}
 		}
 	}

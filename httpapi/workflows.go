@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -401,44 +399,8 @@ func (s *Server) workflowEvents(ctx context.Context, in *workflowEventsIn) (*rep
 	if err != nil {
 		return nil, notFoundWorkflow(in.id, err)
 	}
-	w := in.w
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{})
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	if err := rc.Flush(); err != nil {
-		return nil, nil
-	}
-	keepAlive := time.NewTicker(KeepAliveInterval)
-	defer keepAlive.Stop()
-	for n := 1; ; {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				return nil, nil
-			}
-			data, err := json.Marshal(jobResource(ev.Job))
-			if err != nil {
-				return nil, nil
-			}
-			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", n, ev.Type, data); err != nil {
-				return nil, nil
-			}
-			n++
-			if err := rc.Flush(); err != nil {
-				return nil, nil
-			}
-		case <-keepAlive.C:
-			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
-				return nil, nil
-			}
-			if err := rc.Flush(); err != nil {
-				return nil, nil
-			}
-		}
-	}
+	streamEvents(in.w, events, func(ev gantry.WorkflowEvent) (gantry.EventType, *gantry.Job, bool) {
+		return ev.Type, ev.Job, false
+	})
+	return nil, nil
 }
