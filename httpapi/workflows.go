@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gantry-dev/gantry"
@@ -152,13 +153,13 @@ func workflowError(err error) error {
 	var ce *gantry.WorkflowConflictError
 	switch {
 	case errors.As(err, &we):
-		e := problemf(http.StatusUnprocessableEntity, CodeInvalidWorkflow, "%s", we.Error())
+		e := problemf(http.StatusUnprocessableEntity, CodeInvalidWorkflow, "%s", strings.TrimPrefix(we.Error(), "gantry: "))
 		e.p.Ref = we.Ref
 		e.p.Cycle = we.Cycle
 		e.p.Field = we.Field
 		return e
 	case errors.As(err, &ce):
-		e := problemf(http.StatusConflict, CodeUniqueKeyHeld, "%s", ce.Error())
+		e := problemf(http.StatusConflict, CodeUniqueKeyHeld, "%s", strings.TrimPrefix(ce.Error(), "gantry: "))
 		e.p.Ref = ce.Ref
 		e.p.Field = "unique_key"
 		return e
