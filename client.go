@@ -196,6 +196,7 @@ func NewClient(st store.Driver, cfg *Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{cfg: ec, store: st}
+	c.cfg.Owner = c
 	c.workers.c = c
 	if c.cfg.Periodic, err = c.periodic(cfg.Periodic); err != nil {
 		return nil, err

@@ -110,6 +110,24 @@ func (t *Task[T]) Checkpoint(v any) (bool, error) {
 // DependencyRun reads here which of them failed. Read-only.
 func (t *Task[T]) Dependencies() map[string]Dependency { return t.Job.Dependencies }
 
+// Spawn adds children to this job while it runs, durably, all or none,
+// and returns them by ref: jobs as in a Workflow, refs local to this job
+// (the ones at the top are its children). Return AwaitChildren to wait for
+// them without holding a worker. Spawning the same refs again in the same
+// attempt (after a lost answer, say) creates nothing and returns the first
+// children.
+func (t *Task[T]) Spawn(ctx context.Context, jobs ...WorkflowJob) (map[string]*Job, error) {
+	switch r := t.r.(type) {
+	case *engine.Attempt:
+		if c, ok := r.Owner().(*Client); ok {
+			return c.spawn(ctx, r, jobs)
+		}
+	case childSpawner:
+		return r.SpawnChildren(ctx, t.Job, jobs)
+	}
+	return nil, errors.New("gantry: this task cannot spawn children")
+}
+
 // SetResult records v (encoded as JSON) as the job's result, kept when the
 // handler returns nil.
 func (t *Task[T]) SetResult(v any) error {
@@ -190,6 +208,10 @@ func (r *Registry) work(ctx context.Context, a *engine.Attempt) engine.Result {
 func result(err error, output json.RawMessage) engine.Result {
 	if err == nil {
 		return engine.Result{Output: output}
+	}
+	var await *AwaitChildrenError
+	if errors.As(err, &await) {
+		return engine.Result{Err: err, AwaitChildren: true}
 	}
 	var snooze *SnoozeError
 	if errors.As(err, &snooze) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/engine"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -149,6 +150,13 @@ type plannedWorkflow struct {
 // ids and checks the graph. newJob applies a client's defaults. It reads no
 // store: every error it returns is a *WorkflowError.
 func planWorkflow(w *Workflow, maxJobs int, now time.Time, newJob func(JobSpec, time.Time) (*store.NewJob, error)) (*plannedWorkflow, error) {
+	return planJobs(w, maxJobs, now, newJob, "")
+}
+
+// planJobs is planWorkflow, or, with parent set, the plan of children that
+// the running job parent spawns (no workflow record: they join the
+// parent's workflow, if any, and the jobs at the top are its children).
+func planJobs(w *Workflow, maxJobs int, now time.Time, newJob func(JobSpec, time.Time) (*store.NewJob, error), parent string) (*plannedWorkflow, error) {
 	if maxJobs <= 0 {
 		maxJobs = DefaultMaxWorkflowJobs
 	}
@@ -190,9 +198,13 @@ func planWorkflow(w *Workflow, maxJobs int, now time.Time, newJob func(JobSpec, 
 		byRef[f.job.Ref] = i
 	}
 	p := &plannedWorkflow{
-		params: &store.EnqueueParams{Now: now, Jobs: make([]*store.NewJob, len(jobs)),
-			Workflow: &store.NewWorkflow{ID: store.NewID(), Name: w.Name}},
-		refs: make([]string, len(jobs)),
+		params: &store.EnqueueParams{Now: now, Jobs: make([]*store.NewJob, len(jobs))},
+		refs:   make([]string, len(jobs)),
+	}
+	if parent == "" {
+		p.params.Workflow = &store.NewWorkflow{ID: store.NewID(), Name: w.Name}
+	} else {
+		p.params.Parent = &store.ParentLease{ID: parent}
 	}
 	ids := make([]string, len(jobs))
 	for i := range jobs {
@@ -226,6 +238,8 @@ func planWorkflow(w *Workflow, maxJobs int, now time.Time, newJob func(JobSpec, 
 		nj.ID, nj.Ref = ids[i], f.job.Ref
 		if f.parent >= 0 {
 			nj.ParentID = ids[f.parent]
+		} else {
+			nj.ParentID = parent
 		}
 		if err := store.ValidateNewIn(nj, true); err != nil {
 			return nil, workflowFieldError(err, f.job.Ref)
@@ -561,6 +575,46 @@ func (c *Client) WatchWorkflow(ctx context.Context, id string) (<-chan WorkflowE
 	}) {
 		stop()
 		return nil, ErrStopped
+	}
+	return out, nil
+}
+
+// AwaitChildrenError is the error AwaitChildren returns.
+type AwaitChildrenError struct{}
+
+func (*AwaitChildrenError) Error() string { return "awaiting the children it spawned" }
+
+// AwaitChildren, returned by a handler after Task.Spawn, makes its job wait
+// for the children without holding a worker: the job is waiting, and runs
+// again (an attempt that does not count against MaxAttempts) once they are
+// final, with their outcomes in Task.Dependencies. A child that fails or is
+// cancelled cancels the job, unless it has IfDependencyFails DependencyRun.
+func AwaitChildren() error { return &AwaitChildrenError{} }
+
+// childSpawner is what gantrytest's recorder offers a Task to fake Spawn.
+type childSpawner interface {
+	SpawnChildren(ctx context.Context, parent *Job, jobs []WorkflowJob) (map[string]*Job, error)
+}
+
+// spawn enqueues jobs as children of the attempt's job, durably and
+// idempotently for the attempt (the same refs spawned again in the same
+// attempt return the first children).
+func (c *Client) spawn(ctx context.Context, a *engine.Attempt, jobs []WorkflowJob) (map[string]*Job, error) {
+	p, err := planJobs(&Workflow{Jobs: jobs}, DefaultMaxWorkflowJobs, a.Now(), c.newJob, a.Job.ID)
+	if err != nil {
+		return nil, err
+	}
+	res, err := a.Spawn(ctx, p.params, p.refs)
+	if err != nil {
+		return nil, p.storeError(err)
+	}
+	out := make(map[string]*Job, len(res.Jobs))
+	for i, e := range res.Jobs {
+		ref := e.Job.Ref
+		if !res.Replayed {
+			ref = p.refs[i]
+		}
+		out[ref] = e.Job
 	}
 	return out, nil
 }

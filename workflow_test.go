@@ -189,3 +189,61 @@ func TestCancelWorkflowCancelsRunningHandlers(t *testing.T) {
 		t.Errorf("Workflow of an unknown id: %v", err)
 	}
 }
+
+type fanArgs struct{ N int }
+
+func (fanArgs) Kind() string { return "fan" }
+
+func TestSpawnAndAwaitChildren(t *testing.T) {
+	t.Parallel()
+	reg := gantry.NewRegistry()
+	var runs sync.Map
+	gantry.Register(reg, gantry.HandlerFunc[thumbArgs](func(ctx context.Context, task *gantry.Task[thumbArgs]) error {
+		return task.SetResult(thumbResult{Key: task.Job.Ref})
+	}))
+	gantry.Register(reg, gantry.HandlerFunc[fanArgs](func(ctx context.Context, task *gantry.Task[fanArgs]) error {
+		n, _ := runs.LoadOrStore(task.Job.ID, new(int))
+		*n.(*int)++
+		if len(task.Dependencies()) == 0 {
+			var jobs []gantry.WorkflowJob
+			for i := range task.Args.N {
+				jobs = append(jobs, step(t, "c"+string(rune('a'+i)), thumbArgs{Width: i}, nil))
+			}
+			first, err := task.Spawn(ctx, jobs...)
+			if err != nil {
+				return err
+			}
+			again, err := task.Spawn(ctx, jobs...) // a repeat creates nothing
+			if err != nil || again["ca"].ID != first["ca"].ID {
+				return gantry.Permanent(errors.New("a repeated spawn made new children"))
+			}
+			return gantry.AwaitChildren()
+		}
+		keys := ""
+		for i := range task.Args.N {
+			r, err := gantry.DependencyResult[thumbResult](task.Dependencies(), "c"+string(rune('a'+i)))
+			if err != nil {
+				return err
+			}
+			keys += r.Key
+		}
+		return task.SetResult(keys)
+	}))
+	c := setup(t, reg, nil)
+	ctx := context.Background()
+	e, err := c.Enqueue(ctx, fanArgs{N: 3}, &gantry.EnqueueOpts{MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := wait(t, c, e.Job.ID)
+	if j.State != gantry.StateSucceeded || string(j.Result) != `"cacbcc"` || j.Attempt != 1 {
+		t.Fatalf("the fan-out job ended %s with %s after attempt %d: %+v", j.State, j.Result, j.Attempt, j.Errors)
+	}
+	children, err := c.List(ctx, &gantry.ListParams{ParentID: j.ID})
+	if err != nil || len(children.Jobs) != 3 {
+		t.Errorf("children: %d, %v; want 3", len(children.Jobs), err)
+	}
+	if n, _ := runs.Load(j.ID); *n.(*int) != 2 {
+		t.Errorf("the handler ran %d times, want 2", *n.(*int))
+	}
+}

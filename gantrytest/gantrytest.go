@@ -62,6 +62,50 @@ type Recorder struct {
 	mu          sync.Mutex
 	progress    []gantry.Progress
 	checkpoints []json.RawMessage
+	spawned     []gantry.WorkflowJob
+}
+
+// SpawnChildren records the jobs a handler spawns (Task.Spawn) and returns
+// them as a client would: available jobs, children of parent, by ref.
+func (r *Recorder) SpawnChildren(_ context.Context, parent *gantry.Job, jobs []gantry.WorkflowJob) (map[string]*gantry.Job, error) {
+	out := map[string]*gantry.Job{}
+	var add func(list []gantry.WorkflowJob, parentID string) error
+	add = func(list []gantry.WorkflowJob, parentID string) error {
+		for _, w := range list {
+			if !store.ValidName(w.Ref) || out[w.Ref] != nil {
+				return fmt.Errorf("gantrytest: spawn: ref %q is not valid or comes twice", w.Ref)
+			}
+			if !store.ValidName(w.Kind) {
+				return fmt.Errorf("gantrytest: spawn: kind %q %s", w.Kind, store.NameRule)
+			}
+			args := w.Args
+			if len(args) == 0 {
+				args = json.RawMessage("{}")
+			}
+			j := &gantry.Job{ID: uuid.Must(uuid.NewV7()).String(), Kind: w.Kind, Queue: gantry.DefaultQueue,
+				State: gantry.StateAvailable, Args: args, Priority: gantry.DefaultPriority,
+				MaxAttempts: gantry.DefaultMaxAttempts, ParentID: parentID, Ref: w.Ref, WorkflowID: parent.WorkflowID}
+			out[w.Ref] = j
+			if err := add(w.Children, j.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := add(jobs, parent.ID); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.spawned = append(r.spawned, jobs...)
+	r.mu.Unlock()
+	return out, nil
+}
+
+// Spawned returns every job the handler spawned so far, in order.
+func (r *Recorder) Spawned() []gantry.WorkflowJob {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]gantry.WorkflowJob(nil), r.spawned...)
 }
 
 // Progress records a progress report. It checks the report as a client
@@ -192,7 +236,7 @@ type Outcome struct {
 	// State is the state the job moves to after the attempt: succeeded;
 	// retrying or failed (attempts used up, or a permanent error);
 	// cancelled (the handler returned gantry.Cancel); scheduled (the
-	// handler snoozed).
+	// handler snoozed); waiting (it returned gantry.AwaitChildren).
 	State gantry.State
 	// Err is what the handler returned (or its panic, as an error).
 	Err error
@@ -206,6 +250,8 @@ type Outcome struct {
 	Checkpoints []json.RawMessage
 	// Snooze is how long the handler asked to wait (gantry.Snooze), or 0.
 	Snooze time.Duration
+	// Spawned are the jobs the handler spawned (Task.Spawn), in order.
+	Spawned []gantry.WorkflowJob
 	// Panic is the value the handler panicked with, or nil; Stack is where.
 	Panic any
 	Stack string
@@ -241,6 +287,7 @@ func Work[T gantry.Args](ctx context.Context, h gantry.Handler[T], args T, opts 
 	out.Result = taskhook.Result(t)
 	out.Progress = rec.Reports()
 	out.Checkpoints = rec.Checkpoints()
+	out.Spawned = rec.Spawned()
 	out.State = stateAfter(t.Job, out)
 	return out, nil
 }
@@ -251,10 +298,13 @@ func stateAfter(j *gantry.Job, out *Outcome) gantry.State {
 		snooze *gantry.SnoozeError
 		cancel *gantry.CancelError
 		perm   *gantry.PermanentError
+		await  *gantry.AwaitChildrenError
 	)
 	switch {
 	case out.Err == nil:
 		return gantry.StateSucceeded
+	case errors.As(out.Err, &await):
+		return gantry.StateWaiting
 	case errors.As(out.Err, &snooze):
 		out.Snooze = snooze.After
 		return gantry.StateScheduled

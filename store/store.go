@@ -207,6 +207,13 @@ type EnqueueParams struct {
 	// block the parent.
 	Workflow *NewWorkflow
 
+	// Parent, when set, makes the jobs children spawned by a running job:
+	// the store checks the parent holds the lease (ErrLeaseLost otherwise),
+	// each job whose ParentID names it blocks it (it runs again after them
+	// once it finishes with OutcomeAwaitChildren), the jobs join the
+	// parent's workflow if it has one, and refs are allowed.
+	Parent *ParentLease
+
 	// IdempotencyKey, when set, makes the call idempotent: the store
 	// records the key with the created jobs in the same commit, and a later
 	// call with the same key before IdempotencyExpires creates nothing and
@@ -329,6 +336,12 @@ const (
 	// OutcomeReleased: the worker gave the job back unfinished (shutdown):
 	// it is available at once, without spending the attempt.
 	OutcomeReleased Outcome = "released"
+	// OutcomeAwaitChildren: the handler spawned children (EnqueueParams.
+	// Parent) and waits for them without holding a worker: the job is
+	// waiting, without spending the attempt, and runs again once the jobs
+	// it waits for are final (succeeded, for DependencyCancel; a child that
+	// failed or was cancelled cancels it).
+	OutcomeAwaitChildren Outcome = "await_children"
 )
 
 // FinishItem is the outcome of one attempt.

@@ -69,7 +69,9 @@ func HeartbeatJob(j *Job, p *HeartbeatParams) error {
 //   - snoozed: the job is scheduled at it.RetryAt and the attempt is not
 //     spent;
 //   - cancelled: the job is cancelled, with the error's message as reason;
-//   - released: the job is available at once and the attempt is not spent.
+//   - released: the job is available at once and the attempt is not spent;
+//   - await_children: the job is waiting (for the children it spawned) and
+//     the attempt is not spent; the driver then settles it (SettleAwait).
 //
 // It returns ErrLeaseLost for a stale token, a *FieldError naming
 // retry_at for a RetryAt outside the window (CheckTime), and an error
@@ -111,6 +113,12 @@ func FinishJob(j *Job, it *FinishItem, now time.Time) error {
 		j.FinishedAt = now
 	case OutcomeReleased:
 		j.State = StateAvailable
+		j.RunAt = now
+		j.Attempt--
+	case OutcomeAwaitChildren:
+		// The store counts what the job waits for and releases it when
+		// nothing is pending.
+		j.State = StateWaiting
 		j.RunAt = now
 		j.Attempt--
 	default:
@@ -293,4 +301,26 @@ func notBefore(t, now time.Time) time.Time {
 		return now
 	}
 	return t
+}
+
+// SettleAwait decides what becomes of a job that finished with
+// OutcomeAwaitChildren, from the states of the jobs it waits for (ids
+// gives their ids): it stays waiting while some hold it back, is cancelled
+// when one failed or was cancelled (unless its policy is DependencyRun),
+// and is available otherwise. It returns how many hold it back.
+func SettleAwait(j *Job, ids []string, states []State, now time.Time) int {
+	st, reason := InitialStateFor(j.IfDependencyFails, now, now, ids, states)
+	pending := 0
+	for _, s := range states {
+		if j.IfDependencyFails.Pending(s) {
+			pending++
+		}
+	}
+	switch st {
+	case StateCancelled:
+		_ = CancelJob(j, reason, now)
+	case StateAvailable:
+		ReleaseDependent(j, now)
+	}
+	return pending
 }

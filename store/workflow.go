@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -91,6 +92,24 @@ func WorkflowStateOf(counts map[State]int64) WorkflowState {
 	return WorkflowSucceeded
 }
 
+// ParentLease names a running job and the lease its attempt holds.
+type ParentLease struct {
+	ID         string
+	LeaseToken string
+}
+
+// SpawnKey is the idempotency key of a spawn: by job, attempt and the refs
+// of the spawned jobs, so that repeating the same spawn in the same attempt
+// creates nothing and returns the first call's children.
+func SpawnKey(jobID string, attempt int, refs []string) string {
+	h := sha256.New()
+	for _, r := range refs {
+		h.Write([]byte(r))
+		h.Write([]byte{0})
+	}
+	return fmt.Sprintf("gantry.spawn:%s:%d:%x", strings.ToLower(jobID), attempt, h.Sum(nil)[:16])
+}
+
 // NewWorkflow names the workflow that the jobs of an Enqueue call make up.
 type NewWorkflow struct {
 	// ID is the workflow's id, a UUID the caller assigns (NewID).
@@ -131,10 +150,11 @@ type Dependency struct {
 const MaxDependencyResults = 1 << 20
 
 // DependencyKey is the key of dependency dep in the Dependencies of job j:
-// its ref when both are in the same workflow and dep has one, its id
+// its ref when dep has one and both are in the same workflow (or neither
+// is in one: children spawned by a job outside workflows), its id
 // otherwise.
 func DependencyKey(j, dep *Job) string {
-	if dep.Ref != "" && dep.WorkflowID != "" && strings.EqualFold(dep.WorkflowID, j.WorkflowID) {
+	if dep.Ref != "" && strings.EqualFold(dep.WorkflowID, j.WorkflowID) {
 		return dep.Ref
 	}
 	return dep.ID
@@ -263,7 +283,7 @@ func CheckBatch(p *EnqueueParams) (*Batch, error) {
 		if !j.IfDependencyFails.Valid() {
 			return nil, bad(i, "IfDependencyFails", `must be "cancel" or "run"`)
 		}
-		if p.Workflow == nil && (j.Ref != "" || j.WorkflowID != "") {
+		if p.Workflow == nil && p.Parent == nil && (j.Ref != "" || j.WorkflowID != "") {
 			return nil, bad(i, "Ref", "only jobs of a workflow have a ref")
 		}
 		if j.WorkflowID != "" {
@@ -292,7 +312,7 @@ func CheckBatch(p *EnqueueParams) (*Batch, error) {
 			}
 		}
 	}
-	if p.Workflow != nil {
+	if p.Workflow != nil || p.Parent != nil {
 		for i, j := range p.Jobs {
 			if j == nil || j.ParentID == "" {
 				continue

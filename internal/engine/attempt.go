@@ -58,6 +58,30 @@ func (a *Attempt) Progress(ctx context.Context, percent int, message string) err
 	return a.heartbeat(ctx, p, nil, 0)
 }
 
+// Owner returns Config.Owner of the engine that runs the attempt.
+func (a *Attempt) Owner() any { return a.e.cfg.Owner }
+
+// Now returns the engine's time.
+func (a *Attempt) Now() time.Time { return a.e.cfg.Now() }
+
+// Spawn enqueues jobs as children of the attempt's job (p.Parent is set
+// to it, and p.Now), idempotently for the attempt: p's idempotency key is
+// store.SpawnKey of the job, the attempt and refs.
+func (a *Attempt) Spawn(ctx context.Context, p *store.EnqueueParams, refs []string) (*store.EnqueueResult, error) {
+	p.Parent = &store.ParentLease{ID: a.Job.ID, LeaseToken: a.Job.LeaseToken}
+	p.IdempotencyKey = store.SpawnKey(a.Job.ID, a.Job.Attempt, refs)
+	p.IdempotencyHash = p.IdempotencyKey
+	p.IdempotencyExpires = p.Now.Add(spawnKeyTTL)
+	res, err := a.e.store.Enqueue(ctx, p)
+	if errors.Is(err, store.ErrLeaseLost) {
+		a.cancel(ErrLeaseLost)
+	}
+	return res, err
+}
+
+// spawnKeyTTL is how long a spawn's idempotency key is kept.
+const spawnKeyTTL = 24 * time.Hour
+
 // SaveCheckpoint records data that the next attempt of this job receives
 // if this one does not succeed, so that it can resume rather than restart.
 func (a *Attempt) SaveCheckpoint(ctx context.Context, data json.RawMessage) error {

@@ -58,6 +58,10 @@ type Result struct {
 	Snooze time.Duration
 	// Cancel cancels the job (the handler gave up on it for good).
 	Cancel bool
+	// AwaitChildren makes the job wait, without holding a worker and
+	// without spending the attempt, for the children it spawned; it runs
+	// again once they are final.
+	AwaitChildren bool
 	// Stack is set when the attempt panicked.
 	Stack string
 }
@@ -92,6 +96,9 @@ type Periodic struct {
 type Config struct {
 	// Store holds the jobs. Required.
 	Store store.Driver
+	// Owner is opaque to the engine: what runs it (the gantry.Client),
+	// which handlers reach through Attempt.Owner.
+	Owner any
 	// Work runs an attempt. Required.
 	Work WorkFunc
 	// Kinds are the kinds Work can run; fetchers claim only these. Empty

@@ -187,6 +187,8 @@ func (e *Engine) run(j *store.Job) {
 		item.Result = res.Output
 	case errors.Is(cause, ErrShutdown):
 		item.Outcome = store.OutcomeReleased
+	case res.AwaitChildren:
+		item.Outcome = store.OutcomeAwaitChildren
 	case res.Snooze > 0:
 		item.Outcome = store.OutcomeSnoozed
 		// A snooze or backoff that would end past store.MaxTime ends just

@@ -41,8 +41,11 @@ type enqueueReq struct {
 	reqBase[*store.EnqueueResult]
 	p *store.EnqueueParams
 	g *store.Batch
-	// wf is the id of the workflow the call creates, if it does.
-	wf jobID
+	// wf is the id of the workflow the call creates, or its parent's.
+	wf    jobID
+	hasWF bool
+	// parent is the running job that spawns the call's jobs, if any.
+	parent jobID
 }
 
 // planned is one new job after validation.
@@ -91,7 +94,29 @@ func (r *enqueueReq) plan(tx *txn) ([]planned, error) {
 	plans := make([]planned, len(r.p.Jobs))
 	byKey := make(map[string]int)
 	wf := r.p.Workflow != nil
+	if pl := r.p.Parent; pl != nil {
+		id, ok := parseID(pl.ID)
+		if !ok {
+			return nil, store.ErrNotFound
+		}
+		x, err := tx.load(id)
+		if err != nil {
+			return nil, err
+		}
+		if x == nil {
+			return nil, store.ErrNotFound
+		}
+		if err := store.CheckLease(&x.job, pl.LeaseToken); err != nil {
+			return nil, err
+		}
+		r.parent = id
+		if x.job.WorkflowID != "" {
+			r.wf, _ = parseID(x.job.WorkflowID)
+			r.hasWF = true
+		}
+	}
 	if wf {
+		r.hasWF = true
 		id, _ := parseID(r.p.Workflow.ID)
 		w, err := tx.loadWorkflow(id)
 		if err != nil {
@@ -261,9 +286,17 @@ func (tx *txn) insert(pl *planned, r *enqueueReq) *rec {
 
 		IfDependencyFails: nj.IfDependencyFails,
 	}
-	if r.p.Workflow != nil {
+	if r.hasWF {
 		x.job.WorkflowID = idString(r.wf)
 		tx.set(wfJobKey(r.wf, x.id), nil)
+	}
+	if r.p.Parent != nil && nj.ParentID != "" {
+		if pid, ok := parseID(nj.ParentID); ok && pid == r.parent {
+			// The spawning job waits for its child once it awaits.
+			tx.set(depKey(x.id, pid), nil)
+			tx.set(blockedKey(pid, x.id), nil)
+			tx.m.mayHaveDeps = true
+		}
 	}
 	if pl.state == store.StateCancelled {
 		x.job.CancelReason = pl.reason

@@ -48,6 +48,11 @@ func (tx *txn) finishOne(it *store.FinishItem, p *store.FinishParams) (*store.Jo
 	if err := store.FinishJob(&x.job, it, p.Now); err != nil {
 		return nil, err
 	}
+	if it.Outcome == store.OutcomeAwaitChildren {
+		if err := tx.settleAwait(x, p.Now); err != nil {
+			return nil, err
+		}
+	}
 	tx.save(x, p.Now)
 	// Dependents are updated before the next item, which may depend on them.
 	tx.runCascades()
@@ -227,4 +232,30 @@ func (g *reviveGraph) UniqueHeld(j *store.Job) (bool, error) {
 	}
 	jid, _ := parseID(j.ID)
 	return jobID(v) != jid, nil
+}
+
+// settleAwait counts what a job that awaits its children waits for, and
+// releases or cancels it when nothing is pending (store.SettleAwait).
+func (tx *txn) settleAwait(x *rec, now time.Time) error {
+	waits, err := tx.edges(tBlocked, x.id)
+	if err != nil {
+		tx.fail(err)
+		return err
+	}
+	ids := make([]string, len(waits))
+	states := make([]store.State, len(waits))
+	for i, d := range waits {
+		ids[i] = idString(d)
+		states[i] = store.StateSucceeded
+		st, ok, err := tx.loadState(d)
+		if err != nil {
+			tx.fail(err)
+			return err
+		}
+		if ok {
+			states[i] = st
+		}
+	}
+	x.st.DepsLeft = store.SettleAwait(&x.job, ids, states, now)
+	return nil
 }

@@ -314,11 +314,12 @@ func (tx *txn) change(r *rec, progress bool) {
 	})
 }
 
-// runCascades updates the waiting dependents of the jobs that became
-// final: a dependency that succeeded (or, for a dependent with
-// DependencyRun, ended at all) counts down its dependents' DepsLeft, which
-// become available at zero; one that failed or was cancelled cancels its
-// other dependents, transitively. The edges stay, for a later retry.
+// runCascades updates the dependents of the jobs that became final: a
+// dependency that succeeded (or, for a dependent with DependencyRun, ended
+// at all) counts down its waiting dependents' DepsLeft, which become
+// available at zero; one that failed or was cancelled cancels its other
+// dependents that are not final (a running one loses its lease),
+// transitively. The edges stay, for a later retry.
 func (tx *txn) runCascades() {
 	for len(tx.cascade) > 0 {
 		c := tx.cascade[0]
@@ -334,10 +335,20 @@ func (tx *txn) runCascades() {
 				tx.fail(err)
 				return
 			}
-			if r == nil || r.job.State != store.StateWaiting {
+			if r == nil || r.job.State.Final() {
 				continue
 			}
-			if c.r.job.State == store.StateSucceeded || r.job.IfDependencyFails == store.DependencyRun {
+			runs := c.r.job.State == store.StateSucceeded || r.job.IfDependencyFails == store.DependencyRun
+			if r.job.State != store.StateWaiting {
+				// A job that runs while it waits for others (a parent that
+				// spawned children) is cancelled by one that did not succeed.
+				if !runs {
+					store.CancelForDependency(&r.job, c.r.job.ID, c.r.job.State, c.now)
+					tx.save(r, c.now)
+				}
+				continue
+			}
+			if runs {
 				r.st.DepsLeft--
 				if r.st.DepsLeft > 0 {
 					tx.set(idKey(tState, r.id), encodeState(&r.st))

@@ -59,7 +59,7 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimRe
 	for i, c := range cs {
 		res.Jobs[i] = c.job
 		changes = append(changes, change(c.job))
-		if len(c.job.DependsOn) > 0 || c.job.WorkflowID != "" {
+		if c.waits {
 			waiting = append(waiting, c.job.ID)
 		}
 	}
@@ -109,15 +109,16 @@ func (s *Store) claimBatch(p *store.ClaimParams) *pgx.Batch {
 			ORDER BY priority, available_at, id
 			LIMIT $4 FOR UPDATE SKIP LOCKED) c
 		WHERE j.id = c.id
-		RETURNING `+jobColsOf("j")+`, j.available_at`),
+		RETURNING `+jobColsOf("j")+`, j.available_at, j.has_waits`),
 		p.Queue, p.Kinds, exclude, p.Max, now, expires)
 	return b
 }
 
 // claimed is a job a claim leased, with when it became available.
 type claimed struct {
-	job *store.Job
-	at  time.Time
+	job   *store.Job
+	at    time.Time
+	waits bool
 }
 
 // readClaim reads the answers of a claimBatch: the changes of the jobs it
@@ -140,7 +141,7 @@ func readClaim(br pgx.BatchResults) ([]store.Change, []claimed, error) {
 	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (claimed, error) {
 		var c claimed
 		var err error
-		c.job, err = scanJob(r, &c.at)
+		c.job, err = scanJob(r, &c.at, &c.waits)
 		return c, err
 	})
 	return changes, cs, err

@@ -29,7 +29,7 @@ const maxValuesRows = 1000
 var insertCols = []string{"id", "kind", "queue", "state", "args", "priority", "attempt", "max_attempts",
 	"timeout_ns", "unique_key", "depends_on", "parent_id", "run_at", "available_at", "created_at",
 	"finished_at", "cancel_reason", "blob_key", "blob_size", "blob_sha256", "blob_content_type", "pending_deps",
-	"workflow_id", "ref", "if_dependency_fails"}
+	"workflow_id", "ref", "if_dependency_fails", "has_waits"}
 
 // Enqueue records new jobs, all or none, in one transaction. A batch
 // without unique keys and dependencies is a single INSERT (or COPY, from
@@ -39,7 +39,7 @@ func (s *Store) Enqueue(ctx context.Context, p *store.EnqueueParams) (*store.Enq
 		return nil, err
 	}
 	var res *store.EnqueueResult
-	simple := p.IdempotencyKey == "" && p.Workflow == nil
+	simple := p.IdempotencyKey == "" && p.Workflow == nil && p.Parent == nil
 	for _, j := range p.Jobs {
 		if j != nil && (j.UniqueKey != "" || len(j.DependsOn) > 0 || j.ParentID != "" || j.ID != "") {
 			simple = false
@@ -108,6 +108,7 @@ func (s *Store) EnqueueTx(ctx context.Context, tx pgx.Tx, p *store.EnqueueParams
 // batch is an Enqueue being prepared: one entry per new job.
 type batch struct {
 	g       *store.Batch
+	parent  string // the job spawning the call's jobs, if any
 	wf      *store.NewWorkflow
 	now     time.Time
 	jobs    []*store.Job // the job to create, or nil for a duplicate
@@ -119,13 +120,14 @@ type batch struct {
 type newRow struct {
 	job     *store.Job
 	pending int
+	waits   bool
 }
 
 func (b *batch) newJobs() []newRow {
 	out := make([]newRow, 0, len(b.jobs))
 	for i, j := range b.jobs {
 		if j != nil {
-			out = append(out, newRow{j, b.pending[i]})
+			out = append(out, newRow{j, b.pending[i], b.g != nil && len(b.g.Waits[i]) > 0})
 		}
 	}
 	return out
@@ -234,6 +236,9 @@ func (s *Store) enqueue(ctx context.Context, tx pgx.Tx, p *store.EnqueueParams, 
 		return nil, err
 	}
 	if err := s.dedupe(ctx, tx, b); err != nil {
+		return nil, err
+	}
+	if err := s.checkParent(ctx, tx, b, p); err != nil {
 		return nil, err
 	}
 	if err := s.checkRefs(ctx, tx, b, p); err != nil {
@@ -400,6 +405,42 @@ func (s *Store) lockKeys(ctx context.Context, tx pgx.Tx, sortedKeys []string) er
 	return err
 }
 
+// checkParent checks that the job that spawns the call's jobs holds its
+// lease, marks it as one that waits, and makes them join its workflow. The
+// update locks the parent: it cannot finish (and await) before the
+// children's edges commit.
+func (s *Store) checkParent(ctx context.Context, tx pgx.Tx, b *batch, p *store.EnqueueParams) error {
+	if p.Parent == nil {
+		return nil
+	}
+	if !validID(p.Parent.ID) {
+		return store.ErrNotFound
+	}
+	var (
+		state string
+		token pgtype.Text
+		wf    pgtype.Text
+	)
+	err := tx.QueryRow(ctx, `UPDATE `+s.q.jobs+` SET has_waits = true WHERE id = $1
+		RETURNING state, lease_token, workflow_id::text`, p.Parent.ID).Scan(&state, &token, &wf)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if err := store.CheckLease(&store.Job{State: store.State(state), LeaseToken: token.String}, p.Parent.LeaseToken); err != nil {
+		return err
+	}
+	b.parent = strings.ToLower(p.Parent.ID)
+	for _, j := range b.jobs {
+		if j != nil && wf.Valid {
+			j.WorkflowID = wf.String
+		}
+	}
+	return nil
+}
+
 // checkRefs creates the workflow's record, checks that ids the caller
 // assigned are free and that parents exist (in the database or the call).
 func (s *Store) checkRefs(ctx context.Context, tx pgx.Tx, b *batch, p *store.EnqueueParams) error {
@@ -537,7 +578,7 @@ func (s *Store) insertJobs(ctx context.Context, db dbtx, jobs []newRow) error {
 	if len(jobs) >= s.opts.CopyThreshold {
 		rows := make([][]any, len(jobs))
 		for i, r := range jobs {
-			rows[i] = insertRow(r.job, r.pending, true)
+			rows[i] = insertRow(r, true)
 		}
 		_, err := db.CopyFrom(ctx, pgx.Identifier{s.opts.Schema, "jobs"}, insertCols, pgx.CopyFromRows(rows))
 		return err
@@ -559,7 +600,7 @@ func (s *Store) insertJobs(ctx context.Context, db dbtx, jobs []newRow) error {
 				sb.WriteString("$" + strconv.Itoa(len(args)+c+1))
 			}
 			sb.WriteByte(')')
-			args = append(args, insertRow(r.job, r.pending, false)...)
+			args = append(args, insertRow(r, false)...)
 		}
 		if _, err := db.Exec(ctx, sb.String(), args...); err != nil {
 			return err
@@ -571,7 +612,8 @@ func (s *Store) insertJobs(ctx context.Context, db dbtx, jobs []newRow) error {
 
 // insertRow returns the values of insertCols for j. COPY needs binary
 // uuids; the text protocol takes strings.
-func insertRow(j *store.Job, pending int, binary bool) []any {
+func insertRow(r newRow, binary bool) []any {
+	j, pending := r.job, r.pending
 	var id any = j.ID
 	var deps any = j.DependsOn
 	if binary {
@@ -600,7 +642,7 @@ func insertRow(j *store.Job, pending int, binary bool) []any {
 		int32(j.MaxAttempts), int64(j.Timeout), text(j.UniqueKey), deps, text(j.ParentID), j.RunAt,
 		availableAt, j.CreatedAt, timestamptz(j.FinishedAt), text(j.CancelReason),
 		blobKey, blobSize, blobSHA, blobType, int32(pending),
-		uuidText(j.WorkflowID, binary), text(j.Ref), text(string(j.IfDependencyFails))}
+		uuidText(j.WorkflowID, binary), text(j.Ref), text(string(j.IfDependencyFails)), r.waits}
 }
 
 // uuidText is a nullable uuid column's value: a uuid.UUID for COPY, text
@@ -626,6 +668,10 @@ func (s *Store) insertDeps(ctx context.Context, tx pgx.Tx, b *batch) error {
 		for _, d := range b.g.Waits[i] {
 			from = append(from, j.ID)
 			to = append(to, d)
+		}
+		if b.parent != "" && strings.EqualFold(j.ParentID, b.parent) {
+			from = append(from, b.parent)
+			to = append(to, j.ID)
 		}
 	}
 	if len(from) == 0 {

@@ -29,11 +29,13 @@ func (s *Store) Finish(ctx context.Context, p *store.FinishParams) (*store.Finis
 		}
 	}
 	var (
-		res     *store.FinishResult
-		loaded  []*store.Job
-		changes []store.Change
+		res      *store.FinishResult
+		loaded   []*store.Job
+		changes  []store.Change
+		awaiting []string
 	)
 	err := s.lockThenWrite(ctx, s.lockSQL(), []any{ids}, collectJobs(&loaded), func(b *pgx.Batch) error {
+		awaiting = nil
 		res = &store.FinishResult{Jobs: make([]*store.Job, len(p.Items)), Errs: make([]error, len(p.Items))}
 		changes = nil
 		jobs := byID(loaded, ids)
@@ -54,11 +56,22 @@ func (s *Store) Finish(ctx context.Context, p *store.FinishParams) (*store.Finis
 			if !slices.Contains(changed, j) {
 				changed = append(changed, j)
 			}
+			if it.Outcome == store.OutcomeAwaitChildren {
+				awaiting = append(awaiting, j.ID)
+			}
 		}
+		var pending []int
 		for _, j := range changed {
 			changes = append(changes, change(j))
+			// An awaiting job is settled by settleAwait, in a second
+			// transaction; until then no child's success may release it.
+			n := -1
+			if j.State == store.StateWaiting {
+				n = awaitSentinel
+			}
+			pending = append(pending, n)
 		}
-		if err := s.queueWriteJobs(b, changed, nil, now); err != nil {
+		if err := s.queueWriteJobs(b, changed, pending, now); err != nil {
 			return err
 		}
 		s.queueSettle(b, changed, now, &changes)
@@ -68,7 +81,66 @@ func (s *Store) Finish(ctx context.Context, p *store.FinishParams) (*store.Finis
 		return nil, s.wrap("finish", err)
 	}
 	s.out.add(changes)
+	if len(awaiting) > 0 {
+		settled, err := s.settleAwait(ctx, awaiting, now)
+		if err != nil {
+			return nil, s.wrap("finish", err)
+		}
+		for i, j := range res.Jobs {
+			if j != nil && settled[j.ID] != nil {
+				res.Jobs[i] = settled[j.ID]
+			}
+		}
+	}
 	return res, nil
+}
+
+// awaitSentinel is the pending_deps of a job between its await and its
+// settling: more than any count, so that no child's success releases it.
+const awaitSentinel = 1 << 30
+
+// settleAwait counts what each awaiting job waits for, with the job locked,
+// and releases or cancels those that wait for nothing (store.SettleAwait),
+// cancelling their dependents as Finish does. A child that finishes
+// meanwhile waits for the job's lock and then counts itself down.
+func (s *Store) settleAwait(ctx context.Context, ids []string, now time.Time) (map[string]*store.Job, error) {
+	out := map[string]*store.Job{}
+	var changes []store.Change
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		changes = nil
+		jobs, err := s.lockJobs(ctx, tx, ids)
+		if err != nil {
+			return err
+		}
+		g := &reviveGraph{ctx: ctx, tx: tx, s: s}
+		var write []*store.Job
+		var pending []int
+		for _, id := range ids {
+			j := jobs[id]
+			if j == nil || j.State != store.StateWaiting {
+				continue
+			}
+			wids, states, err := g.Waits(j)
+			if err != nil {
+				return err
+			}
+			pending = append(pending, store.SettleAwait(j, wids, states, now))
+			write = append(write, j)
+			changes = append(changes, change(j))
+			out[j.ID] = forReader(j)
+		}
+		b := &pgx.Batch{}
+		if err := s.queueWriteJobs(b, write, pending, now); err != nil {
+			return err
+		}
+		s.queueSettle(b, write, now, &changes)
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.out.add(changes)
+	return out, nil
 }
 
 // lockSQL reads the jobs with the ids in $1 FOR UPDATE, in id order so

@@ -411,3 +411,119 @@ func testWorkflows(t *testing.T, open opener) {
 		}
 	})
 }
+
+// spawn spawns children of the running job parent, each a ref, with the
+// idempotency key of a spawn.
+func (h *harness) spawn(parent *store.Job, refs ...string) (*store.EnqueueResult, error) {
+	h.t.Helper()
+	var jobs []*store.NewJob
+	for _, r := range refs {
+		nj := h.newJob(withKind(r), withParent(parent.ID))
+		nj.Ref = r
+		jobs = append(jobs, nj)
+	}
+	key := store.SpawnKey(parent.ID, parent.Attempt, refs)
+	return h.d.Enqueue(h.ctx, &store.EnqueueParams{Jobs: jobs, Now: h.now,
+		Parent:         &store.ParentLease{ID: parent.ID, LeaseToken: parent.LeaseToken},
+		IdempotencyKey: key, IdempotencyHash: key, IdempotencyExpires: h.now.Add(24 * time.Hour)})
+}
+
+func (h *harness) await(j *store.Job) *store.Job {
+	h.t.Helper()
+	return h.mustFinish(store.FinishItem{ID: j.ID, LeaseToken: j.LeaseToken, Outcome: store.OutcomeAwaitChildren})
+}
+
+func testSpawn(t *testing.T, open opener) {
+	t.Run("SpawnAndAwait", func(t *testing.T) {
+		h := setup(t, open)
+		p := h.claimJob(h.enqueue(withKind("p")))
+		res, err := h.spawn(p, "c1", "c2")
+		if err != nil || len(res.Jobs) != 2 {
+			t.Fatalf("spawn: %+v, %v", res, err)
+		}
+		again, err := h.spawn(p, "c1", "c2") // the same spawn after a lost answer
+		if err != nil || !again.Replayed || again.Jobs[0].Job.ID != res.Jobs[0].Job.ID {
+			t.Fatalf("repeated spawn: %+v, %v; want the first children", again, err)
+		}
+		if _, err := h.spawn(&store.Job{ID: p.ID, Attempt: p.Attempt, LeaseToken: store.NewLeaseToken(p.Attempt)}, "c3"); !errors.Is(err, store.ErrLeaseLost) {
+			t.Errorf("spawn with a wrong token: %v, want ErrLeaseLost", err)
+		}
+		if got := h.listAll(store.ListParams{ParentID: p.ID}); len(got) != 2 {
+			t.Errorf("the parent has %d children, want 2", len(got))
+		}
+		w := h.await(p)
+		wantState(t, "a job awaiting its children", w, store.StateWaiting)
+		if w.Attempt != 0 {
+			t.Errorf("attempt after the await = %d, want 0: the attempt is not spent", w.Attempt)
+		}
+		h.succeed(h.claimKind("c1"))
+		h.claimNoneOf(p)
+		c2 := h.claimKind("c2")
+		h.mustFinish(store.FinishItem{ID: c2.ID, LeaseToken: c2.LeaseToken, Outcome: store.OutcomeSucceeded, Result: json.RawMessage(`{"n":2}`)})
+		again2 := h.claimKind("p")
+		if again2.Attempt != 1 || again2.Dependencies["c2"].State != store.StateSucceeded || !jsonEqual(again2.Dependencies["c2"].Result, []byte(`{"n":2}`)) {
+			t.Errorf("the parent runs again with attempt %d and %+v", again2.Attempt, again2.Dependencies)
+		}
+		h.succeed(again2)
+	})
+
+	t.Run("AwaitAfterChildrenFinished", func(t *testing.T) {
+		h := setup(t, open)
+		p := h.claimJob(h.enqueue(withKind("p")))
+		if _, err := h.spawn(p, "c"); err != nil {
+			t.Fatal(err)
+		}
+		h.succeed(h.claimKind("c"))
+		wantState(t, "await when the children are done", h.await(p), store.StateAvailable)
+	})
+
+	t.Run("FailedChildCancelsParent", func(t *testing.T) {
+		for _, before := range []bool{true, false} {
+			t.Run(map[bool]string{true: "BeforeAwait", false: "AfterAwait"}[before], func(t *testing.T) {
+				h := setup(t, open)
+				p := h.claimJob(h.enqueue(withKind("p")))
+				after := h.enqueue(withKind("after"), withDeps(p.ID))
+				if _, err := h.spawn(p, "c"); err != nil {
+					t.Fatal(err)
+				}
+				if before {
+					// A child that fails while its parent runs cancels the
+					// parent at once: its await finds the lease gone.
+					h.failPermanently(h.claimKind("c"))
+					_, err := h.finishOne(store.FinishItem{ID: p.ID, LeaseToken: p.LeaseToken, Outcome: store.OutcomeAwaitChildren})
+					wantErr(t, "await after a child failed", err, store.ErrLeaseLost)
+				} else {
+					h.await(p)
+					h.failPermanently(h.claimKind("c"))
+				}
+				got := h.get(p.ID)
+				wantState(t, "a parent whose child failed", got, store.StateCancelled)
+				if !strings.Contains(got.CancelReason, "failed") {
+					t.Errorf("reason %q", got.CancelReason)
+				}
+				wantState(t, "the parent's dependent", h.get(after.ID), store.StateCancelled)
+			})
+		}
+	})
+
+	t.Run("SpawnJoinsTheWorkflow", func(t *testing.T) {
+		h := setup(t, open)
+		wf, js := h.mustWorkflow("fan", wfJob{ref: "p"})
+		p := h.claimKind("p")
+		res, err := h.spawn(p, "c1", "c2", "c3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.EqualFold(res.Jobs[0].Job.WorkflowID, wf) {
+			t.Errorf("a spawned child has workflow %q, want %s", res.Jobs[0].Job.WorkflowID, wf)
+		}
+		h.await(p)
+		wantWorkflow(t, "fan-out", h.workflow(wf), store.WorkflowRunning,
+			map[store.State]int64{store.StateWaiting: 1, store.StateAvailable: 3})
+		for _, r := range []string{"c1", "c2", "c3"} {
+			h.succeed(h.claimKind(r))
+		}
+		h.succeed(h.claimJob(js["p"]))
+		wantWorkflow(t, "fan-in", h.workflow(wf), store.WorkflowSucceeded, map[store.State]int64{store.StateSucceeded: 4})
+	})
+}

@@ -5,5 +5,5 @@ DROP FUNCTION IF EXISTS {schema}.workflow_counts_update();
 DROP FUNCTION IF EXISTS {schema}.workflow_counts_insert();
 DROP TABLE IF EXISTS {schema}.workflows;
 DROP INDEX IF EXISTS {schema}.jobs_workflow_idx;
-ALTER TABLE {schema}.jobs DROP COLUMN IF EXISTS if_dependency_fails, DROP COLUMN IF EXISTS ref,
+ALTER TABLE {schema}.jobs DROP COLUMN IF EXISTS has_waits, DROP COLUMN IF EXISTS if_dependency_fails, DROP COLUMN IF EXISTS ref,
     DROP COLUMN IF EXISTS workflow_id;

@@ -4,7 +4,10 @@
 ALTER TABLE {schema}.jobs
     ADD COLUMN workflow_id uuid,
     ADD COLUMN ref text,
-    ADD COLUMN if_dependency_fails text CHECK (if_dependency_fails IN ('cancel', 'run'));
+    ADD COLUMN if_dependency_fails text CHECK (if_dependency_fails IN ('cancel', 'run')),
+    -- has_waits marks a job that waits (or waited) for others, so that a
+    -- claim reads dependency outcomes only for those.
+    ADD COLUMN has_waits boolean NOT NULL DEFAULT false;
 
 -- The jobs of a workflow, newest first, and the pruning of whole workflows.
 CREATE INDEX jobs_workflow_idx ON {schema}.jobs (workflow_id, id) WHERE workflow_id IS NOT NULL;
