@@ -12,14 +12,17 @@ const (
 	// DefaultBackoffRatio is the multiplicative decrease on overload.
 	DefaultBackoffRatio = 0.9
 	// DefaultTolerance is how far above its baseline a round's mean
-	// latency may go before it counts as overload: 1.75 times the baseline,
-	// below the doubling of one request queued at a saturated target, and
-	// above the scheduling noise of a few milliseconds on a busy node.
-	DefaultTolerance = 1.75
+	// latency may go before it counts as overload: 1.5 times the baseline,
+	// well below the doubling that one request queued at a saturated target
+	// costs every request (docs/decisions/0012).
+	DefaultTolerance = 1.5
 	// DefaultBaselineWindow is how long a minimum latency stays the
 	// baseline: the baseline is the least latency of the last one to two
 	// windows, so that it follows a downstream whose base latency moved.
 	DefaultBaselineWindow = 10 * time.Second
+	// probeRounds is how many good rounds the limit waits before it grows
+	// past the limit of the last decrease.
+	probeRounds = 4
 )
 
 // Sample is how one request that held a slot of a Limiter went.
@@ -44,29 +47,34 @@ type Sample struct {
 // baseline multiplies the limit by DefaultBackoffRatio, and so does any
 // overload at once; any other round adds one, but only if at least half
 // the limit was in use during it, so that an idle target does not earn a
-// large limit. Samples of requests that started before the last decrease
-// are left out, so one congestion event decreases the limit once.
+// large limit. Samples of requests that started before the limit last
+// changed are left out, so that each round judges the limit in force, and
+// one congestion event decreases the limit once.
 //
 // Acquire is meant for one goroutine (the target's dispatcher); Release
 // and the readers are safe from any.
 type Limiter struct {
-	mu           sync.Mutex
-	min, max     float64
-	limit        float64
-	inFlight     int
-	ratio, tol   float64
-	window       time.Duration
-	minCur       time.Duration // least latency of the current window
-	minPrev      time.Duration // and of the one before
-	windowStart  time.Time
-	lastDecrease time.Time
+	mu          sync.Mutex
+	min, max    float64
+	limit       float64
+	inFlight    int
+	ratio, tol  float64
+	window      time.Duration
+	minCur      time.Duration // least latency of the current window
+	minPrev     time.Duration // and of the one before
+	windowStart time.Time
+	lastChange  time.Time // of the limit
 	// the current round: samples, their summed latency, and whether at
 	// least half the limit was in use during it
 	roundN    int
 	roundSum  time.Duration
 	roundUsed bool
-	now       func() time.Time
-	wake      chan struct{}
+	// lastMax is the limit at the last decrease; good counts the good
+	// rounds since the last change.
+	lastMax float64
+	good    int
+	now     func() time.Time
+	wake    chan struct{}
 }
 
 // NewLimiter returns a limiter between lo and hi (1 <= lo <= hi) that
@@ -149,7 +157,8 @@ func (s *Slot) Release(smp Sample) {
 }
 
 // update adapts the limit; l.mu is held. Samples of requests that started
-// before the last decrease are left out: they tell of the limit before it.
+// before the limit last changed are left out: they tell of the limit
+// before, and would hide the effect of an increase for a round.
 func (l *Limiter) update(start time.Time, smp Sample) {
 	now := l.now()
 	if now.Sub(l.windowStart) >= l.window {
@@ -158,7 +167,7 @@ func (l *Limiter) update(start time.Time, smp Sample) {
 	if !smp.Overload && smp.Latency > 0 && (l.minCur == 0 || smp.Latency < l.minCur) {
 		l.minCur = smp.Latency
 	}
-	if start.Before(l.lastDecrease) {
+	if start.Before(l.lastChange) {
 		return
 	}
 	if smp.Overload {
@@ -168,28 +177,43 @@ func (l *Limiter) update(start time.Time, smp Sample) {
 	l.roundN++
 	l.roundSum += smp.Latency
 	l.roundUsed = l.roundUsed || 2*(l.inFlight+1) >= int(l.limit)
-	if l.roundN < int(l.limit) {
+	// A round is about one request per slot, so about one round trip; a
+	// slow half round is enough to decrease, since at an overloaded target
+	// the rest of the round would take the longest.
+	n := int(l.limit)
+	if l.roundN < (n+1)/2 {
 		return
 	}
-	// A round: about one request per slot, so about one round trip.
 	avg := l.roundSum / time.Duration(l.roundN)
-	base := l.baseline()
-	switch {
-	case base > 0 && float64(avg) > l.tol*float64(base):
+	if base := l.baseline(); base > 0 && float64(avg) > l.tol*float64(base) {
 		l.decrease(now)
-	case l.roundUsed:
-		l.limit = math.Min(l.max, l.limit+1)
-		fallthrough
-	default:
-		l.roundN, l.roundSum, l.roundUsed = 0, 0, false
+		return
 	}
+	if l.roundN < n {
+		return
+	}
+	if l.roundUsed {
+		l.good++
+		// Going back to the limit of the last decrease costs every request
+		// if the target is still saturated there: do it only after
+		// probeRounds good rounds (as BIC and CUBIC slow down near the last
+		// maximum); elsewhere grow by one a round.
+		if math.Abs(l.limit+1-l.lastMax) >= 1 || l.good >= probeRounds {
+			l.limit = math.Min(l.max, l.limit+1)
+			l.lastChange = now
+			l.good = 0
+		}
+	}
+	l.roundN, l.roundSum, l.roundUsed = 0, 0, false
 }
 
 // decrease multiplies the limit by the ratio and starts a new round; l.mu
 // is held.
 func (l *Limiter) decrease(now time.Time) {
+	l.lastMax = l.limit
+	l.good = 0
 	l.limit = math.Max(l.min, math.Floor(l.limit*l.ratio))
-	l.lastDecrease = now
+	l.lastChange = now
 	l.roundN, l.roundSum, l.roundUsed = 0, 0, false
 }
 

@@ -95,7 +95,6 @@ func (b *Bucket) Return(n int) {
 	b.tokens = math.Min(b.burst, b.tokens+float64(n))
 }
 
-
 // Wait takes up to n tokens, waiting for at least one, and returns how
 // many it took; it returns ctx's error if ctx ends first.
 func (b *Bucket) Wait(ctx context.Context, n int) (int, error) {
