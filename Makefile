@@ -128,10 +128,13 @@ clean: ## remove bin/
 # e.g. BENCH_HTTP_FLAGS='--json' or '--cpuprofile cpu.prof'.
 BENCH_HTTP_FLAGS ?=
 
-.PHONY: bench-engine bench-http
+.PHONY: bench-engine bench-http bench-push
 bench-engine: ## the engine benchmarks of docs/benchmarks.md (embedded store, 3 runs each; about 6 minutes)
 	$(GO) test -run='^$$' -bench='EnqueueParallel64|EnqueueBatch1000|PickupLatency' -benchtime=3s -count=3 .
 	$(GO) test -run='^$$' -bench='EndToEnd64|Backlog' -benchtime=1000000x -count=3 -timeout=30m .
+
+bench-push: ## the push downstream benchmark of docs/benchmarks.md "Push" (about 90 s): figures on stdout, the plot into docs/img/push-adaptive.png
+	GANTRY_PUSH_BENCH=1 GANTRY_PUSH_BENCH_OUT=$(CURDIR)/docs $(GO) test -run='^TestDownstreamBench$$' -count=1 -v -timeout=10m ./internal/push
 
 bench-http: ## the HTTP enqueue benchmark of docs/benchmarks.md (about 40 s): bench/httpbench
 	$(GO) build -o bin/httpbench ./bench/httpbench

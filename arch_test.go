@@ -50,9 +50,11 @@ var allowedImports = map[string][]string{
 	"httpapi": {".", "store", "blob", "internal/jsonkeys"},
 
 	// Wiring: the one place that picks stores and builds a server.
-	"internal/config": {".", "store", "blob/s3", "httpapi", "internal/jsonkeys"},
+	"internal/config":    {".", "store", "blob/s3", "httpapi", "internal/jsonkeys", "internal/push", "internal/ratelimit"},
+	"internal/push":      {".", "store", "httpapi", "internal/ratelimit"},
+	"internal/ratelimit": {},
 	"internal/server": {".", "store", "store/embedded", "store/postgres", "blob", "blob/fs", "blob/s3",
-		"httpapi", "internal/config", "internal/metrics"},
+		"httpapi", "internal/config", "internal/metrics", "internal/push"},
 	"cmd/gantry": {".", "httpapi", "internal/config", "internal/server", "store/postgres"},
 
 	"gantrytest": {".", "store", "store/embedded", "internal/taskhook"},

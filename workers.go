@@ -58,6 +58,9 @@ type LeaseParams struct {
 	Wait time.Duration
 	// Kinds, when not empty, limits the lease to these kinds.
 	Kinds []string
+	// ExcludeKinds are never leased (besides the kinds that have a
+	// handler in this client).
+	ExcludeKinds []string
 }
 
 // HeartbeatParams are the arguments of Workers.Heartbeat.
@@ -189,10 +192,15 @@ func (c *Client) claimParams(p *LeaseParams) (*store.ClaimParams, error) {
 			return nil, err
 		}
 	}
+	for i, k := range q.ExcludeKinds {
+		if err := store.CheckName(fmt.Sprintf("ExcludeKinds[%d]", i), k); err != nil {
+			return nil, err
+		}
+	}
 	claim := &store.ClaimParams{
 		Queue:        q.Queue,
 		Max:          q.Max,
-		ExcludeKinds: c.Kinds(),
+		ExcludeKinds: append(c.Kinds(), q.ExcludeKinds...),
 		LeaseFor:     q.LeaseFor,
 	}
 	if len(q.Kinds) > 0 {
@@ -322,6 +330,38 @@ func (w *Workers) Fail(ctx context.Context, p *FailParams) (*Job, error) {
 		Permanent:  p.Permanent,
 		RetryAt:    now.Add(retryIn),
 	})
+}
+
+// SnoozeParams are the arguments of Workers.Snooze.
+type SnoozeParams struct {
+	// ID and LeaseToken name the job and its current attempt.
+	ID         string
+	LeaseToken string
+	// RetryIn is the delay before the job runs again; now+RetryIn must lie
+	// before store.MaxTime. Zero gives the job back to run at once.
+	RetryIn time.Duration
+}
+
+// Snooze ends the attempt holding the lease without spending it: the job
+// is scheduled to run again after p.RetryIn. Workers snooze a job they
+// could not start because something downstream is overloaded (an HTTP
+// 429 or 503, an exit status 75). It returns the job as recorded, or an
+// error wrapping ErrLeaseLost or ErrNotFound.
+func (w *Workers) Snooze(ctx context.Context, p *SnoozeParams) (*Job, error) {
+	if p == nil {
+		return nil, leaseField("ID", "must be set")
+	}
+	if err := checkLeased(p.ID, p.LeaseToken); err != nil {
+		return nil, err
+	}
+	if p.RetryIn < 0 {
+		return nil, leaseField("RetryIn", "must not be negative")
+	}
+	now := w.c.cfg.Now()
+	if err := store.CheckAfter("RetryIn", now, p.RetryIn); err != nil {
+		return nil, err
+	}
+	return w.c.finish(ctx, store.FinishItem{ID: p.ID, LeaseToken: p.LeaseToken, Outcome: store.OutcomeSnoozed, RetryAt: now.Add(p.RetryIn)})
 }
 
 func (c *Client) finish(ctx context.Context, item store.FinishItem) (*Job, error) {

@@ -444,3 +444,51 @@ func TestTimesOutsideTheWindowAreFieldErrors(t *testing.T) {
 		t.Errorf("after refused calls the job is %+v (%v), want running with its lease unchanged", got, err)
 	}
 }
+
+func TestLeaseExcludesKinds(t *testing.T) {
+	c := leaseSetup(t, nil)
+	enqueueRemote(t, c, 1, nil)
+	jobs, err := c.Workers().Lease(t.Context(), &gantry.LeaseParams{ExcludeKinds: []string{"remote"}})
+	if err != nil || len(jobs) != 0 {
+		t.Fatalf("lease excluding remote = %v, %v; want none", jobs, err)
+	}
+	if _, err := c.Workers().Lease(t.Context(), &gantry.LeaseParams{ExcludeKinds: []string{"bad kind"}}); !errors.Is(err, gantry.ErrInvalid) {
+		t.Errorf("lease excluding a bad name: %v, want ErrInvalid", err)
+	}
+	leaseOne(t, c, &gantry.LeaseParams{ExcludeKinds: []string{"other"}})
+}
+
+func TestSnoozeDoesNotSpendTheAttempt(t *testing.T) {
+	c := leaseSetup(t, nil)
+	enqueueRemote(t, c, 1, &gantry.EnqueueOpts{MaxAttempts: 1})
+	j := leaseOne(t, c, nil)
+	got, err := c.Workers().Snooze(t.Context(), &gantry.SnoozeParams{ID: j.ID, LeaseToken: j.LeaseToken, RetryIn: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != gantry.StateScheduled || got.Attempt != 0 || len(got.Errors) != 0 || got.RunAt.Before(time.Now().Add(59*time.Minute)) {
+		t.Errorf("snoozed job: state %s, attempt %d, errors %v, run_at %v; want scheduled in an hour, attempt 0, no errors", got.State, got.Attempt, got.Errors, got.RunAt)
+	}
+	// The token of the snoozed attempt is stale now.
+	if _, err := c.Workers().Snooze(t.Context(), &gantry.SnoozeParams{ID: j.ID, LeaseToken: j.LeaseToken}); !errors.Is(err, gantry.ErrLeaseLost) {
+		t.Errorf("second snooze: %v, want ErrLeaseLost", err)
+	}
+	for _, p := range []*gantry.SnoozeParams{nil, {ID: j.ID}, {ID: j.ID, LeaseToken: "x", RetryIn: -time.Second}} {
+		if _, err := c.Workers().Snooze(t.Context(), p); !errors.Is(err, gantry.ErrInvalid) {
+			t.Errorf("Snooze(%+v) = %v, want ErrInvalid", p, err)
+		}
+	}
+}
+
+func TestSnoozeWithoutDelayGivesTheJobBack(t *testing.T) {
+	c := leaseSetup(t, nil)
+	enqueueRemote(t, c, 1, nil)
+	j := leaseOne(t, c, nil)
+	if _, err := c.Workers().Snooze(t.Context(), &gantry.SnoozeParams{ID: j.ID, LeaseToken: j.LeaseToken}); err != nil {
+		t.Fatal(err)
+	}
+	again := leaseOne(t, c, nil)
+	if again.ID != j.ID || again.Attempt != 1 {
+		t.Errorf("leased %s attempt %d after the snooze, want %s attempt 1", again.ID, again.Attempt, j.ID)
+	}
+}

@@ -486,6 +486,7 @@ var goTypes = map[string]reflect.Type{
 	"HeartbeatRequest": reflect.TypeFor[httpapi.HeartbeatRequest](),
 	"CompleteRequest":  reflect.TypeFor[httpapi.CompleteRequest](),
 	"FailRequest":      reflect.TypeFor[httpapi.FailRequest](),
+	"SnoozeRequest":    reflect.TypeFor[httpapi.SnoozeRequest](),
 	"CancelRequest":    reflect.TypeFor[httpapi.CancelRequest](),
 	"QueueResource":    reflect.TypeFor[httpapi.QueueResource](),
 	"QueueLimits":      reflect.TypeFor[httpapi.QueueLimits](),

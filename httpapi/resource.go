@@ -134,6 +134,10 @@ func jobResource(j *store.Job) *JobResource {
 	return r
 }
 
+// NewLeasedJob returns a leased job as a lease response shows it, the
+// body that push delivery posts to a target.
+func NewLeasedJob(j *gantry.Job) *LeasedJob { return leasedJob(j) }
+
 func leasedJob(j *store.Job) *LeasedJob {
 	return &LeasedJob{
 		JobResource:    *jobResource(j),

@@ -119,6 +119,7 @@ func (s *Server) routes() {
 	s.handle("POST /v1/jobs/{id}/heartbeat", ScopeWork, endpoint(s, s.heartbeat))
 	s.handle("POST /v1/jobs/{id}/complete", ScopeWork, endpoint(s, s.complete))
 	s.handle("POST /v1/jobs/{id}/fail", ScopeWork, endpoint(s, s.fail))
+	s.handle("POST /v1/jobs/{id}/snooze", ScopeWork, endpoint(s, s.snooze))
 
 	for path, methods := range s.allow {
 		if slices.Contains(methods, http.MethodGet) {
@@ -163,6 +164,7 @@ var finishesWork = map[string]bool{
 	"POST /v1/jobs/{id}/heartbeat": true,
 	"POST /v1/jobs/{id}/complete":  true,
 	"POST /v1/jobs/{id}/fail":      true,
+	"POST /v1/jobs/{id}/snooze":    true,
 }
 
 // unmatched answers requests no route matched: 405 when the path exists

@@ -64,6 +64,14 @@ type FailRequest struct {
 	RetryIn string `json:"retry_in,omitempty"`
 }
 
+// SnoozeRequest is the JSON body of POST /v1/jobs/{id}/snooze.
+type SnoozeRequest struct {
+	LeaseToken string `json:"lease_token"`
+	// RetryIn is the delay before the job runs again, e.g. "10s". Default:
+	// none, it is available at once.
+	RetryIn string `json:"retry_in,omitempty"`
+}
+
 // leaseIn is a POST /v1/queues/{name}/lease request.
 type leaseIn struct {
 	r *http.Request
@@ -300,6 +308,43 @@ func (in *failIn) bind(s *Server, w http.ResponseWriter, r *http.Request) error 
 // retried while attempts remain unless "retry" is false.
 func (s *Server) fail(ctx context.Context, in *failIn) (*reply, error) {
 	j, err := s.client.Workers().Fail(ctx, &in.p)
+	if err != nil {
+		return nil, s.leaseLost(ctx, in.p.ID, err)
+	}
+	return &reply{status: http.StatusOK, body: jobResource(j)}, nil
+}
+
+// snoozeIn is a POST /v1/jobs/{id}/snooze request.
+type snoozeIn struct {
+	p gantry.SnoozeParams
+}
+
+func (in *snoozeIn) bind(s *Server, w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var req SnoozeRequest
+	if err := bindRequiredJSON(s, w, r, &req); err != nil {
+		return err
+	}
+	if req.LeaseToken == "" {
+		return invalidField("lease_token", "lease_token must be set")
+	}
+	in.p = gantry.SnoozeParams{ID: id, LeaseToken: req.LeaseToken}
+	if in.p.RetryIn, err = parseDuration("retry_in", req.RetryIn); err != nil {
+		return err
+	}
+	if in.p.RetryIn < 0 {
+		return invalidField("retry_in", "retry_in must not be negative")
+	}
+	return nil
+}
+
+// snooze answers POST /v1/jobs/{id}/snooze: the attempt is given back
+// unspent and the job runs again after retry_in.
+func (s *Server) snooze(ctx context.Context, in *snoozeIn) (*reply, error) {
+	j, err := s.client.Workers().Snooze(ctx, &in.p)
 	if err != nil {
 		return nil, s.leaseLost(ctx, in.p.ID, err)
 	}

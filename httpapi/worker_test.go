@@ -256,3 +256,26 @@ func TestLeaseWaitEndsOnDrain(t *testing.T) {
 		t.Errorf("the lease ended %v after the drain", took)
 	}
 }
+
+func TestSnoozeSchedulesWithoutSpendingTheAttempt(t *testing.T) {
+	e := setup(t, nil)
+	e.enqueue(`{"kind":"thumbnail","max_attempts":1}`)
+	l := e.leaseOne()
+	var got httpapi.JobResource
+	e.expect(http.StatusOK, req{method: "POST", path: "/v1/jobs/" + l.ID + "/snooze", body: map[string]any{
+		"lease_token": l.LeaseToken, "retry_in": "1m"}}).decode(t, &got)
+	if got.State != gantry.StateScheduled || got.Attempt != 0 || len(got.Errors) != 0 {
+		t.Errorf("snoozed job = %+v", got)
+	}
+	if d := got.RunAt.Sub(l.LeaseExpiresAt); d < -time.Hour || got.RunAt.Before(time.Now().Add(50*time.Second)) {
+		t.Errorf("snoozed until %v, want about a minute from now", got.RunAt)
+	}
+	p := e.expect(http.StatusConflict, req{method: "POST", path: "/v1/jobs/" + l.ID + "/snooze", body: map[string]any{"lease_token": l.LeaseToken}}).problem(t)
+	if p.Code != httpapi.CodeLeaseLost {
+		t.Errorf("stale token: %+v", p)
+	}
+	p = e.expect(http.StatusUnprocessableEntity, req{method: "POST", path: "/v1/jobs/" + l.ID + "/snooze", body: map[string]any{"lease_token": l.LeaseToken, "retry_in": "-1s"}}).problem(t)
+	if p.Code != httpapi.CodeInvalidField || p.Field != "retry_in" {
+		t.Errorf("negative retry_in: %+v", p)
+	}
+}

@@ -77,6 +77,7 @@ func commands() []*command {
 		{name: "migrate status", summary: "show the PostgreSQL schema version", run: runMigrateStatus},
 		{name: "migrate up", summary: "apply pending PostgreSQL migrations", run: runMigrateUp},
 		{name: "migrate down", summary: "revert PostgreSQL migrations", run: runMigrateDown},
+		{name: "work", args: "KIND -- COMMAND", summary: "lease jobs of kinds from a server and run a command for each", run: runWork},
 		{name: "health", summary: "probe a running server's /healthz (or /readyz): exit 0 when it answers 200", run: runHealth},
 		{name: "version", summary: "print the version", run: runVersion},
 	}

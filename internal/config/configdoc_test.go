@@ -29,7 +29,7 @@ type docRow struct {
 // readDoc returns the rows of the settings table (flag, environment, file
 // key, default, meaning) and of the queues table (file key, default,
 // meaning) of docs/configuration.md, each cell without its backquotes.
-func readDoc(t *testing.T) (settings, queues []docRow) {
+func readDoc(t *testing.T) (settings, queues, pushRows []docRow) {
 	t.Helper()
 	b, err := os.ReadFile(docPath)
 	if err != nil {
@@ -67,13 +67,38 @@ func readDoc(t *testing.T) (settings, queues []docRow) {
 			if len(cells) != 3 {
 				t.Fatalf("%s:%d: want 3 cells: %s", docPath, i+1, line)
 			}
-			queues = append(queues, docRow{line: i + 1, key: unquote(cells[0]), deflt: unquote(cells[1])})
+			r := docRow{line: i + 1, key: unquote(cells[0]), deflt: unquote(cells[1])}
+			if strings.HasPrefix(r.key, "push.") {
+				pushRows = append(pushRows, r)
+			} else {
+				queues = append(queues, r)
+			}
 		}
 	}
-	if len(settings) == 0 || len(queues) == 0 {
-		t.Fatalf("%s: no settings or queues table found", docPath)
+	if len(settings) == 0 || len(queues) == 0 || len(pushRows) == 0 {
+		t.Fatalf("%s: no settings, queues or push table found", docPath)
 	}
-	return settings, queues
+	return settings, queues, pushRows
+}
+
+// pushKeys are the keys of a push target, as docs/configuration.md writes
+// them, found from PushTarget's JSON tags (one level of nesting).
+func pushKeys() []string {
+	var out []string
+	var walk func(prefix string, t reflect.Type)
+	walk = func(prefix string, t reflect.Type) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if f.Type.Kind() == reflect.Struct {
+				walk(prefix+tag+".", f.Type)
+				continue
+			}
+			out = append(out, prefix+tag)
+		}
+	}
+	walk("push.KEY.", reflect.TypeFor[PushTarget]())
+	return out
 }
 
 // docDefault is how the doc writes a flag's default: as it is, "none" when
@@ -90,7 +115,7 @@ func docDefault(f *flag.Flag) string {
 // environment variable, file key or default.
 func TestConfigurationDoc(t *testing.T) {
 	t.Parallel()
-	settings, queues := readDoc(t)
+	settings, queues, pushRows := readDoc(t)
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	DefaultServe().Flags(fs)
 
@@ -144,6 +169,21 @@ func TestConfigurationDoc(t *testing.T) {
 	for k := range wantQueue {
 		t.Errorf("%s: the queue key %s is not documented", docPath, k)
 	}
+
+	// Every key of a push target, once.
+	wantPush := map[string]bool{}
+	for _, k := range pushKeys() {
+		wantPush[k] = true
+	}
+	for _, r := range pushRows {
+		if !wantPush[r.key] {
+			t.Errorf("%s:%d: %s is not a key of a push target", docPath, r.line, r.key)
+		}
+		delete(wantPush, r.key)
+	}
+	for k := range wantPush {
+		t.Errorf("%s: the push key %s is not documented", docPath, k)
+	}
 }
 
 // TestEveryFieldIsASetting fails when a field of Serve can be set neither
@@ -159,8 +199,8 @@ func TestEveryFieldIsASetting(t *testing.T) {
 		if _, ok := byField[name]; ok {
 			continue
 		}
-		if name == "Queues" {
-			if _, ok := DefaultServe().sections()["queues"]; ok {
+		if section := map[string]string{"Queues": "queues", "Push": "push"}[name]; section != "" {
+			if _, ok := DefaultServe().sections()[section]; ok {
 				continue
 			}
 		}
@@ -265,6 +305,27 @@ func TestExampleConfig(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("%s: no queue sets %q", examplePath, tag)
+		}
+	}
+	// Every key of a push target appears in at least one target.
+	var targets map[string]map[string]json.RawMessage
+	if err := json.Unmarshal(obj["push"], &targets); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range pushKeys() {
+		path := strings.Split(strings.TrimPrefix(k, "push.KEY."), ".")
+		found := false
+		for _, tg := range targets {
+			raw, ok := tg[path[0]]
+			if ok && len(path) == 2 {
+				var sub map[string]json.RawMessage
+				_ = json.Unmarshal(raw, &sub)
+				_, ok = sub[path[1]]
+			}
+			found = found || ok
+		}
+		if !found {
+			t.Errorf("%s: no push target sets %q", examplePath, k)
 		}
 	}
 }

@@ -126,6 +126,9 @@ type Serve struct {
 	Schema string
 	// Queues configures named queues; only the config file sets it.
 	Queues map[string]Queue
+	// Push configures the push targets, by kind or "queue:NAME"; only the
+	// config file sets it.
+	Push map[string]PushTarget
 }
 
 // Queue is the configuration of one queue in the config file.
@@ -247,21 +250,12 @@ func LoadServe(args []string, getenv func(string) string) (*Serve, error) {
 // sections are the keys of the config file that are not flags, each with
 // its decoder.
 func (s *Serve) sections() map[string]func(json.RawMessage) error {
-	return map[string]func(json.RawMessage) error{"queues": s.decodeQueues}
+	return map[string]func(json.RawMessage) error{"queues": s.decodeQueues, "push": s.decodePush}
 }
 
 func (s *Serve) decodeQueues(raw json.RawMessage) error {
-	// Keys match exactly (encoding/json would take "Workers" for
-	// "workers") and appear once; a plain unknown key is left to the
-	// decoder below.
-	var ke *jsonkeys.Error
-	if err := jsonkeys.Check(raw, reflect.TypeFor[map[string]Queue](), ""); errors.As(err, &ke) && (ke.Duplicate || ke.Suggest != "") {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	var qs map[string]Queue
-	if err := dec.Decode(&qs); err != nil {
+	qs, err := decodeSection[map[string]Queue](raw)
+	if err != nil {
 		return err
 	}
 	s.Queues = qs
@@ -269,6 +263,23 @@ func (s *Serve) decodeQueues(raw json.RawMessage) error {
 		s.Workers = q.Workers
 	}
 	return nil
+}
+
+// decodeSection decodes a section of the config file strictly: keys match
+// exactly (encoding/json would take "Workers" for "workers"), appear once,
+// and are known.
+func decodeSection[T any](raw json.RawMessage) (T, error) {
+	var v T
+	// A plain unknown key is left to the decoder below, whose error names
+	// it.
+	var ke *jsonkeys.Error
+	if err := jsonkeys.Check(raw, reflect.TypeFor[T](), ""); errors.As(err, &ke) && (ke.Duplicate || ke.Suggest != "") {
+		return v, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&v)
+	return v, err
 }
 
 // Validate checks the settings against each other.
@@ -326,6 +337,9 @@ func (s *Serve) Validate() error {
 		return fmt.Errorf("--drain-delay %v must not be negative", s.DrainDelay)
 	case s.DrainDelay >= s.ShutdownTimeout:
 		return fmt.Errorf("--drain-delay %v must be shorter than --shutdown-timeout %v", s.DrainDelay, s.ShutdownTimeout)
+	}
+	if _, err := s.PushTargets(nil); err != nil {
+		return err
 	}
 	for name, q := range s.Queues {
 		switch {

@@ -19,6 +19,7 @@ import (
 	"github.com/gantry-dev/gantry/httpapi"
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/metrics"
+	"github.com/gantry-dev/gantry/internal/push"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -63,6 +64,7 @@ type Server struct {
 	metrics *metrics.Metrics
 	client  *gantry.Client
 	api     *httpapi.Server
+	push    *push.Dispatcher // nil without push targets
 	http    *http.Server
 	ln      *limitListener
 	serving bool // http.Serve owns ln
@@ -122,6 +124,9 @@ func Open(ctx context.Context, cfg *config.Serve, opts *Options) (_ *Server, err
 	}
 	s.metrics = metrics.New(&metrics.Config{Queues: s.store, Logger: s.log})
 	if s.client, err = gantry.NewClient(metrics.InstrumentStore(s.store, s.metrics), s.clientConfig()); err != nil {
+		return nil, err
+	}
+	if err := s.openPush(); err != nil {
 		return nil, err
 	}
 	if s.api, err = httpapi.New(s.apiConfig()); err != nil {
@@ -238,6 +243,13 @@ func (s *Server) Run(ctx context.Context) error {
 		s.Close()
 		return cannotStart(err)
 	}
+	if s.push != nil {
+		if err := s.push.Start(ctx); err != nil {
+			_ = s.client.Stop(ctx)
+			s.Close()
+			return cannotStart(err)
+		}
+	}
 	if w := s.newSweeper(); w != nil {
 		sctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
@@ -309,7 +321,13 @@ func (s *Server) shutdown(served <-chan error) error {
 	defer cancel()
 	s.api.Drain()
 	stopped := make(chan error, 1)
-	go func() { stopped <- s.client.Stop(ctx) }()
+	go func() {
+		// Pushes in flight and in-process jobs get the same deadline.
+		pushed := make(chan error, 1)
+		go func() { pushed <- s.stopPush(ctx) }()
+		err := s.client.Stop(ctx)
+		stopped <- errors.Join(<-pushed, err)
+	}()
 
 	// Keep answering (503 and a failing /readyz) for a moment, so that load
 	// balancers take this node out before its listener closes.
@@ -343,6 +361,36 @@ func (s *Server) shutdown(served <-chan error) error {
 		s.log.Info("stopped")
 	}
 	return errors.Join(errs...)
+}
+
+// openPush makes the dispatcher of the configured push targets, if any,
+// with its metrics.
+func (s *Server) openPush() error {
+	targets, err := s.cfg.PushTargets(os.Getenv)
+	if err != nil {
+		return &config.UsageError{Err: err}
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	pm := s.metrics.Push(func() []metrics.PushStat {
+		var out []metrics.PushStat
+		for _, st := range s.push.Stats() {
+			out = append(out, metrics.PushStat{Target: st.Target, Limit: st.Limit, InFlight: st.InFlight})
+		}
+		return out
+	})
+	s.push, err = push.New(&push.Config{Client: s.client, Targets: targets, Logger: s.log, Observe: pm.Request})
+	return err
+}
+
+// stopPush stops the push dispatcher, if any: pushes in flight get until
+// ctx ends, then their jobs are released.
+func (s *Server) stopPush(ctx context.Context) error {
+	if s.push == nil {
+		return nil
+	}
+	return s.push.Stop(ctx)
 }
 
 // Close releases what Open opened: the listener, the blob store and the

@@ -34,8 +34,17 @@ func TestRunDemoKinds(t *testing.T) {
 	t.Parallel()
 	cfg := setup(t)
 	base := run(t, cfg)
-	res, err := http.Post(base+"/v1/jobs", "application/json",
-		strings.NewReader(`{"kind":"`+server.KindEcho+`","args":{"hello":"world"}}`))
+	j, err := enqueueAndWait(t, base, `{"kind":"`+server.KindEcho+`","args":{"hello":"world"}}`)
+	if err != nil || j.State != "succeeded" || string(j.Result) != `{"hello":"world"}` {
+		t.Errorf("echo job: %+v, %v", j, err)
+	}
+}
+
+// enqueueAndWait enqueues the job of body over base's HTTP API and
+// long-polls it until it is final.
+func enqueueAndWait(t *testing.T, base, body string) (*httpapi.JobResource, error) {
+	t.Helper()
+	res, err := http.Post(base+"/v1/jobs", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,11 +59,8 @@ func TestRunDemoKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = json.NewDecoder(res.Body).Decode(&j)
-	res.Body.Close()
-	if err != nil || j.State != "succeeded" || string(j.Result) != `{"hello":"world"}` {
-		t.Errorf("echo job: %+v, %v", j, err)
-	}
+	defer res.Body.Close()
+	return &j, json.NewDecoder(res.Body).Decode(&j)
 }
 
 // Close releases what Open opened: the same data dir opens again.

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/httpapi"
+)
+
+// script writes a shell script worker and returns its path.
+func script(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "worker.sh")
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// syncBuffer is a bytes.Buffer safe for the worker goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// work runs `gantry work` in this process against p until stop is called;
+// stop returns its exit code and stderr.
+func (p *proc) work(t *testing.T, args ...string) (stop func() (int, string)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr syncBuffer
+	e := &env{
+		getenv: func(k string) string { return map[string]string{"GANTRY_URL": p.url}[k] },
+		stdin:  strings.NewReader(""), stdout: &syncBuffer{}, stderr: &stderr,
+	}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, append([]string{"work"}, args...), e) }()
+	var once sync.Once
+	var code int
+	stop = func() (int, string) {
+		once.Do(func() { cancel(); code = <-done })
+		return code, stderr.String()
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// waitJob waits until the job's state is one of states and returns it.
+func (p *proc) waitJob(t *testing.T, id string, states ...gantry.State) httpapi.JobResource {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out := p.mustCLI(0, "jobs", "get", id, "--json")
+		var j httpapi.JobResource
+		if err := json.Unmarshal([]byte(out), &j); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range states {
+			if j.State == s {
+				return j
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s is %s, want %v:\n%s", id, j.State, states, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *proc) enqueueID(t *testing.T, args ...string) string {
+	t.Helper()
+	out := p.mustCLI(0, append([]string{"enqueue"}, append(args, "--json")...)...)
+	var j jobJSON
+	if err := json.Unmarshal([]byte(out), &j); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	return j.ID
+}
+
+func TestWorkRunsAScript(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, nil, "--demo=false")
+	sh := script(t, `
+args=$(cat)
+echo "progress 40 resizing" >&2
+echo "{\"args\":$args,\"id\":\"$GANTRY_JOB_ID\",\"kind\":\"$GANTRY_JOB_KIND\",\"queue\":\"$GANTRY_JOB_QUEUE\",\"attempt\":$GANTRY_JOB_ATTEMPT}"
+`)
+	id := p.enqueueID(t, "thumbnail", "--args", `{"w":256}`)
+	stop := p.work(t, "thumbnail", "--concurrency", "2", "--", sh)
+	j := p.waitJob(t, id, "succeeded", "failed", "retrying")
+	want := `{"args":{"w":256},"id":"` + id + `","kind":"thumbnail","queue":"default","attempt":1}`
+	if j.State != "succeeded" || string(j.Result) != want {
+		t.Errorf("job %s, result %s; want succeeded with %s", j.State, j.Result, want)
+	}
+	if j.Progress == nil || j.Progress.Percent != 40 || j.Progress.Message != "resizing" {
+		t.Errorf("progress %+v, want 40 resizing", j.Progress)
+	}
+	if code, stderr := stop(); code != 0 {
+		t.Errorf("gantry work exited %d: %s", code, stderr)
+	}
+}
+
+func TestWorkTextResultAndFailures(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, nil, "--demo=false")
+	sh := script(t, `
+mode=$(cat | sed 's/.*"mode":"\([a-z]*\)".*/\1/')
+case $mode in
+text) echo "hello world" ;;
+crash) echo "it went wrong" >&2; exit 3 ;;
+slow) sleep 30 ;;
+tempfail) exit 75 ;;
+esac
+`)
+	text := p.enqueueID(t, "job", "--args", `{"mode":"text"}`)
+	crash := p.enqueueID(t, "job", "--args", `{"mode":"crash"}`, "--max-attempts", "2")
+	slow := p.enqueueID(t, "job", "--args", `{"mode":"slow"}`, "--timeout", "1s", "--max-attempts", "2")
+	temp := p.enqueueID(t, "job", "--args", `{"mode":"tempfail"}`, "--max-attempts", "1")
+	p.work(t, "job", "--concurrency", "4", "--snooze", "1h", "--", sh)
+
+	if j := p.waitJob(t, text, "succeeded"); string(j.Result) != `"hello world"` {
+		t.Errorf("text result %s", j.Result)
+	}
+	if j := p.waitJob(t, crash, "retrying"); len(j.Errors) != 1 || !strings.Contains(j.Errors[0].Message, "exit status 3: it went wrong") {
+		t.Errorf("crash: errors %+v", j.Errors)
+	}
+	if j := p.waitJob(t, slow, "retrying"); len(j.Errors) != 1 || !strings.Contains(j.Errors[0].Message, "past its timeout 1s and was killed") {
+		t.Errorf("timeout: errors %+v", j.Errors)
+	}
+	// Exit 75 snoozes: scheduled again, its only attempt unspent.
+	if j := p.waitJob(t, temp, "scheduled"); j.Attempt != 0 || len(j.Errors) != 0 {
+		t.Errorf("exit 75: attempt %d errors %+v; want none spent", j.Attempt, j.Errors)
+	}
+}
+
+// On a signal, a running command finishes and its result is recorded; past
+// --shutdown-timeout it is killed and its job given back, unspent.
+func TestWorkShutdown(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, nil, "--demo=false")
+	dir := t.TempDir()
+	sh := script(t, `
+mode=$(cat | sed 's/.*"mode":"\([a-z]*\)".*/\1/')
+touch "`+dir+`/$mode.started"
+case $mode in
+short) sleep 1; echo '"finished"' ;;
+long) sleep 60 ;;
+esac
+`)
+	short := p.enqueueID(t, "job", "--args", `{"mode":"short"}`)
+	long := p.enqueueID(t, "job", "--args", `{"mode":"long"}`, "--max-attempts", "1")
+	stop := p.work(t, "job", "--concurrency", "2", "--shutdown-timeout", "2s", "--", sh)
+	for _, f := range []string{"short.started", "long.started"} {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never appeared", f)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	start := time.Now()
+	code, stderr := stop()
+	if code != 0 {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the shutdown took %v with --shutdown-timeout 2s", d)
+	}
+	if j := p.waitJob(t, short, "succeeded"); string(j.Result) != `"finished"` {
+		t.Errorf("the short job's result %s", j.Result)
+	}
+	if j := p.waitJob(t, long, "scheduled", "available"); j.Attempt != 0 || len(j.Errors) != 0 {
+		t.Errorf("the long job: %s attempt %d errors %+v; want given back unspent", j.State, j.Attempt, j.Errors)
+	}
+}
