@@ -86,6 +86,21 @@ type CompleteParams struct {
 	// Result, when not empty, is recorded as the job's result (a JSON
 	// value).
 	Result json.RawMessage
+	// AwaitChildren, instead of succeeding, makes the job wait for the
+	// children it spawned (Workers.Spawn) without holding the lease: it is
+	// leased again, in an attempt that does not count against
+	// max_attempts, once they are final, with their outcomes in
+	// Job.Dependencies.
+	AwaitChildren bool
+}
+
+// SpawnParams are the arguments of Workers.Spawn.
+type SpawnParams struct {
+	// ID and LeaseToken name the job and its current attempt.
+	ID         string
+	LeaseToken string
+	// Jobs are the children, as in a Workflow; refs are local to the job.
+	Jobs []WorkflowJob
 }
 
 // FailParams are the arguments of Workers.Fail.
@@ -286,7 +301,42 @@ func (w *Workers) Complete(ctx context.Context, p *CompleteParams) (*Job, error)
 	if len(p.Result) > 0 && !json.Valid(p.Result) {
 		return nil, leaseField("Result", "must be a JSON value")
 	}
+	if p.AwaitChildren {
+		return w.c.finish(ctx, store.FinishItem{ID: p.ID, LeaseToken: p.LeaseToken, Outcome: store.OutcomeAwaitChildren})
+	}
 	return w.c.finish(ctx, store.FinishItem{ID: p.ID, LeaseToken: p.LeaseToken, Outcome: store.OutcomeSucceeded, Result: p.Result})
+}
+
+// Spawn adds children to a leased job, durably, all or none, and returns
+// them by ref; complete the job with AwaitChildren to wait for them.
+// Spawning the same refs again in the same attempt creates nothing and
+// returns the first children. Errors are as for EnqueueWorkflow, or wrap
+// ErrLeaseLost.
+func (w *Workers) Spawn(ctx context.Context, p *SpawnParams) (map[string]*Job, error) {
+	if p == nil {
+		return nil, leaseField("ID", "must be set")
+	}
+	if err := checkLeased(p.ID, p.LeaseToken); err != nil {
+		return nil, err
+	}
+	attempt, ok := store.LeaseAttempt(p.LeaseToken)
+	if !ok {
+		return nil, store.ErrLeaseLost
+	}
+	c := w.c
+	plan, err := planJobs(&Workflow{Jobs: p.Jobs}, DefaultMaxWorkflowJobs, c.cfg.Now(), c.newJob, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	plan.params.Parent.LeaseToken = p.LeaseToken
+	key := store.SpawnKey(p.ID, attempt, plan.refs)
+	plan.params.IdempotencyKey, plan.params.IdempotencyHash = key, key
+	plan.params.IdempotencyExpires = plan.params.Now.Add(DefaultIdempotencyTTL)
+	res, err := c.store.Enqueue(ctx, plan.params)
+	if err != nil {
+		return nil, plan.storeError(err)
+	}
+	return plan.byRef(res), nil
 }
 
 // Fail records that the attempt holding the lease failed. The job is

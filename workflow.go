@@ -337,14 +337,9 @@ func (c *Client) EnqueueWorkflow(ctx context.Context, w Workflow, opts *Workflow
 	if err != nil {
 		return nil, p.storeError(err)
 	}
-	out := &EnqueuedWorkflow{Jobs: make(map[string]*Job, len(res.Jobs)), Replayed: res.Replayed}
+	out := &EnqueuedWorkflow{Jobs: p.byRef(res), Replayed: res.Replayed}
 	wfID := p.params.Workflow.ID
-	for i, e := range res.Jobs {
-		ref := e.Job.Ref
-		if !res.Replayed {
-			ref = p.refs[i]
-		}
-		out.Jobs[ref] = e.Job
+	for _, e := range res.Jobs {
 		if res.Replayed && e.Job.WorkflowID != "" {
 			wfID = e.Job.WorkflowID
 		}
@@ -608,6 +603,11 @@ func (c *Client) spawn(ctx context.Context, a *engine.Attempt, jobs []WorkflowJo
 	if err != nil {
 		return nil, p.storeError(err)
 	}
+	return p.byRef(res), nil
+}
+
+// byRef returns the jobs of res by ref.
+func (p *plannedWorkflow) byRef(res *store.EnqueueResult) map[string]*Job {
 	out := make(map[string]*Job, len(res.Jobs))
 	for i, e := range res.Jobs {
 		ref := e.Job.Ref
@@ -616,5 +616,5 @@ func (c *Client) spawn(ctx context.Context, a *engine.Attempt, jobs []WorkflowJo
 		}
 		out[ref] = e.Job
 	}
-	return out, nil
+	return out
 }

@@ -499,6 +499,8 @@ var goTypes = map[string]reflect.Type{
 	"WorkflowCreated":    reflect.TypeFor[httpapi.WorkflowCreated](),
 	"WorkflowResource":   reflect.TypeFor[httpapi.WorkflowResource](),
 	"WorkflowList":       reflect.TypeFor[httpapi.WorkflowList](),
+	"SpawnRequest":       reflect.TypeFor[httpapi.SpawnRequest](),
+	"SpawnResponse":      reflect.TypeFor[httpapi.SpawnResponse](),
 }
 
 // jsonFields lists the JSON members of a struct type, embedded structs

@@ -124,8 +124,12 @@ func jobResource(j *store.Job) *JobResource {
 		r.ParentID = &p
 	}
 	if j.WorkflowID != "" {
-		w, ref := j.WorkflowID, j.Ref
-		r.WorkflowID, r.Ref = &w, &ref
+		w := j.WorkflowID
+		r.WorkflowID = &w
+	}
+	if j.Ref != "" {
+		ref := j.Ref
+		r.Ref = &ref
 	}
 	r.IfDependencyFails = string(j.IfDependencyFails)
 	if j.Blob != nil {

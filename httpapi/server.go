@@ -118,6 +118,7 @@ func (s *Server) routes() {
 	s.handle("POST /v1/queues/{name}/lease", ScopeWork, endpoint(s, s.lease))
 	s.handle("POST /v1/jobs/{id}/heartbeat", ScopeWork, endpoint(s, s.heartbeat))
 	s.handle("POST /v1/jobs/{id}/complete", ScopeWork, endpoint(s, s.complete))
+	s.handle("POST /v1/jobs/{id}/children", ScopeWork, endpoint(s, s.spawn))
 	s.handle("POST /v1/jobs/{id}/fail", ScopeWork, endpoint(s, s.fail))
 	s.handle("POST /v1/jobs/{id}/snooze", ScopeWork, endpoint(s, s.snooze))
 
@@ -165,6 +166,7 @@ var finishesWork = map[string]bool{
 	"POST /v1/jobs/{id}/complete":  true,
 	"POST /v1/jobs/{id}/fail":      true,
 	"POST /v1/jobs/{id}/snooze":    true,
+	"POST /v1/jobs/{id}/children":  true,
 }
 
 // unmatched answers requests no route matched: 405 when the path exists

@@ -49,6 +49,9 @@ type HeartbeatRequest struct {
 type CompleteRequest struct {
 	LeaseToken string          `json:"lease_token"`
 	Result     json.RawMessage `json:"result,omitempty"`
+	// AwaitChildren waits for the children spawned with POST
+	// /v1/jobs/{id}/children instead of succeeding.
+	AwaitChildren bool `json:"await_children,omitempty"`
 }
 
 // FailRequest is the JSON body of POST /v1/jobs/{id}/fail.
@@ -269,7 +272,11 @@ func (in *completeIn) bind(s *Server, w http.ResponseWriter, r *http.Request) er
 
 // complete answers POST /v1/jobs/{id}/complete: the job succeeded.
 func (s *Server) complete(ctx context.Context, in *completeIn) (*reply, error) {
-	j, err := s.client.Workers().Complete(ctx, &gantry.CompleteParams{ID: in.id, LeaseToken: in.req.LeaseToken, Result: in.req.Result})
+	if in.req.AwaitChildren && in.req.Result != nil {
+		return nil, invalidField("result", "result must not be set with await_children: the job runs again")
+	}
+	j, err := s.client.Workers().Complete(ctx, &gantry.CompleteParams{ID: in.id, LeaseToken: in.req.LeaseToken,
+		Result: in.req.Result, AwaitChildren: in.req.AwaitChildren})
 	if err != nil {
 		return nil, s.leaseLost(ctx, in.id, err)
 	}

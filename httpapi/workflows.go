@@ -405,3 +405,82 @@ func (s *Server) workflowEvents(ctx context.Context, in *workflowEventsIn) (*rep
 	})
 	return nil, nil
 }
+
+// SpawnRequest is the JSON body of POST /v1/jobs/{id}/children.
+type SpawnRequest struct {
+	LeaseToken string               `json:"lease_token"`
+	Jobs       []WorkflowJobRequest `json:"jobs"`
+}
+
+// SpawnResponse is the answer of POST /v1/jobs/{id}/children: the
+// children by ref.
+type SpawnResponse struct {
+	Jobs map[string]*JobResource `json:"jobs"`
+}
+
+// spawnIn is a POST /v1/jobs/{id}/children request.
+type spawnIn struct {
+	p gantry.SpawnParams
+}
+
+func (in *spawnIn) bind(s *Server, w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if _, err := queryValues(r, nil); err != nil {
+		return err
+	}
+	body, err := readJSON(w, r, s.cfg.MaxWorkflowBody, false)
+	if err != nil {
+		return err
+	}
+	var head struct {
+		LeaseToken string          `json:"lease_token"`
+		Jobs       json.RawMessage `json:"jobs"`
+	}
+	if err := json.Unmarshal(body, &head); err != nil {
+		return jsonError(err, "")
+	}
+	if head.LeaseToken == "" {
+		return invalidField("lease_token", "lease_token must be set")
+	}
+	// The jobs are checked as those of a workflow.
+	wf, _, err := s.decodeWorkflow(spawnBody(body), s.cfg.MaxWorkflowJobs)
+	if err != nil {
+		return err
+	}
+	in.p = gantry.SpawnParams{ID: id, LeaseToken: head.LeaseToken, Jobs: wf.Jobs}
+	return nil
+}
+
+// spawnBody turns a spawn request into the workflow request of its jobs,
+// for decodeWorkflow: the same body without lease_token.
+func spawnBody(body []byte) []byte {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil {
+		return body
+	}
+	delete(m, "lease_token")
+	b, err := json.Marshal(m)
+	if err != nil {
+		return body
+	}
+	return b
+}
+
+// spawn answers POST /v1/jobs/{id}/children: children of a leased job.
+func (s *Server) spawn(ctx context.Context, in *spawnIn) (*reply, error) {
+	jobs, err := s.client.Workers().Spawn(ctx, &in.p)
+	if err != nil {
+		if errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrNotFound) {
+			return nil, s.leaseLost(ctx, in.p.ID, err)
+		}
+		return nil, workflowError(err)
+	}
+	out := SpawnResponse{Jobs: make(map[string]*JobResource, len(jobs))}
+	for ref, j := range jobs {
+		out.Jobs[ref] = jobResource(j)
+	}
+	return &reply{status: http.StatusAccepted, body: out}, nil
+}

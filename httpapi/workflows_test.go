@@ -186,3 +186,45 @@ func TestWorkflowIdempotencyAndAdmission(t *testing.T) {
 		t.Errorf("over the queue's limit: %+v", p)
 	}
 }
+
+func TestSpawnChildrenAndAwait(t *testing.T) {
+	e := setup(t, nil)
+	p := e.enqueue(`{"kind": "fan", "max_attempts": 1}`)
+	var leased httpapi.LeaseResponse
+	e.expect(http.StatusOK, req{method: "POST", path: "/v1/queues/default/lease", body: `{"kinds": ["fan"]}`}).decode(t, &leased)
+	tok := leased.Jobs[0].LeaseToken
+	body := `{"lease_token": "` + tok + `", "jobs": [{"ref": "c1", "kind": "thumb"}, {"ref": "c2", "kind": "thumb", "depends_on": ["c1"]}]}`
+	var spawned, again httpapi.SpawnResponse
+	e.expect(http.StatusAccepted, req{method: "POST", path: "/v1/jobs/" + p.ID + "/children", body: body}).decode(t, &spawned)
+	if len(spawned.Jobs) != 2 || *spawned.Jobs["c1"].ParentID != p.ID || spawned.Jobs["c2"].State != "waiting" {
+		t.Fatalf("spawned = %+v", spawned)
+	}
+	e.expect(http.StatusAccepted, req{method: "POST", path: "/v1/jobs/" + p.ID + "/children", body: body}).decode(t, &again)
+	if again.Jobs["c1"].ID != spawned.Jobs["c1"].ID {
+		t.Errorf("a repeated spawn made new children: %s, %s", again.Jobs["c1"].ID, spawned.Jobs["c1"].ID)
+	}
+	e.expect(http.StatusConflict, req{method: "POST", path: "/v1/jobs/" + p.ID + "/children",
+		body: `{"lease_token": "1.000000000000000000000000", "jobs": [{"ref": "x", "kind": "thumb"}]}`})
+	e.expect(http.StatusUnprocessableEntity, req{method: "POST", path: "/v1/jobs/" + p.ID + "/children",
+		body: `{"lease_token": "` + tok + `", "jobs": [{"ref": "x", "kind": "thumb", "depends_on": ["y"]}]}`})
+	e.expect(http.StatusBadRequest, req{method: "POST", path: "/v1/jobs/" + p.ID + "/children", body: `{"lease_token": "` + tok + `", "jobs": [{"ref": "x"}], "colour": 1}`})
+	var done httpapi.JobResource
+	e.expect(http.StatusOK, req{method: "POST", path: "/v1/jobs/" + p.ID + "/complete",
+		body: `{"lease_token": "` + tok + `", "await_children": true}`}).decode(t, &done)
+	if done.State != "waiting" || done.Attempt != 0 {
+		t.Errorf("after await: %s, attempt %d", done.State, done.Attempt)
+	}
+	for _, ref := range []string{"c1", "c2"} {
+		var l httpapi.LeaseResponse
+		e.expect(http.StatusOK, req{method: "POST", path: "/v1/queues/default/lease", body: `{"kinds": ["thumb"]}`}).decode(t, &l)
+		if len(l.Jobs) != 1 || *l.Jobs[0].Ref != ref {
+			t.Fatalf("lease of %s: %+v", ref, l.Jobs)
+		}
+		e.expect(http.StatusOK, req{method: "POST", path: "/v1/jobs/" + l.Jobs[0].ID + "/complete",
+			body: `{"lease_token": "` + l.Jobs[0].LeaseToken + `", "result": "` + ref + `"}`})
+	}
+	e.expect(http.StatusOK, req{method: "POST", path: "/v1/queues/default/lease", body: `{"kinds": ["fan"]}`}).decode(t, &leased)
+	if len(leased.Jobs) != 1 || leased.Jobs[0].Attempt != 1 || string(leased.Jobs[0].Dependencies["c2"].Result) != `"c2"` {
+		t.Fatalf("the parent leased again: %+v", leased.Jobs)
+	}
+}
