@@ -20,7 +20,7 @@ var allowedImports = map[string][]string{
 
 	// Stores know jobs and payload descriptions, nothing of scheduling,
 	// transport or each other.
-	"store":           {"blob", "internal/diskfull"},
+	"store":           {"blob", "internal/diskfull", "internal/ratelimit"},
 	"store/embedded":  {"store", "blob"},
 	"store/postgres":  {"store", "blob"},
 	"store/storetest": {"store", "blob"},

@@ -302,6 +302,10 @@ type ClaimParams struct {
 // ClaimResult is the outcome of Driver.Claim.
 type ClaimResult struct {
 	Jobs []*Job
+	// RateWait, when the queue's rate (Limits) held the claim to fewer
+	// than Max jobs, is how long until the next token: claiming again
+	// sooner finds none.
+	RateWait time.Duration
 }
 
 // HeartbeatParams are the arguments of Driver.Heartbeat. Progress and
@@ -445,6 +449,9 @@ type QueueInfo struct {
 	// OldestAvailableAt is when the job that has been available the longest
 	// became available; zero when none is.
 	OldestAvailableAt time.Time
+	// Limits are the queue's stored limits (LimitStore); nil when it has
+	// none.
+	Limits *Limits
 }
 
 // Errors every driver returns, wrapped or as they are; callers test them

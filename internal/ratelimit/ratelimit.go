@@ -64,14 +64,12 @@ func NewBucket(r Rate, burst int, now func() time.Time) *Bucket {
 	return b
 }
 
-// refill adds the tokens accrued since the last call; b.mu is held.
-func (b *Bucket) refill() time.Time {
-	now := b.now()
-	if d := now.Sub(b.last); d > 0 {
-		b.tokens = math.Min(b.burst, b.tokens+d.Seconds()*b.rate)
+// refill adds the tokens accrued from the last call to now; b.mu is held.
+func (b *Bucket) refill(now time.Time) {
+	if now.After(b.last) {
+		b.tokens = Refill(b.tokens, b.rate, b.burst, b.last, now)
 		b.last = now
 	}
-	return now
 }
 
 // Take takes up to n whole tokens at once and returns how many it took,
@@ -79,13 +77,54 @@ func (b *Bucket) refill() time.Time {
 func (b *Bucket) Take(n int) (int, time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.refill()
+	b.refill(b.now())
+	return b.take(n)
+}
+
+// TakeAt is Take at the time now rather than the bucket's clock, for
+// callers that are handed the time (a store's claim). A now before the
+// last one adds no tokens.
+func (b *Bucket) TakeAt(now time.Time, n int) (int, time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill(now)
+	return b.take(n)
+}
+
+// take takes up to n whole tokens; b.mu is held and tokens are refilled.
+func (b *Bucket) take(n int) (int, time.Duration) {
 	got := min(n, int(b.tokens))
 	if got > 0 {
 		b.tokens -= float64(got)
 		return got, 0
 	}
-	return 0, time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
+	return 0, Until(b.tokens, b.rate)
+}
+
+// Tokens returns the tokens the bucket holds now, a fraction included.
+func (b *Bucket) Tokens() float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill(b.now())
+	return b.tokens
+}
+
+// Until returns how long a bucket holding tokens (less than one) and
+// refilling at perSecond takes to hold one whole token.
+func Until(tokens, perSecond float64) time.Duration {
+	if tokens >= 1 {
+		return 0
+	}
+	return time.Duration(math.Ceil((1 - tokens) / perSecond * float64(time.Second)))
+}
+
+// Refill returns the tokens of a bucket that held tokens at last, at now:
+// what accrued at perSecond since then, up to burst.
+func Refill(tokens, perSecond, burst float64, last, now time.Time) float64 {
+	if d := now.Sub(last); d > 0 {
+		tokens += d.Seconds() * perSecond
+	}
+	return math.Min(burst, tokens)
 }
 
 // Return gives back n tokens taken but not used.

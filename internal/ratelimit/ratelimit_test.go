@@ -79,3 +79,46 @@ func TestWaitEndsWithContext(t *testing.T) {
 		t.Errorf("Wait on an empty bucket = %v, want the deadline", err)
 	}
 }
+
+func TestBucketTakeAt(t *testing.T) {
+	t.Parallel()
+	start := time.Unix(100, 0)
+	b := NewBucket(Rate{N: 50, Per: time.Second}, 10, func() time.Time { return start })
+	// Over one simulated minute, taken in steps of 7ms, the bucket gives
+	// its burst plus 50 a second.
+	got := 0
+	for now := start; now.Before(start.Add(time.Minute)); now = now.Add(7 * time.Millisecond) {
+		n, wait := b.TakeAt(now, 100)
+		if n == 0 && (wait <= 0 || wait > 20*time.Millisecond) {
+			t.Fatalf("at %v: no token and a wait of %v", now.Sub(start), wait)
+		}
+		got += n
+	}
+	if got < 3009 || got > 3010 {
+		t.Errorf("a minute at 50/s with burst 10 gave %d tokens, want 3010", got)
+	}
+	// A time before the last one adds nothing.
+	if n, _ := b.TakeAt(start, 1); n != 0 {
+		t.Errorf("a time in the past gave %d tokens", n)
+	}
+}
+
+func TestUntilRefill(t *testing.T) {
+	t.Parallel()
+	if d := Until(0.5, 10); d != 50*time.Millisecond {
+		t.Errorf("Until(0.5, 10) = %v, want 50ms", d)
+	}
+	if d := Until(1, 10); d != 0 {
+		t.Errorf("Until(1, 10) = %v, want 0", d)
+	}
+	t0 := time.Unix(0, 0)
+	if got := Refill(0, 10, 5, t0, t0.Add(200*time.Millisecond)); got != 2 {
+		t.Errorf("Refill over 200ms at 10/s = %v, want 2", got)
+	}
+	if got := Refill(4, 10, 5, t0, t0.Add(time.Second)); got != 5 {
+		t.Errorf("Refill past the burst = %v, want 5", got)
+	}
+	if got := Refill(3, 10, 5, t0, t0.Add(-time.Second)); got != 3 {
+		t.Errorf("Refill back in time = %v, want 3", got)
+	}
+}

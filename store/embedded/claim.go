@@ -22,16 +22,18 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimRe
 	if err := store.CheckLeaseFor(p.Now, p.LeaseFor); err != nil {
 		return nil, err
 	}
-	jobs, err := submit(ctx, s, &claimReq{p: p}, applied)
+	r := &claimReq{p: p}
+	jobs, err := submit(ctx, s, r, applied)
 	if err != nil {
 		return nil, err
 	}
-	return &store.ClaimResult{Jobs: jobs}, nil
+	return &store.ClaimResult{Jobs: jobs, RateWait: r.rateWait}, nil
 }
 
 type claimReq struct {
 	reqBase[[]*store.Job]
-	p *store.ClaimParams
+	p        *store.ClaimParams
+	rateWait time.Duration // ClaimResult.RateWait
 }
 
 // candidate is an entry of the available index.
@@ -46,14 +48,17 @@ type candidate struct {
 func (r *claimReq) apply(tx *txn) {
 	p := r.p
 	tx.promoteDue(p.Now, tx.s.opts.PromoteLimit)
-	kinds := claimKinds(tx.m.queues[p.Queue], p)
+	q := tx.m.queues[p.Queue]
+	kinds := claimKinds(q, p)
 	if len(kinds) == 0 {
 		return
 	}
+	allowed := q.claimLimit(p)
+	defer func() { r.rateWait = q.settleLimit(p, allowed, len(r.res)) }()
 	sc := &availScan{tx: tx, queue: p.Queue}
 	defer sc.close()
-	for prio := store.MinPriority; prio <= store.MaxPriority && len(r.res) < p.Max; prio++ {
-		cands, err := sc.candidates(kinds, prio, p.Max-len(r.res))
+	for prio := store.MinPriority; prio <= store.MaxPriority && len(r.res) < allowed; prio++ {
+		cands, err := sc.candidates(kinds, prio, allowed-len(r.res))
 		if err == nil {
 			err = r.claim(tx, prio, cands)
 		}

@@ -28,6 +28,7 @@ import (
 //	c <queue> 0 <kind> 0 <state1>             -> count8
 //	r <queue> 0 <kind> 0 <prio1>              -> cursor (since8 seq8) + available count8
 //	q <queue>                                 -> queue settings (paused)
+//	n <queue>                                 -> queue limits (JSON; format 5, limits.go)
 //	i <idempotency key>                       -> hash, expiry, job ids
 //	e <expiry8> <idempotency key>             idempotency keys by expiry
 //	z <id16>                                  job spec (immutable), last: see below
@@ -54,6 +55,7 @@ const (
 	tCount     = 'c'
 	tCursor    = 'r'
 	tQueue     = 'q'
+	tLimits    = 'n'
 	tIdem      = 'i'
 	tIdemExpir = 'e'
 )
@@ -66,7 +68,7 @@ var (
 // formatVersion is the layout of the keys and records this code writes:
 // the version of the last migration (migrate.go). Open migrates a
 // directory written in an older format and refuses one written in a newer.
-const formatVersion = 3
+const formatVersion = 5
 
 type jobID = [16]byte
 

@@ -69,7 +69,10 @@ type queueMem struct {
 	name string
 	// paused and settings mirror the queue's q record.
 	paused, settings bool
-	kinds            map[string]*kindMem
+	// limits mirror the queue's n record, and tokens are its rate's bucket.
+	limits store.Limits
+	tokens store.Tokens
+	kinds  map[string]*kindMem
 	// kindList holds kinds sorted by name, for a stable claim order.
 	kindList []*kindMem
 }
@@ -159,6 +162,9 @@ func loadMemory(db *pebble.DB) (*memory, error) {
 		q.paused = len(v) > 0 && v[0] == 1
 		return nil
 	})
+	if err == nil {
+		err = loadLimits(db, m)
+	}
 	if err != nil {
 		return nil, err
 	}

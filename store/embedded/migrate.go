@@ -22,7 +22,10 @@ import (
 
 // migration is one step of the format.
 type migration struct {
-	// version is the format the step produces, from 2 up without gaps.
+	// version is the format the step produces, from 2 up. The numbers
+	// increase; one may be skipped (format 4 is reserved for a change
+	// still being made), and a database goes from the version it has to
+	// the next one listed.
 	version uint32
 	// name says what changed.
 	name string
@@ -36,7 +39,13 @@ type migration struct {
 var migrations = []migration{
 	{2, "job specs sort after every other table (table 'j' becomes 'z')", migrateSpecsLast},
 	{3, "dependency edges are kept after the dependency finishes, from both sides (tables 'd' and 'b'), for workflows", migrateEdges},
+	{5, "queue limits (table 'n')", migrateNothing},
 }
+
+// migrateNothing is a step that only records the new version: the format
+// adds a table that starts empty, and an older Gantry must not open a
+// database that may hold it.
+func migrateNothing(pebble.Reader, *pebble.Batch) error { return nil }
 
 // migrateFormat brings db to formatVersion: it writes the version into a
 // new database, applies the migrations a database written in an older
@@ -56,6 +65,7 @@ func migrateFormat(db *pebble.DB, log *slog.Logger) error {
 		if m.version <= got {
 			continue
 		}
+		from := got
 		b := db.NewBatch()
 		err := m.apply(db, b)
 		if err == nil {
@@ -66,9 +76,10 @@ func migrateFormat(db *pebble.DB, log *slog.Logger) error {
 		}
 		b.Close()
 		if err != nil {
-			return fmt.Errorf("migrating the data from format %d to %d (%s): %w", m.version-1, m.version, m.name, err)
+			return fmt.Errorf("migrating the data from format %d to %d (%s): %w", from, m.version, m.name, err)
 		}
-		log.Info("embedded: migrated the data dir", slog.Int("from", int(m.version-1)), slog.Int("to", int(m.version)),
+		got = m.version
+		log.Info("embedded: migrated the data dir", slog.Int("from", int(from)), slog.Int("to", int(m.version)),
 			slog.String("migration", m.name))
 	}
 	return nil

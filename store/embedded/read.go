@@ -169,7 +169,7 @@ type queuesReq struct {
 func (r *queuesReq) apply(tx *txn) {
 	res := make([]store.QueueInfo, 0, len(tx.m.queues))
 	for _, q := range tx.m.queues {
-		info := store.QueueInfo{Name: q.name, Paused: q.paused, Counts: make(map[store.State]int64)}
+		info := store.QueueInfo{Name: q.name, Paused: q.paused, Counts: make(map[store.State]int64), Limits: q.limitsOf()}
 		for _, k := range q.kindList {
 			for b := 1; b <= numStates; b++ {
 				if n := k.counts[b]; n != 0 {

@@ -46,7 +46,7 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimRe
 		return nil, err
 	}
 	br := s.pool.SendBatch(ctx, s.claimBatch(p))
-	changes, cs, err := readClaim(br)
+	changes, bk, cs, err := readClaim(br)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
@@ -54,7 +54,7 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimRe
 		return nil, s.wrap("claim", err)
 	}
 	slices.SortFunc(cs, claimOrder)
-	res := &store.ClaimResult{Jobs: make([]*store.Job, len(cs))}
+	res := &store.ClaimResult{Jobs: make([]*store.Job, len(cs)), RateWait: bk.rateWait(p.Max, len(cs))}
 	var waiting []string
 	for i, c := range cs {
 		res.Jobs[i] = c.job
@@ -96,7 +96,8 @@ func (s *Store) claimBatch(p *store.ClaimParams) *pgx.Batch {
 	// store.NewLeaseToken makes it: the bits are bytes 1-6 and 11-16 of two
 	// version 4 UUIDs from the server's strong random source (the version
 	// and variant bits lie in bytes 7 and 9).
-	b.Queue(s.q.sql(`UPDATE {jobs} j SET state = 'running', attempt = j.attempt + 1, started_at = $5,
+	b.Queue(s.q.sql(takeTokens), p.Queue, now)
+	b.Queue(s.q.sql(`WITH u AS (UPDATE {jobs} j SET state = 'running', attempt = j.attempt + 1, started_at = $5,
 			lease_token = (j.attempt + 1)::text || '.' || encode(
 				substring(uuid_send(gen_random_uuid()) FROM 1 FOR 6) ||
 				substring(uuid_send(gen_random_uuid()) FROM 11 FOR 6), 'hex'),
@@ -107,9 +108,10 @@ func (s *Store) claimBatch(p *store.ClaimParams) *pgx.Batch {
 				AND NOT (kind = ANY($3::text[]))
 				AND NOT EXISTS (SELECT 1 FROM {queues} q WHERE q.name = $1 AND q.paused)
 			ORDER BY priority, available_at, id
-			LIMIT $4 FOR UPDATE SKIP LOCKED) c
+			LIMIT `+claimAllowed+` FOR UPDATE SKIP LOCKED) c
 		WHERE j.id = c.id
-		RETURNING `+jobColsOf("j")+`, j.available_at, j.has_waits`),
+		RETURNING `+jobColsOf("j")+`, j.available_at, j.has_waits), `+claimSpend+`
+		SELECT * FROM u`),
 		p.Queue, p.Kinds, exclude, p.Max, now, expires)
 	return b
 }
@@ -122,21 +124,26 @@ type claimed struct {
 }
 
 // readClaim reads the answers of a claimBatch: the changes of the jobs it
-// promoted and the jobs it claimed, in no order. The caller closes br.
-func readClaim(br pgx.BatchResults) ([]store.Change, []claimed, error) {
+// promoted, the queue's bucket, and the jobs it claimed, in no order. The
+// caller closes br.
+func readClaim(br pgx.BatchResults) ([]store.Change, bucket, []claimed, error) {
 	if _, err := br.Exec(); err != nil {
-		return nil, nil, err
+		return nil, bucket{}, nil, err
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return nil, nil, err
+		return nil, bucket{}, nil, err
 	}
 	changes, err := scanChanges(rows)
 	if err != nil {
-		return nil, nil, err
+		return nil, bucket{}, nil, err
+	}
+	bk, err := readBucket(br)
+	if err != nil {
+		return nil, bucket{}, nil, err
 	}
 	if rows, err = br.Query(); err != nil {
-		return nil, nil, err
+		return nil, bucket{}, nil, err
 	}
 	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (claimed, error) {
 		var c claimed
@@ -144,7 +151,7 @@ func readClaim(br pgx.BatchResults) ([]store.Change, []claimed, error) {
 		c.job, err = scanJob(r, &c.at, &c.waits)
 		return c, err
 	})
-	return changes, cs, err
+	return changes, bk, cs, err
 }
 
 // claimOrder is the order of the claim's ORDER BY, which UPDATE ...

@@ -125,12 +125,15 @@ func (s *Store) Queues(ctx context.Context) ([]store.QueueInfo, error) {
 		return nil, s.wrap("queues", err)
 	}
 	var paused bool
-	rows, err = s.pool.Query(ctx, `SELECT name, paused FROM `+s.q.queues)
+	var rate pgtype.Text
+	var burst pgtype.Int4
+	rows, err = s.pool.Query(ctx, `SELECT name, paused, rate, burst FROM `+s.q.queues)
 	if err != nil {
 		return nil, s.wrap("queues", err)
 	}
-	if _, err := pgx.ForEachRow(rows, []any{&name, &paused}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&name, &paused, &rate, &burst}, func() error {
 		info(name).Paused = paused
+		info(name).Limits = limitsOf(rate, burst)
 		return nil
 	}); err != nil {
 		return nil, s.wrap("queues", err)

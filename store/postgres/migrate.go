@@ -22,7 +22,9 @@ var migrationFS embed.FS
 
 // Migration is one step of the schema, embedded in the binary.
 type Migration struct {
-	// Version numbers the step, from 1 up without gaps.
+	// Version numbers the step, from 1 up. The numbers increase; one may
+	// be skipped (3 and 4 are reserved for changes still being made), and a
+	// schema goes from the version it has to the next one listed.
 	Version int
 	// Name describes the step, from its file name.
 	Name string
@@ -94,7 +96,7 @@ func loadMigrations() []Migration {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
 	for i, m := range out {
-		if m.Version != i+1 || m.up == "" || m.down == "" {
+		if (i == 0 && m.Version != 1) || (i > 0 && m.Version <= out[i-1].Version) || m.up == "" || m.down == "" {
 			panic(fmt.Sprintf("postgres: migration %04d is missing a file or out of sequence", m.Version))
 		}
 	}
@@ -106,7 +108,7 @@ func Migrations() []Migration { return append([]Migration(nil), migrations...) }
 
 // LatestVersion is the newest schema version this build knows; Open needs
 // the schema at exactly this version.
-func LatestVersion() int { return len(migrations) }
+func LatestVersion() int { return migrations[len(migrations)-1].Version }
 
 // Migrate moves the schema up or down to version target (0 removes every
 // table Gantry made; LatestVersion() is what Open needs), one transaction
@@ -151,8 +153,10 @@ func Migrate(ctx context.Context, db Beginner, schema string, target int) (*Migr
 		return nil, fmt.Errorf("postgres: migrate: schema %s is at version %d, newer than this build's %d: %w",
 			schema, current, LatestVersion(), ErrSchemaVersion)
 	}
-	for v := current + 1; v <= target; v++ {
-		m := migrations[v-1]
+	for _, m := range migrations {
+		if m.Version <= current || m.Version > target {
+			continue
+		}
 		if _, err := tx.Exec(ctx, expandSchema(m.up, q)); err != nil {
 			return nil, fmt.Errorf("postgres: migrate: up %04d_%s: %w", m.Version, m.Name, err)
 		}
@@ -161,8 +165,11 @@ func Migrate(ctx context.Context, db Beginner, schema string, target int) (*Migr
 			return nil, fmt.Errorf("postgres: migrate: recording %04d: %w", m.Version, err)
 		}
 	}
-	for v := current; v > target; v-- {
-		m := migrations[v-1]
+	for i := len(migrations) - 1; i >= 0; i-- {
+		m := migrations[i]
+		if m.Version > current || m.Version <= target {
+			continue
+		}
 		if _, err := tx.Exec(ctx, expandSchema(m.down, q)); err != nil {
 			return nil, fmt.Errorf("postgres: migrate: down %04d_%s: %w", m.Version, m.Name, err)
 		}
@@ -216,8 +223,10 @@ func status(ctx context.Context, tx pgx.Tx, schema string) (*MigrationStatus, er
 	for _, a := range st.Applied {
 		st.Current = max(st.Current, a.Version)
 	}
-	if st.Current < st.Latest {
-		st.Pending = Migrations()[st.Current:]
+	for _, m := range migrations {
+		if m.Version > st.Current {
+			st.Pending = append(st.Pending, m)
+		}
 	}
 	return st, nil
 }

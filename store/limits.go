@@ -1,0 +1,121 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/ratelimit"
+)
+
+// Limits are the flow-control limits of one queue, kept in the store so
+// that they hold for every node and survive restarts. They apply to every
+// Claim of the queue: in-process handlers, leased workers and push targets
+// all claim.
+type Limits struct {
+	// Rate, when set ("50/s", "3000/m", "10/h"), caps how many jobs of the
+	// queue are claimed: a token bucket that refills at Rate and holds at
+	// most Burst tokens, one token a claimed job. Empty: no rate limit.
+	Rate string `json:"rate,omitempty"`
+	// Burst is how many tokens the bucket holds at most, at least 1; zero
+	// means 1.
+	Burst int `json:"burst,omitempty"`
+}
+
+// MaxBurst bounds Limits.Burst.
+const MaxBurst = 1_000_000
+
+// Zero reports whether l limits nothing.
+func (l Limits) Zero() bool { return l.Rate == "" }
+
+// Bucket returns l's rate in tokens per second and its burst, or zeros
+// when l has no rate. l must be valid.
+func (l Limits) Bucket() (perSecond float64, burst int) {
+	if l.Rate == "" {
+		return 0, 0
+	}
+	r, _ := ratelimit.Parse(l.Rate)
+	return r.PerSecond(), max(l.Burst, 1)
+}
+
+// Validate checks l, returning a *FieldError naming the bad field.
+func (l Limits) Validate() error {
+	if l.Rate != "" {
+		if _, err := ratelimit.Parse(l.Rate); err != nil {
+			return &FieldError{Index: -1, Field: "Rate", Reason: "must be N/s, N/m or N/h with N a positive number"}
+		}
+	}
+	if l.Burst < 0 || l.Burst > MaxBurst {
+		return &FieldError{Index: -1, Field: "Burst", Reason: fmt.Sprintf("must be between 0 and %d", MaxBurst)}
+	}
+	return nil
+}
+
+// LimitStore is an optional capability of a Driver, found with As: a store
+// that keeps queue limits and applies them in Claim. Both stores of this
+// module have it; a driver without it limits nothing.
+type LimitStore interface {
+	// SetLimits records the limits of a queue, durably; zero Limits remove
+	// them. It works on queues that have no jobs yet, and the queue then
+	// exists (Queues lists it). QueueInfo.Limits reports them.
+	SetLimits(ctx context.Context, p *SetLimitsParams) error
+}
+
+// SetLimitsParams are the arguments of LimitStore.SetLimits.
+type SetLimitsParams struct {
+	Queue  string
+	Limits Limits
+	// Now starts the queue's bucket full, when its rate changes.
+	Now time.Time
+}
+
+// CheckSetLimits checks p as every driver's SetLimits does.
+func CheckSetLimits(p *SetLimitsParams) error {
+	if err := CheckName("Queue", p.Queue); err != nil {
+		return err
+	}
+	return p.Limits.Validate()
+}
+
+// Tokens is a queue's token bucket as a store keeps it: the tokens it held
+// at Last.
+type Tokens struct {
+	N    float64
+	Last time.Time
+}
+
+// Take takes up to n tokens from b at now under l's rate, and returns how
+// many it took. A bucket never set (zero Last) starts full. With no rate,
+// every n is taken.
+func (b *Tokens) Take(l Limits, now time.Time, n int) int {
+	perSecond, burst := l.Bucket()
+	if perSecond == 0 {
+		return n
+	}
+	if b.Last.IsZero() {
+		b.N, b.Last = float64(burst), now
+	}
+	b.N = ratelimit.Refill(b.N, perSecond, float64(burst), b.Last, now)
+	if now.After(b.Last) {
+		b.Last = now
+	}
+	got := min(n, int(b.N))
+	b.N -= float64(got)
+	return got
+}
+
+// Wait returns how long until b holds a whole token under l's rate.
+func (b *Tokens) Wait(l Limits) time.Duration {
+	perSecond, _ := l.Bucket()
+	return TokenWait(b.N, perSecond)
+}
+
+// TokenWait returns how long a bucket holding tokens and refilling at
+// perSecond takes to hold a whole token; zero when it holds one, or has
+// no rate.
+func TokenWait(tokens, perSecond float64) time.Duration {
+	if perSecond <= 0 {
+		return 0
+	}
+	return ratelimit.Until(tokens, perSecond)
+}
