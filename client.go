@@ -115,6 +115,11 @@ type QueueConfig struct {
 	// Workers is how many jobs of the queue run at once in this client, 1
 	// to MaxWorkers. Default DefaultWorkers.
 	Workers int
+	// Limits, when set, are recorded as the queue's stored limits at
+	// Start (see Limits and Client.SetLimits); a queue whose stored limits
+	// differ logs a warning naming the difference. Nil leaves the stored
+	// limits as they are.
+	Limits *Limits
 }
 
 // PeriodicJob is a job enqueued once per tick of a cron schedule.
@@ -180,6 +185,8 @@ type Client struct {
 	engine  *engine.Engine
 	hub     *hub
 	workers Workers
+	// limits are the Limits of Config.Queues, applied at Start.
+	limits map[string]Limits
 }
 
 // NewClient returns a client on st. It checks cfg but does not touch the
@@ -195,7 +202,18 @@ func NewClient(st store.Driver, cfg *Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: ec, store: st}
+	c := &Client{cfg: ec, store: st, limits: map[string]Limits{}}
+	for name, q := range cfg.Queues {
+		if q.Limits != nil {
+			if err := store.CheckName("Queue", name); err != nil {
+				return nil, fmt.Errorf("gantry: Queues: %w", err)
+			}
+			if err := q.Limits.Validate(); err != nil {
+				return nil, fmt.Errorf("gantry: Queues[%s].Limits: %w", name, err)
+			}
+			c.limits[name] = *q.Limits
+		}
+	}
 	c.cfg.Owner = c
 	c.workers.c = c
 	if c.cfg.Periodic, err = c.periodic(cfg.Periodic); err != nil {
@@ -242,9 +260,14 @@ func (c *Client) periodic(jobs []PeriodicJob) ([]engine.Periodic, error) {
 	return out, nil
 }
 
-// Start checks that the store answers, then starts working the configured
-// queues. The client works until Stop, whatever happens to ctx.
+// Start checks that the store answers, records the Limits that
+// Config.Queues sets (the last client to start wins), then starts working
+// the configured queues. The client works until Stop, whatever happens to
+// ctx.
 func (c *Client) Start(ctx context.Context) error {
+	if err := c.applyLimits(ctx); err != nil {
+		return err
+	}
 	return c.engine.Start(ctx)
 }
 

@@ -139,7 +139,7 @@ func (w *Workers) Lease(ctx context.Context, p *LeaseParams) ([]*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	jobs, err := c.claim(ctx, claim)
+	jobs, rateWait, err := c.claim(ctx, claim)
 	if err != nil || len(jobs) > 0 || p == nil || p.Wait == 0 {
 		return jobs, err
 	}
@@ -159,11 +159,21 @@ func (w *Workers) Lease(ctx context.Context, p *LeaseParams) ([]*Job, error) {
 	defer deadline.Stop()
 	ticker := time.NewTicker(poll)
 	defer ticker.Stop()
-	for {
-		if jobs, err := c.claim(ctx, claim); err != nil || len(jobs) > 0 {
-			return jobs, err
+	// A queue's rate (Limits) that held a claim back is tried again when
+	// its next token is there: no change notification tells of that.
+	var rateC <-chan time.Time
+	for first := true; ; first = false {
+		if !first {
+			if jobs, rateWait, err = c.claim(ctx, claim); err != nil || len(jobs) > 0 {
+				return jobs, err
+			}
+		}
+		rateC = nil
+		if rateWait > 0 {
+			rateC = time.After(rateWait) // collected unfired once unreferenced (Go 1.23)
 		}
 		select {
+		case <-rateC:
 		case <-wake:
 		case <-ticker.C:
 		case <-deadline.C:
@@ -224,23 +234,24 @@ func (c *Client) claimParams(p *LeaseParams) (*store.ClaimParams, error) {
 	return claim, nil
 }
 
-// claim claims jobs for an external worker and tells the Started hook.
-func (c *Client) claim(ctx context.Context, p *store.ClaimParams) ([]*Job, error) {
+// claim claims jobs for an external worker and tells the Started hook. It
+// also returns the claim's store.ClaimResult.RateWait.
+func (c *Client) claim(ctx context.Context, p *store.ClaimParams) ([]*Job, time.Duration, error) {
 	p.Now = c.cfg.Now()
 	// claimParams bounded LeaseFor; the lease must also end in the window.
 	if err := store.CheckAfter("LeaseFor", p.Now, p.LeaseFor); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	res, err := c.store.Claim(ctx, p)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if h := c.cfg.Hooks.Started; h != nil {
 		for _, j := range res.Jobs {
 			h(j)
 		}
 	}
-	return res.Jobs, nil
+	return res.Jobs, res.RateWait, nil
 }
 
 // Heartbeat tells that the worker holding a job's lease is still at it: it

@@ -114,6 +114,17 @@ func (q *queue) fetch() {
 			default:
 			}
 		}
+		if res.RateWait > 0 {
+			// The queue's rate held the claim back: claim again when the
+			// next token is there, not sooner, whatever wakes come.
+			timer.Reset(res.RateWait)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
 		timer.Reset(poll)
 		select {
 		case <-q.wakeC:

@@ -1,0 +1,194 @@
+package gantry_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"math"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/store/embedded"
+)
+
+// limitSpan is how long the rate tests measure: 3s in make test, a minute
+// with GANTRY_LIMITS_LONG=1 (make test-limits-long).
+func limitSpan() time.Duration {
+	if os.Getenv("GANTRY_LIMITS_LONG") != "" {
+		return time.Minute
+	}
+	return 3 * time.Second
+}
+
+// startTimes records when jobs start.
+type startTimes struct {
+	mu sync.Mutex
+	at []time.Time
+}
+
+func (s *startTimes) add() {
+	s.mu.Lock()
+	s.at = append(s.at, time.Now())
+	s.mu.Unlock()
+}
+
+// check fails t unless the jobs that started within span of the first
+// number burst + rate*span, within 5%.
+func (s *startTimes) check(t *testing.T, perSecond float64, burst int, span time.Duration) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.at) == 0 {
+		t.Fatal("no job started")
+	}
+	first, n := s.at[0], 0
+	for _, at := range s.at {
+		if at.Sub(first) < span {
+			n++
+		}
+	}
+	want := float64(burst) + perSecond*span.Seconds()
+	if dev := math.Abs(float64(n)-want) / want; dev > 0.05 {
+		t.Errorf("%d jobs started in %v at %v/s with burst %d, want %.0f within 5%% (off by %.1f%%)", n, span, perSecond, burst, want, dev*100)
+	}
+	t.Logf("%d jobs started in %v, want %.0f", n, span, want)
+}
+
+func enqueueGreets(t *testing.T, c *gantry.Client, n int) {
+	t.Helper()
+	specs := make([]gantry.JobSpec, n)
+	for i := range specs {
+		specs[i] = gantry.JobSpec{Kind: "greet", Args: []byte(`{"name":"x"}`)}
+	}
+	for i := 0; i < n; i += 500 {
+		if _, err := c.EnqueueBatch(context.Background(), specs[i:min(i+500, n)], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestLimitsRateInProcess: in-process handlers start a rate-limited
+// queue's jobs at its rate, however many workers wait.
+func TestLimitsRateInProcess(t *testing.T) {
+	t.Parallel()
+	span := limitSpan()
+	const perSecond, burst = 40, 5
+	var st startTimes
+	reg := gantry.NewRegistry()
+	gantry.Register(reg, gantry.HandlerFunc[greetArgs](func(context.Context, *gantry.Task[greetArgs]) error {
+		st.add()
+		return nil
+	}))
+	c := setup(t, reg, &gantry.Config{Queues: map[string]gantry.QueueConfig{
+		gantry.DefaultQueue: {Workers: 16, Limits: &gantry.Limits{Rate: "40/s", Burst: burst}}}})
+	enqueueGreets(t, c, int(perSecond*span.Seconds())+200)
+	time.Sleep(span + 300*time.Millisecond)
+	st.check(t, perSecond, burst, span)
+}
+
+// TestLimitsRateLeased: external workers leasing as fast as they can get
+// a rate-limited queue's jobs at its rate.
+func TestLimitsRateLeased(t *testing.T) {
+	t.Parallel()
+	span := limitSpan()
+	const perSecond, burst = 40, 5
+	c := setup(t, gantry.NewRegistry(), &gantry.Config{Queues: map[string]gantry.QueueConfig{
+		gantry.DefaultQueue: {Workers: 1, Limits: &gantry.Limits{Rate: "40/s", Burst: burst}}}})
+	enqueueGreets(t, c, int(perSecond*span.Seconds())+200)
+	var st startTimes
+	ctx, cancel := context.WithTimeout(context.Background(), span+300*time.Millisecond)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				jobs, err := c.Workers().Lease(ctx, &gantry.LeaseParams{Max: 10, Wait: time.Second})
+				if err != nil {
+					return
+				}
+				for range jobs {
+					st.add()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st.check(t, perSecond, burst, span)
+}
+
+// TestLimitsRestart: the limits a client's config sets are stored and
+// survive a restart; a client started later with other limits applies
+// its own and warns naming the difference.
+func TestLimitsRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx := context.Background()
+	run := func(l *gantry.Limits, logs *bytes.Buffer) []gantry.QueueInfo {
+		t.Helper()
+		st, err := embedded.Open(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		c, err := gantry.NewClient(st, &gantry.Config{
+			Logger: slog.New(slog.NewTextHandler(logs, nil)),
+			Queues: map[string]gantry.QueueConfig{"mail": {Workers: 1, Limits: l}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer c.Stop(ctx)
+		qs, err := c.Queues(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return qs
+	}
+	limitsOf := func(qs []gantry.QueueInfo) *gantry.Limits {
+		for _, q := range qs {
+			if q.Name == "mail" {
+				return q.Limits
+			}
+		}
+		return nil
+	}
+	var logs bytes.Buffer
+	a := gantry.Limits{Rate: "50/s", Burst: 10}
+	if got := limitsOf(run(&a, &logs)); got == nil || *got != a {
+		t.Fatalf("limits after the first start: %+v, want %+v", got, a)
+	}
+	if got := limitsOf(run(nil, &logs)); got == nil || *got != a {
+		t.Errorf("a start without limits in its config changed them: %+v, want %+v", got, a)
+	}
+	if logs.Len() != 0 {
+		t.Errorf("warnings with the same or no config limits: %s", logs.String())
+	}
+	b := gantry.Limits{Rate: "20/s", Burst: 10}
+	if got := limitsOf(run(&b, &logs)); got == nil || *got != b {
+		t.Errorf("limits after a start with others: %+v, want %+v (the last start wins)", got, b)
+	}
+	if out := logs.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "queue=mail") ||
+		!strings.Contains(out, `rate \"50/s\" -> \"20/s\"`) || strings.Contains(out, "burst") {
+		t.Errorf("the warning does not name the difference: %s", out)
+	}
+}
+
+func TestLimitsInvalidConfig(t *testing.T) {
+	t.Parallel()
+	st, err := embedded.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, err = gantry.NewClient(st, &gantry.Config{Queues: map[string]gantry.QueueConfig{
+		"q": {Workers: 1, Limits: &gantry.Limits{Rate: "fast"}}}})
+	if err == nil || !strings.Contains(err.Error(), "Rate") {
+		t.Errorf("NewClient with a bad rate: %v, want an error naming Rate", err)
+	}
+}
