@@ -40,6 +40,12 @@ type Config struct {
 	// Queues configures the queues this client works. Default: the
 	// "default" queue with DefaultWorkers workers.
 	Queues map[string]QueueConfig
+	// Limits sets queues' stored limits, by queue name, at Start (see
+	// Limits and Client.SetLimits), whether this client works the queue
+	// or not: the last client to start wins, and a queue whose stored
+	// limits differ logs a warning naming the difference. A queue not
+	// listed keeps its stored limits.
+	Limits map[string]Limits
 	// MaxAttempts is the attempts a job gets when it sets none, 1 to
 	// store.MaxMaxAttempts. Default DefaultMaxAttempts.
 	MaxAttempts int
@@ -115,11 +121,6 @@ type QueueConfig struct {
 	// Workers is how many jobs of the queue run at once in this client, 1
 	// to MaxWorkers. Default DefaultWorkers.
 	Workers int
-	// Limits, when set, are recorded as the queue's stored limits at
-	// Start (see Limits and Client.SetLimits); a queue whose stored limits
-	// differ logs a warning naming the difference. Nil leaves the stored
-	// limits as they are.
-	Limits *Limits
 }
 
 // PeriodicJob is a job enqueued once per tick of a cron schedule.
@@ -203,16 +204,14 @@ func NewClient(st store.Driver, cfg *Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{cfg: ec, store: st, limits: map[string]Limits{}}
-	for name, q := range cfg.Queues {
-		if q.Limits != nil {
-			if err := store.CheckName("Queue", name); err != nil {
-				return nil, fmt.Errorf("gantry: Queues: %w", err)
-			}
-			if err := q.Limits.Validate(); err != nil {
-				return nil, fmt.Errorf("gantry: Queues[%s].Limits: %w", name, err)
-			}
-			c.limits[name] = *q.Limits
+	for name, l := range cfg.Limits {
+		if err := store.CheckName("Queue", name); err != nil {
+			return nil, fmt.Errorf("gantry: Limits: %w", err)
 		}
+		if err := l.Validate(); err != nil {
+			return nil, fmt.Errorf("gantry: Limits[%s]: %w", name, err)
+		}
+		c.limits[name] = l
 	}
 	c.cfg.Owner = c
 	c.workers.c = c
@@ -260,8 +259,7 @@ func (c *Client) periodic(jobs []PeriodicJob) ([]engine.Periodic, error) {
 	return out, nil
 }
 
-// Start checks that the store answers, records the Limits that
-// Config.Queues sets (the last client to start wins), then starts working
+// Start checks that the store answers, records the Config.Limits (the last client to start wins), then starts working
 // the configured queues. The client works until Stop, whatever happens to
 // ctx.
 func (c *Client) Start(ctx context.Context) error {

@@ -35,7 +35,7 @@ func (c *Client) SetLimits(ctx context.Context, queue string, l Limits) error {
 	return ls.SetLimits(ctx, &store.SetLimitsParams{Queue: queue, Limits: l, Now: c.cfg.Now()})
 }
 
-// applyLimits records the limits Config.Queues sets, at Start: the stored
+// applyLimits records Config.Limits, at Start: the stored
 // limits are the truth, and the last client to start with a config that
 // differs for a queue wins, with a warning naming the difference.
 func (c *Client) applyLimits(ctx context.Context) error {

@@ -84,7 +84,7 @@ func TestLimitsRateInProcess(t *testing.T) {
 		return nil
 	}))
 	c := setup(t, reg, &gantry.Config{Queues: map[string]gantry.QueueConfig{
-		gantry.DefaultQueue: {Workers: 16, Limits: &gantry.Limits{Rate: "40/s", Burst: burst}}}})
+		gantry.DefaultQueue: {Workers: 16}}, Limits: map[string]gantry.Limits{gantry.DefaultQueue: {Rate: "40/s", Burst: burst}}})
 	enqueueGreets(t, c, int(perSecond*span.Seconds())+200)
 	time.Sleep(span + 300*time.Millisecond)
 	st.check(t, perSecond, burst, span)
@@ -97,7 +97,7 @@ func TestLimitsRateLeased(t *testing.T) {
 	span := limitSpan()
 	const perSecond, burst = 40, 5
 	c := setup(t, gantry.NewRegistry(), &gantry.Config{Queues: map[string]gantry.QueueConfig{
-		gantry.DefaultQueue: {Workers: 1, Limits: &gantry.Limits{Rate: "40/s", Burst: burst}}}})
+		gantry.DefaultQueue: {Workers: 1}}, Limits: map[string]gantry.Limits{gantry.DefaultQueue: {Rate: "40/s", Burst: burst}}})
 	enqueueGreets(t, c, int(perSecond*span.Seconds())+200)
 	var st startTimes
 	ctx, cancel := context.WithTimeout(context.Background(), span+300*time.Millisecond)
@@ -134,9 +134,11 @@ func TestLimitsRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		c, err := gantry.NewClient(st, &gantry.Config{
-			Logger: slog.New(slog.NewTextHandler(logs, nil)),
-			Queues: map[string]gantry.QueueConfig{"mail": {Workers: 1, Limits: l}}})
+		cfg := &gantry.Config{Logger: slog.New(slog.NewTextHandler(logs, nil))}
+		if l != nil {
+			cfg.Limits = map[string]gantry.Limits{"mail": *l}
+		}
+		c, err := gantry.NewClient(st, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,8 +188,7 @@ func TestLimitsInvalidConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	_, err = gantry.NewClient(st, &gantry.Config{Queues: map[string]gantry.QueueConfig{
-		"q": {Workers: 1, Limits: &gantry.Limits{Rate: "fast"}}}})
+	_, err = gantry.NewClient(st, &gantry.Config{Limits: map[string]gantry.Limits{"q": {Rate: "fast"}}})
 	if err == nil || !strings.Contains(err.Error(), "Rate") {
 		t.Errorf("NewClient with a bad rate: %v, want an error naming Rate", err)
 	}

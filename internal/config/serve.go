@@ -18,6 +18,7 @@ import (
 	"github.com/gantry-dev/gantry/blob/s3"
 	"github.com/gantry-dev/gantry/httpapi"
 	"github.com/gantry-dev/gantry/internal/jsonkeys"
+	"github.com/gantry-dev/gantry/internal/ratelimit"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -140,6 +141,22 @@ type Queue struct {
 	// MaxPending is its admission limit, overriding max_pending; zero:
 	// none.
 	MaxPending int `json:"max_pending"`
+	// Rate and Burst are its stored limits (gantry.Limits), applied at
+	// start when Rate is set: the last node to start wins.
+	Rate  string `json:"rate"`
+	Burst int    `json:"burst"`
+}
+
+// Limits returns the stored limits the file sets for each queue: those
+// with a rate.
+func (s *Serve) Limits() map[string]gantry.Limits {
+	out := map[string]gantry.Limits{}
+	for name, q := range s.Queues {
+		if q.Rate != "" {
+			out[name] = gantry.Limits{Rate: q.Rate, Burst: q.Burst}
+		}
+	}
+	return out
 }
 
 // DefaultServe returns the defaults.
@@ -349,6 +366,15 @@ func (s *Serve) Validate() error {
 			return fmt.Errorf("queues.%s.workers %d must be between 0 and %d", name, q.Workers, gantry.MaxWorkers)
 		case q.MaxPending < 0:
 			return fmt.Errorf("queues.%s.max_pending %d must not be negative", name, q.MaxPending)
+		case q.Burst != 0 && q.Rate == "":
+			return fmt.Errorf("queues.%s.burst needs a rate", name)
+		case q.Burst < 0 || q.Burst > store.MaxBurst:
+			return fmt.Errorf("queues.%s.burst %d must be between 0 and %d", name, q.Burst, store.MaxBurst)
+		}
+		if q.Rate != "" {
+			if _, err := ratelimit.Parse(q.Rate); err != nil {
+				return fmt.Errorf("queues.%s.rate: %w", name, err)
+			}
 		}
 	}
 	return nil

@@ -176,6 +176,7 @@ func (s *Server) clientConfig() *gantry.Config {
 	return &gantry.Config{
 		Registry: reg,
 		Queues:   queues,
+		Limits:   s.cfg.Limits(),
 		Logger:   s.log,
 		Hooks:    gantry.Hooks{Started: s.metrics.JobStarted, Finished: s.metrics.JobFinished},
 		OnPrune:  s.deleteBlobs,

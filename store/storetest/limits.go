@@ -3,19 +3,21 @@ package storetest
 import (
 	"errors"
 	"math"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/gantry-dev/gantry/store"
 )
 
-// RateSpan is how much simulated time the Limits/RateHolds test claims
-// over: a minute, or ten seconds under testing.Short.
+// rateSpan is how much simulated time the Limits/RateHolds test claims
+// over: ten seconds, or a minute with GANTRY_LIMITS_LONG=1 (make
+// test-limits-long).
 func rateSpan() time.Duration {
-	if testing.Short() {
-		return 10 * time.Second
+	if os.Getenv("GANTRY_LIMITS_LONG") != "" {
+		return time.Minute
 	}
-	return time.Minute
+	return 10 * time.Second
 }
 
 func testLimits(t *testing.T, open opener) {
