@@ -127,8 +127,12 @@ func Open(ctx context.Context, cfg *config.Serve, opts *Options) (_ *Server, err
 	if s.api, err = httpapi.New(s.apiConfig()); err != nil {
 		return nil, err
 	}
+	h, err := s.handler()
+	if err != nil {
+		return nil, err
+	}
 	s.http = &http.Server{
-		Handler:           s.api,
+		Handler:           h,
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
 		IdleTimeout:       IdleTimeout,
