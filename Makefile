@@ -124,6 +124,10 @@ docker-check: ## run the Dockerfile's build steps and the image's checks without
 clean: ## remove bin/
 	rm -rf bin
 
+.PHONY: screenshots
+screenshots: ## the dashboard's browser test (headless Chromium), its screenshots written to docs/img
+	GANTRY_REQUIRE_BROWSER=1 GANTRY_TEST_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -race -count=1 -run '^TestBrowser$$' ./ui
+
 # BENCH_HTTP_FLAGS are added to bench/httpbench by `make bench-http`,
 # e.g. BENCH_HTTP_FLAGS='--json' or '--cpuprofile cpu.prof'.
 BENCH_HTTP_FLAGS ?=

@@ -64,7 +64,7 @@ function el(tag, attrs, ...children) {
     if (k === 'on') for (const [ev, f] of Object.entries(v)) n.addEventListener(ev, f);
     else n.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     n.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -356,8 +356,11 @@ async function job(id) {
     while (!stopped && !FINAL.has(detail.state)) {
       try {
         await stream(id, ctl.signal, (type, res) => {
+          // A state event that changes nothing shown (the stream's first
+          // event is the job as it is) draws nothing: reloading the page
+          // then could draw an older progress over a newer one.
           if (type === 'progress') updateProgress(res);
-          else load().catch(() => {});
+          else if (res.state !== detail.state || res.attempt !== detail.attempt) load().catch(() => {});
         });
       } catch (e) {
         if (stopped || e.status === 401) return;
@@ -476,7 +479,7 @@ async function download(j) {
 function enqueue() {
   const kind = el('input', { id: 'enqueue-kind', required: true, placeholder: 'thumbnail' });
   const queue = el('input', { id: 'enqueue-queue', placeholder: 'default' });
-  const priority = el('input', { id: 'enqueue-priority', type: 'number', value: 0 });
+  const priority = el('input', { id: 'enqueue-priority', type: 'number', min: 1, max: 9, placeholder: 'the queue\'s default' });
   const args = el('textarea', { id: 'enqueue-args' });
   args.value = '{}';
   const form = el('form', { class: 'enqueue', id: 'enqueue' },
@@ -489,7 +492,8 @@ function enqueue() {
     ev.preventDefault();
     let parsed;
     try { parsed = JSON.parse(args.value); } catch (e) { say('args: ' + e.message, true); return; }
-    const req = { kind: kind.value.trim(), args: parsed, priority: Number(priority.value) || 0 };
+    const req = { kind: kind.value.trim(), args: parsed };
+    if (priority.value) req.priority = Number(priority.value);
     if (queue.value.trim()) req.queue = queue.value.trim();
     let created;
     if (await act('Enqueue', async () => { created = await api('/v1/jobs', { method: 'POST', json: req }); })) {
