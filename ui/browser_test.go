@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/store"
 )
 
 // Environment variables of the browser tests.
@@ -241,6 +242,10 @@ func TestBrowser(t *testing.T) {
 	if err := e.client.PauseQueue(ctx, "reports"); err != nil {
 		t.Fatal(err)
 	}
+	now := time.Now().UTC()
+	if err := e.store.BeatNode(ctx, &store.Node{ID: "gantry-1@127.0.0.1:8080", StartedAt: now, HeartbeatAt: now, Workers: 16, Running: 1}); err != nil {
+		t.Fatal(err)
+	}
 	page := e.url + prefix
 
 	// With tokens, the page asks for one; with the read token the overview
@@ -248,6 +253,7 @@ func TestBrowser(t *testing.T) {
 	b.do("open the dashboard", chromedp.Navigate(page))
 	b.login(readToken)
 	b.waitFor("the queues", `document.querySelector('[data-queue="default"] [data-count="available"]')?.textContent === "60"`)
+	b.waitFor("the node", `document.querySelector('#nodes-serving .big')?.textContent === "1" && document.querySelector('[data-node="gantry-1@127.0.0.1:8080"]') !== null`)
 	b.waitFor("a paused queue", `document.getElementById('paused')?.textContent.includes('reports')`)
 	b.waitFor("two samples of the charts", `Number(document.getElementById('throughput')?.dataset.samples) >= 2`)
 	if got := eval[string](b, `sessionStorage.getItem('gantry.token')`); got != readToken {

@@ -51,6 +51,7 @@ type env struct {
 	url    string // the server's root, without a slash at the end
 	client *gantry.Client
 	api    *httpapi.Server
+	store  *embedded.Store
 }
 
 type options struct {
@@ -105,7 +106,7 @@ func setup(t *testing.T, o *options) *env {
 			t.Errorf("close store: %v", err)
 		}
 	})
-	return &env{t: t, url: srv.URL, client: c, api: api}
+	return &env{t: t, url: srv.URL, client: c, api: api, store: st}
 }
 
 // do sends a request to path (below the server's root) with token, if

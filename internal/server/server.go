@@ -72,6 +72,9 @@ type Server struct {
 	maxConns, maxStreams int
 	// stopSweep stops the blob sweep and waits for it; nil when none runs.
 	stopSweep func()
+	// stopBeat stops the node heartbeat (nodes.go) and removes the node;
+	// nil when none runs.
+	stopBeat func()
 }
 
 // ErrCannotStart marks the errors of a server that did not start: Open's
@@ -246,6 +249,7 @@ func (s *Server) Run(ctx context.Context) error {
 		wg.Go(func() { s.sweepLoop(sctx, w) })
 		s.stopSweep = func() { cancel(); wg.Wait() }
 	}
+	s.stopBeat = s.startBeat(ctx)
 	served := make(chan error, 1)
 	s.serving = true
 	go func() { served <- s.http.Serve(s.ln) }()
@@ -334,6 +338,9 @@ func (s *Server) shutdown(served <-chan error) error {
 	}
 	if s.stopSweep != nil {
 		s.stopSweep()
+	}
+	if s.stopBeat != nil {
+		s.stopBeat()
 	}
 	if err := <-stopped; err != nil {
 		errs = append(errs, fmt.Errorf("running jobs did not finish within --shutdown-timeout %v; they were released and run again on the next start: %w", s.cfg.ShutdownTimeout, err))

@@ -29,6 +29,8 @@ func TestServesDashboard(t *testing.T) {
 		{server.UIPath + "api/v1/queues", http.StatusOK, "", `"queues"`},
 		{"/v1/../ui/", http.StatusNotFound, "", "not_found"},
 		{"/nothing", http.StatusNotFound, "", "not_found"},
+		// The embedded store lists its one node, this server.
+		{"/v1/nodes", http.StatusOK, "", `"workers":`},
 	}
 	for _, c := range cases {
 		res, err := noRedirect.Get(base + c.path)

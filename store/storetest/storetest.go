@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Driver) {
 		{"Dependencies", testDependencies},
 		{"Notifier", testNotifier},
 		{"Concurrency", testConcurrency},
+		{"Nodes", testNodes},
 		{"Close", testClose},
 	}
 	for _, g := range groups {

@@ -237,7 +237,7 @@ async function overview() {
 function drawOverview(cards, queuesNode, nodesNode, queues, nl, oldest) {
   const sum = (st) => queues.reduce((n, q) => n + (q.counts[st] || 0), 0);
   const paused = queues.filter((q) => q.paused).map((q) => q.name);
-  const serving = nl.nodes ? nl.nodes.filter((n) => n.alive !== false).length : null;
+  const serving = nl.nodes ? nl.nodes.length : null;
   cards.replaceChildren(
     card('Available', sum('available'), 'available-total'),
     card('Running', sum('running'), 'running-total'),
