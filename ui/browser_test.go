@@ -223,9 +223,6 @@ func (b *browser) login(token string) {
 	)
 }
 
-// js quotes s as a JavaScript string.
-func js(s string) string { return fmt.Sprintf("%q", s) }
-
 // TestBrowser drives the dashboard in headless Chromium against a real
 // server with tokens, mounted under a path prefix: the overview shows live
 // data, a job's progress bar follows a worker's reports, cancel and retry
