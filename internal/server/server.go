@@ -149,6 +149,10 @@ func Open(ctx context.Context, cfg *config.Serve, opts *Options) (_ *Server, err
 	s.ln = newLimitListener(ln, s.maxConns)
 	s.http.ConnState = s.ln.connState
 	s.registerLimitMetrics()
+	s.metrics.RegisterNode(s.NodeID(), func() metrics.Capacity {
+		c := s.client.Capacity()
+		return metrics.Capacity{Running: c.Running, Slots: c.Slots}
+	})
 	return s, nil
 }
 
