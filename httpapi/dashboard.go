@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gantry-dev/gantry/store"
@@ -37,3 +38,24 @@ func (s *Server) NotFound(w http.ResponseWriter, r *http.Request) {
 
 // Resource returns the job resource of j, as GET /v1/jobs/{id} shows it.
 func Resource(j *store.Job) *JobResource { return jobResource(j) }
+
+// Queues returns what GET /v1/queues answers, for a handler beside the
+// API that serves it in another form (the dashboard's overview).
+func (s *Server) Queues(ctx context.Context) (*QueueList, error) {
+	rep, err := s.queues(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := rep.body.(QueueList)
+	return &out, nil
+}
+
+// Nodes returns what GET /v1/nodes answers.
+func (s *Server) Nodes(ctx context.Context) (*NodeList, error) {
+	rep, err := s.nodes(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := rep.body.(NodeList)
+	return &out, nil
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/httpapi"
+	"github.com/gantry-dev/gantry/store"
 	"github.com/gantry-dev/gantry/store/embedded"
 	"github.com/gantry-dev/gantry/ui"
 )
@@ -51,12 +52,16 @@ type env struct {
 	url    string // the server's root, without a slash at the end
 	client *gantry.Client
 	api    *httpapi.Server
-	store  *embedded.Store
+	driver store.Driver
+	store  *embedded.Store // the driver, when it is the embedded store
 }
 
 type options struct {
 	tokens     bool
 	maxStreams int
+	// driver, when set, is the store instead of an embedded store in a
+	// temporary directory; the test closes it.
+	driver store.Driver
 }
 
 func setup(t *testing.T, o *options) *env {
@@ -65,9 +70,13 @@ func setup(t *testing.T, o *options) *env {
 	if o == nil {
 		o = &options{}
 	}
-	st, err := embedded.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
+	var st store.Driver = o.driver
+	if st == nil {
+		emb, err := embedded.Open(t.TempDir(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st = emb
 	}
 	c, err := gantry.NewClient(st, &gantry.Config{})
 	if err != nil {
@@ -97,6 +106,7 @@ func setup(t *testing.T, o *options) *env {
 	t.Cleanup(func() {
 		api.Drain()
 		srv.Close()
+		dash.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := c.Stop(ctx); err != nil {
@@ -106,7 +116,9 @@ func setup(t *testing.T, o *options) *env {
 			t.Errorf("close store: %v", err)
 		}
 	})
-	return &env{t: t, url: srv.URL, client: c, api: api, store: st}
+	e := &env{t: t, url: srv.URL, client: c, api: api, driver: st}
+	e.store, _ = st.(*embedded.Store)
+	return e
 }
 
 // do sends a request to path (below the server's root) with token, if

@@ -4,6 +4,7 @@ import (
 	"embed"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -27,6 +28,9 @@ type Config struct {
 	API *httpapi.Server
 	// Client reads the jobs the dashboard's own endpoints show. Required.
 	Client *gantry.Client
+	// Logger receives the errors of the overview's background readings.
+	// Default: none are written.
+	Logger *slog.Logger
 }
 
 // Handler is the dashboard. Mount it with http.StripPrefix so that it sees
@@ -36,6 +40,8 @@ type Handler struct {
 	mux    *http.ServeMux
 	cop    *http.CrossOriginProtection
 	static http.Handler
+	// overview is the last reading of the queues and nodes (overview.go).
+	overview *overview
 }
 
 // New checks cfg and returns the dashboard.
@@ -58,6 +64,12 @@ func New(cfg *Config) (*Handler, error) {
 		cop:    http.NewCrossOriginProtection(),
 		static: http.FileServerFS(sub),
 	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h.overview = newOverview(cfg.API, log)
+	h.mux.HandleFunc("GET /api/overview", h.serveOverview)
 	h.mux.HandleFunc("GET /api/jobs/{id}", h.job)
 	h.mux.Handle("/api/v1/", http.HandlerFunc(h.forward))
 	h.mux.Handle("/api/", http.HandlerFunc(h.cfg.API.NotFound))
@@ -65,6 +77,13 @@ func New(cfg *Config) (*Handler, error) {
 	h.mux.Handle("GET /{file}", http.HandlerFunc(h.asset))
 	h.mux.Handle("/", http.HandlerFunc(h.notFound))
 	return h, nil
+}
+
+// Close stops the overview's reading in progress, if any, and waits for
+// it. Call it after the HTTP server that serves the dashboard has shut
+// down.
+func (h *Handler) Close() {
+	h.overview.close()
 }
 
 // ServeHTTP serves the dashboard.

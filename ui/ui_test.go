@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/store"
 	"github.com/gantry-dev/gantry/ui"
 )
 
@@ -30,6 +31,7 @@ func TestPages(t *testing.T) {
 		{prefix + "nothing.js", "404", "text/plain"},
 		{prefix + "a/b", "404", "text/plain"},
 		{prefix + "api/v1/queues", "200", "application/json"},
+		{prefix + "api/overview", "200", "application/json"},
 		{prefix + "api/nothing", "404", "application/problem+json"},
 		{prefix + "api/jobs/unknown", "404", "application/problem+json"},
 	}
@@ -127,6 +129,9 @@ func TestAuth(t *testing.T) {
 		{"GET", prefix + "api/v1/queues", readToken, "", 200},
 		{"GET", prefix + "api/v1/queues", workToken, "", 403},
 		{"GET", prefix + "api/v1/jobs?state=available", readToken, "", 200},
+		{"GET", prefix + "api/overview", "", "", 401},
+		{"GET", prefix + "api/overview", workToken, "", 403},
+		{"GET", prefix + "api/overview", readToken, "", 200},
 		{"GET", prefix + "api/jobs/" + id, "", "", 401},
 		{"GET", prefix + "api/jobs/" + id, workToken, "", 403},
 		{"GET", prefix + "api/jobs/" + id, readToken, "", 200},
@@ -260,5 +265,38 @@ func TestNew(t *testing.T) {
 	}
 	if _, err := ui.New(&ui.Config{}); err == nil {
 		t.Error("New without API succeeded")
+	}
+}
+
+// TestOverview checks the overview: the queues and nodes as the API shows
+// them, read once for every request within ui.OverviewMaxAge.
+func TestOverview(t *testing.T) {
+	e := setup(t, nil)
+	e.enqueue(1)
+	e.enqueue(2)
+	now := time.Now().UTC()
+	if err := e.store.BeatNode(context.Background(), &store.Node{ID: "n1", StartedAt: now, HeartbeatAt: now, Workers: 4}); err != nil {
+		t.Fatal(err)
+	}
+	res, body := e.do("GET", prefix+"api/overview", "", "")
+	if res.StatusCode != 200 {
+		t.Fatalf("overview: %s: %s", res.Status, body)
+	}
+	first := decode[ui.Overview](t, body)
+	if len(first.Queues) != 1 || first.Queues[0].Name != "default" || first.Queues[0].Counts[gantry.StateAvailable] != 2 {
+		t.Errorf("queues %+v, want default with 2 available", first.Queues)
+	}
+	if len(first.Nodes) != 1 || first.Nodes[0].ID != "n1" || first.Nodes[0].Workers != 4 {
+		t.Errorf("nodes %+v, want n1", first.Nodes)
+	}
+	if time.Since(first.ReadAt) > time.Minute {
+		t.Errorf("read_at %v", first.ReadAt)
+	}
+	// A second request at once gets the same reading, or one begun after
+	// the first was more than OverviewMaxAge old.
+	_, body = e.do("GET", prefix+"api/overview", "", "")
+	second := decode[ui.Overview](t, body)
+	if !second.ReadAt.Equal(first.ReadAt) && second.ReadAt.Sub(first.ReadAt) < ui.OverviewMaxAge {
+		t.Errorf("a second reading %v after the first, within OverviewMaxAge", second.ReadAt.Sub(first.ReadAt))
 	}
 }

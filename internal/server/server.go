@@ -20,6 +20,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/metrics"
 	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/ui"
 )
 
 // Timeouts and limits of the HTTP server. The API extends or lifts them
@@ -75,6 +76,8 @@ type Server struct {
 	// stopBeat stops the node heartbeat (nodes.go) and removes the node;
 	// nil when none runs.
 	stopBeat func()
+	// dash is the dashboard (ui.go); closed after the HTTP server.
+	dash *ui.Handler
 }
 
 // ErrCannotStart marks the errors of a server that did not start: Open's
@@ -343,6 +346,7 @@ func (s *Server) shutdown(served <-chan error) error {
 	if s.stopSweep != nil {
 		s.stopSweep()
 	}
+	s.dash.Close()
 	if s.stopBeat != nil {
 		s.stopBeat()
 	}

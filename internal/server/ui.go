@@ -16,10 +16,11 @@ const UIPath = "/ui/"
 // http.ServeMux, which would redirect unclean paths the API answers
 // itself.
 func (s *Server) handler() (http.Handler, error) {
-	dash, err := ui.New(&ui.Config{API: s.api, Client: s.client})
+	dash, err := ui.New(&ui.Config{API: s.api, Client: s.client, Logger: s.log})
 	if err != nil {
 		return nil, err
 	}
+	s.dash = dash
 	strip := http.StripPrefix(strings.TrimSuffix(UIPath, "/"), dash)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
