@@ -181,7 +181,7 @@ function draw(c, series) {
 function record(queues, readAt) {
   const now = Date.parse(readAt) / 1000;
   // The same reading twice (two polls within a second) is one sample.
-  if (history.last && history.last.at === now) return history.wait[history.wait.length - 1] || 0;
+  if (history.last && history.last.at === now) return;
   let finished = 0, oldest = 0;
   for (const q of queues) {
     finished += (q.counts.succeeded || 0) + (q.counts.failed || 0) + (q.counts.cancelled || 0);
@@ -200,7 +200,6 @@ function record(queues, readAt) {
     for (const k of ['at', 'throughput', 'wait']) if (history[k].length > HISTORY) history[k].shift();
   }
   history.last = { at: now, finished };
-  return oldest;
 }
 
 // ---- pages ----
@@ -221,8 +220,8 @@ async function overview() {
       // most once a second however many pages poll it.
       const ov = await api('/overview');
       if (stopped) return;
-      const oldest = record(ov.queues, ov.read_at);
-      drawOverview(cards, queues, nodes, ov.queues, ov, oldest);
+      record(ov.queues, ov.read_at);
+      drawOverview(cards, queues, nodes, ov.queues, ov);
       draw(tput, history.throughput);
       draw(wait, history.wait);
       main.setAttribute('data-updated', String(Date.now()));
@@ -235,14 +234,14 @@ async function overview() {
   await tick();
 }
 
-function drawOverview(cards, queuesNode, nodesNode, queues, nl, oldest) {
+function drawOverview(cards, queuesNode, nodesNode, queues, nl) {
   const sum = (st) => queues.reduce((n, q) => n + (q.counts[st] || 0), 0);
   const paused = queues.filter((q) => q.paused).map((q) => q.name);
   const serving = nl.nodes ? nl.nodes.length : null;
   cards.replaceChildren(
     card('Available', sum('available'), 'available-total'),
     card('Running', sum('running'), 'running-total'),
-    card('Oldest available', fmtAge(oldest || null), 'oldest-age'),
+    card('Oldest available', fmtAge(oldestAge(queues)), 'oldest-age'),
     card('Paused queues', paused.length ? paused.join(', ') : 'none', 'paused'),
     card('Nodes serving', serving === null ? '—' : serving, 'nodes-serving'),
   );
@@ -269,6 +268,17 @@ function drawOverview(cards, queuesNode, nodesNode, queues, nl, oldest) {
     el('tbody', {}, nl.nodes.map((n) => el('tr', { 'data-node': n.id },
       el('td', {}, el('code', {}, n.id)), el('td', {}, fmtTime(n.started_at)), el('td', {}, fmtTime(n.heartbeat_at)),
       el('td', { class: 'num' }, n.workers ?? '—'), el('td', { class: 'num' }, n.running ?? '—'))))));
+}
+
+// oldestAge is how long the oldest available job of any queue has waited
+// by now, in seconds, or null when none is available.
+function oldestAge(queues) {
+  const now = Date.now() / 1000;
+  let age = null;
+  for (const q of queues) {
+    if (q.oldest_available_at) age = Math.max(age ?? 0, now - Date.parse(q.oldest_available_at) / 1000);
+  }
+  return age;
 }
 
 function card(label, value, id) {
