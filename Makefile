@@ -124,6 +124,15 @@ docker-check: ## run the Dockerfile's build steps and the image's checks without
 clean: ## remove bin/
 	rm -rf bin
 
+.PHONY: bench-dashboard
+bench-dashboard: ## the dashboard's answers with 1,000,000 jobs, embedded then PostgreSQL (GANTRY_TEST_POSTGRES_URL): docs/benchmarks.md "Dashboard"
+	GANTRY_DASHBOARD_JOBS=1000000 $(GO) test -count=1 -timeout=60m -run '^TestDashboardLatency$$/^embedded$$' -v ./ui
+	GANTRY_DASHBOARD_JOBS=1000000 $(GO) test -count=1 -timeout=60m -run '^TestDashboardLatency$$/^postgres$$' -v ./ui
+
+.PHONY: screenshots
+screenshots: ## the dashboard's browser test (headless Chromium), its screenshots written to docs/img
+	GANTRY_REQUIRE_BROWSER=1 GANTRY_TEST_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -race -count=1 -run '^TestBrowser$$' ./ui
+
 # BENCH_HTTP_FLAGS are added to bench/httpbench by `make bench-http`,
 # e.g. BENCH_HTTP_FLAGS='--json' or '--cpuprofile cpu.prof'.
 BENCH_HTTP_FLAGS ?=

@@ -48,13 +48,15 @@ var allowedImports = map[string][]string{
 
 	// The HTTP API is store-agnostic: it works through the client.
 	"httpapi": {".", "store", "blob", "internal/jsonkeys"},
+	// The dashboard works through the API.
+	"ui": {".", "httpapi", "store"},
 
 	// Wiring: the one place that picks stores and builds a server.
 	"internal/config":    {".", "store", "blob/s3", "httpapi", "internal/jsonkeys", "internal/push", "internal/ratelimit"},
 	"internal/push":      {".", "store", "httpapi", "internal/ratelimit"},
 	"internal/ratelimit": {},
 	"internal/server": {".", "store", "store/embedded", "store/postgres", "blob", "blob/fs", "blob/s3",
-		"httpapi", "internal/config", "internal/metrics", "internal/push"},
+		"httpapi", "internal/config", "internal/metrics", "internal/push", "ui"},
 	"cmd/gantry": {".", "httpapi", "internal/config", "internal/server", "store/postgres"},
 
 	"gantrytest": {".", "store", "store/embedded", "internal/taskhook"},

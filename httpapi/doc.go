@@ -22,6 +22,7 @@
 //	GET  /v1/queues                    queues: counts per state, limits, drain rate
 //	POST /v1/queues/{name}/pause       pause claiming
 //	POST /v1/queues/{name}/resume      resume claiming
+//	GET  /v1/nodes                     the nodes serving the store
 //	POST /v1/queues/{name}/lease       external workers: lease jobs
 //	POST /v1/jobs/{id}/heartbeat       extend a lease, report progress, save a checkpoint
 //	POST /v1/jobs/{id}/complete        the leased attempt succeeded

@@ -491,6 +491,8 @@ var goTypes = map[string]reflect.Type{
 	"QueueResource":    reflect.TypeFor[httpapi.QueueResource](),
 	"QueueLimits":      reflect.TypeFor[httpapi.QueueLimits](),
 	"QueueList":        reflect.TypeFor[httpapi.QueueList](),
+	"NodeResource":     reflect.TypeFor[httpapi.NodeResource](),
+	"NodeList":         reflect.TypeFor[httpapi.NodeList](),
 	"Health":           reflect.TypeFor[httpapi.Health](),
 	"Problem":          reflect.TypeFor[httpapi.Problem](),
 

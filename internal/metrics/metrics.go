@@ -18,6 +18,12 @@
 //	gantry_job_wait_seconds{queue,kind}                  histogram: from when the job could run (the later
 //	                                                     of run_at and created_at) to the start of the attempt
 //	gantry_job_run_seconds{queue,kind}                   histogram: how long attempts ran
+//	gantry_job_end_to_end_seconds{kind,state}            histogram: ticket latency, from enqueue to the final
+//	                                                     state (succeeded, failed, cancelled)
+//	gantry_node_jobs_running{node}                       jobs this node's workers run now, at scrape time
+//	gantry_node_worker_slots{node}                       jobs they may run at once
+//	gantry_node_worker_utilization{node}                 running / slots (0 with no slots): an autoscaling
+//	                                                     signal, with backlog per slot (docs/observability.md)
 //	gantry_queue_jobs{queue,state}                       jobs per queue and state, at scrape time
 //	gantry_queue_oldest_available_age_seconds{queue}     age of the job available the longest (0: none)
 //	gantry_queue_paused{queue}                           1 when the queue is paused
@@ -107,6 +113,7 @@ type Metrics struct {
 	wait, run                   *prometheus.HistogramVec
 	httpRequests, problems      *prometheus.CounterVec
 	httpDuration                *prometheus.HistogramVec
+	endToEnd                    *prometheus.HistogramVec // latency.go
 }
 
 // New returns Metrics registered on a new registry.
@@ -172,6 +179,7 @@ func New(cfg *Config) *Metrics {
 		}, []string{"code"}),
 	}
 	m.reg.MustRegister(m.enqueued, m.started, m.finished, m.wait, m.run, m.httpRequests, m.httpDuration, m.problems)
+	m.registerLatency()
 	if c.Queues != nil {
 		m.reg.MustRegister(newQueueCollector(m, c.Queues, c.ScrapeTimeout))
 	}

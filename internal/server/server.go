@@ -21,6 +21,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/metrics"
 	"github.com/gantry-dev/gantry/internal/push"
 	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/ui"
 )
 
 // Timeouts and limits of the HTTP server. The API extends or lifts them
@@ -74,6 +75,11 @@ type Server struct {
 	maxConns, maxStreams int
 	// stopSweep stops the blob sweep and waits for it; nil when none runs.
 	stopSweep func()
+	// stopBeat stops the node heartbeat (nodes.go) and removes the node;
+	// nil when none runs.
+	stopBeat func()
+	// dash is the dashboard (ui.go); closed after the HTTP server.
+	dash *ui.Handler
 }
 
 // ErrCannotStart marks the errors of a server that did not start: Open's
@@ -132,8 +138,12 @@ func Open(ctx context.Context, cfg *config.Serve, opts *Options) (_ *Server, err
 	if s.api, err = httpapi.New(s.apiConfig()); err != nil {
 		return nil, err
 	}
+	h, err := s.handler()
+	if err != nil {
+		return nil, err
+	}
 	s.http = &http.Server{
-		Handler:           s.api,
+		Handler:           h,
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
 		IdleTimeout:       IdleTimeout,
@@ -147,6 +157,10 @@ func Open(ctx context.Context, cfg *config.Serve, opts *Options) (_ *Server, err
 	s.ln = newLimitListener(ln, s.maxConns)
 	s.http.ConnState = s.ln.connState
 	s.registerLimitMetrics()
+	s.metrics.RegisterNode(s.NodeID(), func() metrics.Capacity {
+		c := s.client.Capacity()
+		return metrics.Capacity{Running: c.Running, Slots: c.Slots}
+	})
 	return s, nil
 }
 
@@ -257,6 +271,7 @@ func (s *Server) Run(ctx context.Context) error {
 		wg.Go(func() { s.sweepLoop(sctx, w) })
 		s.stopSweep = func() { cancel(); wg.Wait() }
 	}
+	s.stopBeat = s.startBeat(ctx)
 	served := make(chan error, 1)
 	s.serving = true
 	go func() { served <- s.http.Serve(s.ln) }()
@@ -351,6 +366,10 @@ func (s *Server) shutdown(served <-chan error) error {
 	}
 	if s.stopSweep != nil {
 		s.stopSweep()
+	}
+	s.dash.Close()
+	if s.stopBeat != nil {
+		s.stopBeat()
 	}
 	if err := <-stopped; err != nil {
 		errs = append(errs, fmt.Errorf("running jobs did not finish within --shutdown-timeout %v; they were released and run again on the next start: %w", s.cfg.ShutdownTimeout, err))

@@ -24,7 +24,9 @@ type Store struct {
 	db   *pebble.DB
 	dir  string
 	opts Options
-	log  *slog.Logger
+	// nodes is the register of store.Nodes (nodes.go), in memory.
+	nodes nodes
+	log   *slog.Logger
 
 	// reqs is unbuffered: a request is either received by the committer,
 	// which then always answers it, or never sent.

@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Driver) {
 		{"Limits", testLimits},
 		{"Notifier", testNotifier},
 		{"Concurrency", testConcurrency},
+		{"Nodes", testNodes},
 		{"Close", testClose},
 	}
 	for _, g := range groups {

@@ -1,0 +1,2 @@
+-- Undoes version 3.
+DROP TABLE IF EXISTS {schema}.nodes;
