@@ -23,7 +23,7 @@ TESTFLAGS   ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help test unit fuzz lint fmt-check vet staticcheck lint-more bench tidy-check build build-static test-static docker-check clean
-.PHONY: openapi-tools openapi-lint clients-check
+.PHONY: openapi-tools openapi-lint clients-check test-workflows
 
 help: ## list the targets
 	@echo 'Usage: make TARGET [VAR=value]'
@@ -147,3 +147,10 @@ bench-peers: ## Gantry against River, asynq and the seeds' designs (bench/peers,
 
 peers-check: ## go vet and the smoke test of the bench/peers module
 	cd bench/peers && $(GO) vet ./... && $(GO) test ./...
+
+# WORKFLOW_SEEDS is how many random workflows `make test-workflows` runs on
+# each store (make test runs 200).
+WORKFLOW_SEEDS ?= 2000
+
+test-workflows: ## the long workflow property test: WORKFLOW_SEEDS random DAGs per store (PostgreSQL with GANTRY_TEST_POSTGRES_URL)
+	GANTRY_WORKFLOW_SEEDS=$(WORKFLOW_SEEDS) $(GO) test -count=1 -timeout 60m -run 'TestConformance/Workflows/Property' ./store/embedded ./store/postgres
