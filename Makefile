@@ -23,7 +23,7 @@ TESTFLAGS   ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help test unit fuzz lint fmt-check vet staticcheck lint-more bench tidy-check build build-static test-static docker-check clean
-.PHONY: openapi-tools openapi-lint clients-check
+.PHONY: openapi-tools openapi-lint clients-check test-workflows
 
 help: ## list the targets
 	@echo 'Usage: make TARGET [VAR=value]'
@@ -139,7 +139,7 @@ BENCH_HTTP_FLAGS ?=
 
 .PHONY: test-limits-long
 test-limits-long: ## the queue limits' rates over a full minute (simulated in the stores' conformance, real for in-process and leased jobs; about 2 minutes; PostgreSQL with GANTRY_TEST_POSTGRES_URL)
-	GANTRY_LIMITS_LONG=1 $(GO) test -race -count=1 -run='Limits' -timeout=10m . ./store/embedded ./store/postgres
+	GANTRY_LIMITS_LONG=1 $(GO) test -race -count=1 -run='Limits' -timeout=10m . ./internal/push ./store/embedded ./store/postgres
 
 .PHONY: bench-engine bench-http bench-push
 bench-engine: ## the engine benchmarks of docs/benchmarks.md (embedded store, 3 runs each; about 6 minutes)
@@ -163,3 +163,10 @@ bench-peers: ## Gantry against River, asynq and the seeds' designs (bench/peers,
 
 peers-check: ## go vet and the smoke test of the bench/peers module
 	cd bench/peers && $(GO) vet ./... && $(GO) test ./...
+
+# WORKFLOW_SEEDS is how many random workflows `make test-workflows` runs on
+# each store (make test runs 200).
+WORKFLOW_SEEDS ?= 2000
+
+test-workflows: ## the long workflow property test: WORKFLOW_SEEDS random DAGs per store (PostgreSQL with GANTRY_TEST_POSTGRES_URL)
+	GANTRY_WORKFLOW_SEEDS=$(WORKFLOW_SEEDS) $(GO) test -count=1 -timeout 60m -run 'TestConformance/Workflows/Property' ./store/embedded ./store/postgres

@@ -35,6 +35,9 @@ const (
 	StateCancelled = store.StateCancelled
 )
 
+// States lists every state in the order a job usually passes through them.
+var States = store.States
+
 // Priority bounds: 1 runs first, 9 last.
 const (
 	MinPriority     = store.MinPriority

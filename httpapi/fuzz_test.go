@@ -187,3 +187,39 @@ func FuzzQuery(f *testing.F) {
 		}
 	})
 }
+
+func FuzzWorkflowBody(f *testing.F) {
+	for _, s := range []string{
+		`{"name":"publish-image-42","jobs":[{"ref":"small","kind":"thumbnail","args":{"width":128}},` +
+			`{"ref":"meta","kind":"extract"},{"ref":"publish","kind":"publish","depends_on":["small","meta"],"if_dependency_fails":"run"},` +
+			`{"ref":"album","kind":"album","children":[{"ref":"a1","kind":"thumbnail"},{"ref":"a2","kind":"t","depends_on":["a1"]}]}]}`,
+		`{"jobs":[{"ref":"a","kind":"k","depends_on":["b"]},{"ref":"b","kind":"k","depends_on":["a"]}]}`,
+		`{"jobs":[{"ref":"a","kind":"k"},{"ref":"a","kind":"k"}]}`,
+		`{"jobs":[{"ref":"a","kind":"k","children":[{"ref":"b","kind":"k","children":[{"ref":"c","kind":"k","depends_on":["a"]}]}]}]}`,
+		`{"jobs":[{"ref":"p","kind":"k","depends_on":["c"],"children":[{"ref":"c","kind":"k"}]}]}`,
+		`{"jobs":[{"ref":"a","kind":"k","depends_on":["0190f5c5-9d5a-7d8e-9d4e-6b2a1c3d4e5f"]}]}`,
+		`{"jobs":[]}`, `{"jobs":null}`, `{"jobs":[{"ref":"","kind":""}]}`, `{"name":1}`, `[`,
+	} {
+		f.Add([]byte(s))
+	}
+	s := newFuzzServer(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		s.serve(t, "POST", &url.URL{Path: "/v1/workflows"}, "application/json", body)
+	})
+}
+
+func FuzzSpawnBody(f *testing.F) {
+	for _, s := range []string{
+		`{"lease_token":"TOKEN","jobs":[{"ref":"c1","kind":"k"},{"ref":"c2","kind":"k","depends_on":["c1"]}]}`,
+		`{"lease_token":"TOKEN","jobs":[{"ref":"c1","kind":"k","children":[{"ref":"c2","kind":"k"}]}]}`,
+		`{"lease_token":"1.000000000000000000000000","jobs":[{"ref":"x","kind":"k"}]}`,
+		`{"lease_token":"TOKEN","jobs":[]}`, `{"jobs":[{"ref":"x","kind":"k"}]}`, `{"lease_token":5}`, `{}`,
+	} {
+		f.Add([]byte(s))
+	}
+	s := newFuzzServer(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		body = bytes.ReplaceAll(body, []byte("TOKEN"), []byte(s.token))
+		s.serve(t, "POST", &url.URL{Path: "/v1/jobs/" + s.job + "/children"}, "application/json", body)
+	})
+}

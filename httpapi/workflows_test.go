@@ -2,11 +2,17 @@ package httpapi_test
 
 import (
 	"bufio"
+	"bytes"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/httpapi"
+	"github.com/gantry-dev/gantry/store/embedded"
 )
 
 const thumbnailWorkflow = `{"name": "publish-image-42", "jobs": [
@@ -226,5 +232,52 @@ func TestSpawnChildrenAndAwait(t *testing.T) {
 	e.expect(http.StatusOK, req{method: "POST", path: "/v1/queues/default/lease", body: `{"kinds": ["fan"]}`}).decode(t, &leased)
 	if len(leased.Jobs) != 1 || leased.Jobs[0].Attempt != 1 || string(leased.Jobs[0].Dependencies["c2"].Result) != `"c2"` {
 		t.Fatalf("the parent leased again: %+v", leased.Jobs)
+	}
+}
+
+// BenchmarkSubmitWorkflow10k: POST /v1/workflows of a 10,000-job workflow
+// (a parent with 9,998 children, and a publish job depending on all of
+// them) over HTTP to a server on the embedded store, answered 202.
+func BenchmarkSubmitWorkflow10k(b *testing.B) {
+	dir := b.TempDir()
+	st, err := embedded.Open(dir, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	c, err := gantry.NewClient(st, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	api, err := httpapi.New(&httpapi.Config{Client: c})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	var sb strings.Builder
+	sb.WriteString(`{"name":"bench","jobs":[{"ref":"album","kind":"album","children":[`)
+	deps := make([]string, 0, 9998)
+	for i := range 9998 {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, `{"ref":"t%d","kind":"thumbnail","args":{"width":%d}}`, i, i)
+		deps = append(deps, fmt.Sprintf("%q", fmt.Sprintf("t%d", i)))
+	}
+	sb.WriteString(`]},{"ref":"publish","kind":"publish","depends_on":[` + strings.Join(deps, ",") + `]}]}`)
+	body := []byte(sb.String())
+	b.SetBytes(int64(len(body)))
+	b.ResetTimer()
+	for range b.N {
+		resp, err := http.Post(srv.URL+"/v1/workflows", "application/json", bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 )
@@ -313,6 +312,15 @@ func CheckBatch(p *EnqueueParams) (*Batch, error) {
 		}
 	}
 	if p.Workflow != nil || p.Parent != nil {
+		// A parent that also depends on its child waits for it once.
+		dependsOn := func(k int, id string) bool {
+			for _, d := range p.Jobs[k].DependsOn {
+				if strings.EqualFold(d, id) {
+					return true
+				}
+			}
+			return false
+		}
 		for i, j := range p.Jobs {
 			if j == nil || j.ParentID == "" {
 				continue
@@ -321,7 +329,7 @@ func CheckBatch(p *EnqueueParams) (*Batch, error) {
 				if k == i {
 					return nil, bad(i, "ParentID", "names the job itself")
 				}
-				if !slices.ContainsFunc(b.Waits[k], func(d string) bool { return strings.EqualFold(d, j.ID) }) {
+				if !dependsOn(k, j.ID) {
 					b.Waits[k] = append(b.Waits[k], j.ID)
 				}
 				edges[k] = append(edges[k], i)

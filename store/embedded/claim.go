@@ -177,7 +177,7 @@ func (r *claimReq) claim(tx *txn, prio int, cands []candidate) error {
 		}
 		tx.save(x, p.Now)
 		out := x.job
-		if tx.m.mayHaveDeps {
+		if x.st.Waits || len(out.DependsOn) > 0 {
 			if err := tx.dependencies(&out); err != nil {
 				tx.fail(err)
 				return err

@@ -17,9 +17,11 @@ import (
 
 // Spec version 2 (format 3) adds the workflow id, the ref and the
 // dependency policy; version 1 specs are read as jobs outside workflows.
+// State version 2 (format 3) adds Waits; version 1 records read as jobs
+// that wait only for their DependsOn.
 const (
 	specVersion  = 2
-	stateVersion = 1
+	stateVersion = 2
 )
 
 var errCorrupt = errors.New("embedded: corrupt record")
@@ -46,6 +48,10 @@ type stateRec struct {
 	DepsLeft int
 	// Since is when the job last became available.
 	Since time.Time
+	// Waits is true when the job waits (or waited) for other jobs: its
+	// dependencies, or children it spawned or has in a workflow. A claim
+	// reads their outcomes only then.
+	Waits bool
 }
 
 type enc struct{ b []byte }
@@ -253,12 +259,14 @@ func encodeState(s *stateRec) []byte {
 		e.string(ae.Message)
 		e.string(ae.Stack)
 	}
+	e.bool(s.Waits)
 	return e.b
 }
 
 func decodeState(b []byte, s *stateRec) error {
 	d := dec{b: b}
-	if d.byte() != stateVersion {
+	v := d.byte()
+	if v != 1 && v != stateVersion {
 		return errCorrupt
 	}
 	s.State = byteStates[d.byte()]
@@ -288,6 +296,9 @@ func decodeState(b []byte, s *stateRec) error {
 		for i := range s.Errors {
 			s.Errors[i] = store.AttemptError{Attempt: d.small(), At: d.time(), Message: d.string(), Stack: d.string()}
 		}
+	}
+	if v >= 2 {
+		s.Waits = d.bool()
 	}
 	return d.done()
 }

@@ -44,8 +44,10 @@ type enqueueReq struct {
 	// wf is the id of the workflow the call creates, or its parent's.
 	wf    jobID
 	hasWF bool
-	// parent is the running job that spawns the call's jobs, if any.
-	parent jobID
+	// parent is the running job that spawns the call's jobs, if any;
+	// parentWaits is set once a child blocks it.
+	parent      jobID
+	parentWaits bool
 }
 
 // planned is one new job after validation.
@@ -79,6 +81,21 @@ func (r *enqueueReq) apply(tx *txn) {
 	if err != nil {
 		r.err = err
 		return
+	}
+	if r.parentWaits {
+		// The spawning job reads its children's outcomes when it is
+		// claimed again.
+		x, err := tx.load(r.parent)
+		if err != nil {
+			tx.fail(err)
+			r.err = err
+			return
+		}
+		if x != nil && !x.st.Waits {
+			x.st.Waits = true
+			tx.set(idKey(tState, x.id), encodeState(&x.st))
+			tx.m.remember(x)
+		}
 	}
 	if p.IdempotencyKey != "" {
 		r.remember(tx, res)
@@ -296,6 +313,7 @@ func (tx *txn) insert(pl *planned, r *enqueueReq) *rec {
 			tx.set(depKey(x.id, pid), nil)
 			tx.set(blockedKey(pid, x.id), nil)
 			tx.m.mayHaveDeps = true
+			r.parentWaits = true
 		}
 	}
 	if pl.state == store.StateCancelled {
@@ -311,6 +329,7 @@ func (tx *txn) insert(pl *planned, r *enqueueReq) *rec {
 		tx.set(depKey(d, x.id), nil)
 		tx.set(blockedKey(x.id, d), nil)
 		tx.m.mayHaveDeps = true
+		x.st.Waits = true
 	}
 	tx.save(x, now)
 	return x

@@ -118,6 +118,10 @@ func (h *harness) claimKind(kind string) *store.Job {
 }
 
 func testWorkflows(t *testing.T, open opener) {
+	t.Run("Property", func(t *testing.T) {
+		t.Parallel()
+		testWorkflowProperty(t, open)
+	})
 	t.Run("BatchDependsOnBatch", func(t *testing.T) {
 		h := setup(t, open)
 		a, b, c := h.newJob(withKind("a")), h.newJob(withKind("b")), h.newJob(withKind("c"))
