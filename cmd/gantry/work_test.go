@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -194,5 +196,47 @@ esac
 	}
 	if j := p.waitJob(t, long, "scheduled", "available"); j.Attempt != 0 || len(j.Errors) != 0 {
 		t.Errorf("the long job: %s attempt %d errors %+v; want given back unspent", j.State, j.Attempt, j.Errors)
+	}
+}
+
+// The binary: SIGTERM lets the running command finish, records its result
+// and exits 0.
+func TestWorkSIGTERM(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, nil, "--demo=false")
+	dir := t.TempDir()
+	sh := script(t, `
+cat >/dev/null
+touch "`+dir+`/started"
+sleep 1
+echo '"done after SIGTERM"'
+`)
+	id := p.enqueueID(t, "job")
+	cmd := exec.Command(binary, "work", "job", "--server", p.url, "--", sh)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "started")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("the command never started: %s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("gantry work after SIGTERM: %v: %s", err, stderr.String())
+	}
+	if j := p.waitJob(t, id, "succeeded", "failed", "retrying"); j.State != "succeeded" || string(j.Result) != `"done after SIGTERM"` {
+		t.Errorf("job %s result %s", j.State, j.Result)
 	}
 }

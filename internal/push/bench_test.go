@@ -98,11 +98,11 @@ func TestDownstreamBench(t *testing.T) {
 	}
 }
 
-// settledAt returns the first tick from which at least 90% of the ticks
-// have their limit within frac of want, or -1.
+// settledAt returns the first tick whose limit is within frac of want and
+// from which at least 90% of the ticks are, or -1.
 func settledAt(limits []int, want int, frac float64) int {
 	for i := range limits {
-		if within(limits, i, want, frac) >= 0.9 {
+		if within(limits[i:i+1], 0, want, frac) == 1 && within(limits, i, want, frac) >= 0.9 {
 			return i
 		}
 	}

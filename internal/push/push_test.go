@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -424,4 +425,38 @@ func TestStopReleasesPushesInFlight(t *testing.T) {
 	if j.State != gantry.StateAvailable || j.Attempt != 0 || len(j.Errors) != 0 {
 		t.Errorf("after stop: %s attempt %d errors %v; want available, nothing spent", j.State, j.Attempt, j.Errors)
 	}
+}
+
+// TestSignatureVector pins the signature of a known body, secret and time:
+// the examples' targets (examples/push-target-go) check the same vector.
+func TestSignatureVector(t *testing.T) {
+	t.Parallel()
+	got := push.Sign([]string{"whsec-test"}, time.Unix(1767225600, 0), []byte(`{"id":"01J","kind":"thumbnail","args":{"w":256}}`))
+	want := "t=1767225600,v1=acbbd9f2880eb529d08d6fb0f955a94719bb93cd07cc830b5eb247aac2202ca0"
+	if got != want {
+		t.Errorf("Sign = %q, want %q", got, want)
+	}
+}
+
+func FuzzVerify(f *testing.F) {
+	f.Add("t=1767225600,v1=acbbd9f2880eb529d08d6fb0f955a94719bb93cd07cc830b5eb247aac2202ca0", []byte(`{"id":"01J","kind":"thumbnail","args":{"w":256}}`))
+	f.Add("t=,v1=", []byte{})
+	f.Add("v1=zz,t=abc,,=", []byte("x"))
+	f.Fuzz(func(t *testing.T, header string, body []byte) {
+		// Verify never panics, and accepts only a header that carries the
+		// v1 that Sign makes for the header's time.
+		if !push.Verify(header, "whsec-test", body, time.Unix(1767225600, 0), time.Minute) {
+			return
+		}
+		var unix int64
+		for part := range strings.SplitSeq(header, ",") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(part), "t="); ok {
+				unix, _ = strconv.ParseInt(v, 10, 64)
+			}
+		}
+		_, v1, _ := strings.Cut(push.Sign([]string{"whsec-test"}, time.Unix(unix, 0), body), ",")
+		if !strings.Contains(strings.ToLower(header), v1) {
+			t.Fatalf("Verify accepted %q for %q, which lacks %s", header, body, v1)
+		}
+	})
 }
