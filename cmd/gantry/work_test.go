@@ -48,11 +48,18 @@ func (s *syncBuffer) String() string {
 // stop returns its exit code and stderr.
 func (p *proc) work(t *testing.T, args ...string) (stop func() (int, string)) {
 	t.Helper()
+	stop, _ = p.workOut(t, args...)
+	return stop
+}
+
+// workOut is work that also returns gantry work's stderr as it grows.
+func (p *proc) workOut(t *testing.T, args ...string) (stop func() (int, string), stderr *syncBuffer) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var stderr syncBuffer
+	stderr = &syncBuffer{}
 	e := &env{
 		getenv: func(k string) string { return map[string]string{"GANTRY_URL": p.url}[k] },
-		stdin:  strings.NewReader(""), stdout: &syncBuffer{}, stderr: &stderr,
+		stdin:  strings.NewReader(""), stdout: &syncBuffer{}, stderr: stderr,
 	}
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, append([]string{"work"}, args...), e) }()
@@ -63,7 +70,7 @@ func (p *proc) work(t *testing.T, args ...string) (stop func() (int, string)) {
 		return code, stderr.String()
 	}
 	t.Cleanup(func() { stop() })
-	return stop
+	return stop, stderr
 }
 
 // waitJob waits until the job's state is one of states and returns it.
@@ -238,5 +245,44 @@ echo '"done after SIGTERM"'
 	}
 	if j := p.waitJob(t, id, "succeeded", "failed", "retrying"); j.State != "succeeded" || string(j.Result) != `"done after SIGTERM"` {
 		t.Errorf("job %s result %s", j.State, j.Result)
+	}
+}
+
+// A job cancelled while its command runs: the next heartbeat is refused,
+// the command is killed, and nothing is reported for it.
+func TestWorkStopsACancelledJob(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, nil, "--demo=false")
+	dir := t.TempDir()
+	sh := script(t, `
+cat >/dev/null
+touch "`+dir+`/started"
+sleep 30
+`)
+	id := p.enqueueID(t, "job")
+	stop, stderr := p.workOut(t, "job", "--lease", "3s", "--", sh)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "started")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the command never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.mustCLI(0, "jobs", "cancel", id)
+	deadline = time.Now().Add(15 * time.Second)
+	for !strings.Contains(stderr.String(), "the lease was lost") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the command was not stopped after the cancel: %s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, out := stop(); code != 0 {
+		t.Errorf("exit %d: %s", code, out)
+	}
+	if j := p.waitJob(t, id, "cancelled", "succeeded", "failed"); j.State != "cancelled" {
+		t.Errorf("job %s, want cancelled", j.State)
 	}
 }
