@@ -26,6 +26,21 @@ func script(t *testing.T, body string) string {
 	return path
 }
 
+// waitForFile waits up to 20 s for a file that a worker script creates.
+func waitForFile(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never appeared", path)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // syncBuffer is a bytes.Buffer safe for the worker goroutines.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -179,16 +194,7 @@ esac
 	long := p.enqueueID(t, "job", "--args", `{"mode":"long"}`, "--max-attempts", "1")
 	stop := p.work(t, "job", "--concurrency", "2", "--shutdown-timeout", "2s", "--", sh)
 	for _, f := range []string{"short.started", "long.started"} {
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s never appeared", f)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitForFile(t, filepath.Join(dir, f))
 	}
 	start := time.Now()
 	code, stderr := stop()
@@ -225,18 +231,8 @@ echo '"done after SIGTERM"'
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "started")); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			t.Fatalf("the command never started: %s", stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	waitForFile(t, filepath.Join(dir, "started"))
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -261,18 +257,9 @@ sleep 30
 `)
 	id := p.enqueueID(t, "job")
 	stop, stderr := p.workOut(t, "job", "--lease", "3s", "--", sh)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "started")); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the command never started")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitForFile(t, filepath.Join(dir, "started"))
 	p.mustCLI(0, "jobs", "cancel", id)
-	deadline = time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for !strings.Contains(stderr.String(), "the lease was lost") {
 		if time.Now().After(deadline) {
 			t.Fatalf("the command was not stopped after the cancel: %s", stderr.String())
