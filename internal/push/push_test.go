@@ -65,6 +65,25 @@ func setup(t *testing.T, targets ...push.Target) *pushEnv {
 	return &pushEnv{c: c, d: d}
 }
 
+// newClient opens an unstarted client on an embedded store in a temp dir,
+// both closed at cleanup.
+func newClient(t *testing.T) *gantry.Client {
+	t.Helper()
+	st, err := embedded.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := gantry.NewClient(st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.Stop(context.Background())
+		st.Close()
+	})
+	return c
+}
+
 // target serves h on loopback.
 func target(t *testing.T, h http.HandlerFunc) *httptest.Server {
 	t.Helper()
@@ -317,16 +336,7 @@ func TestNoTargetFromARequestNoRedirect(t *testing.T) {
 
 func TestTargetsAreChecked(t *testing.T) {
 	t.Parallel()
-	st, err := embedded.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	c, err := gantry.NewClient(st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop(context.Background())
+	c := newClient(t)
 	for _, tg := range []push.Target{
 		{Name: "thumbnail", URL: "file:///etc/passwd"},
 		{Name: "thumbnail", URL: "gopher://h/"},
@@ -391,16 +401,7 @@ func TestStopReleasesPushesInFlight(t *testing.T) {
 		arrived <- struct{}{}
 		<-r.Context().Done()
 	})
-	st, err := embedded.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	c, err := gantry.NewClient(st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop(context.Background())
+	c := newClient(t)
 	d, err := push.New(&push.Config{Client: c, Targets: []push.Target{{Name: "thumbnail", URL: srv.URL}}})
 	if err != nil {
 		t.Fatal(err)
@@ -459,4 +460,29 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("Verify accepted %q for %q, which lacks %s", header, body, v1)
 		}
 	})
+}
+
+// Start warns about every target without a secret, and only about those.
+func TestStartWarnsWithoutSecret(t *testing.T) {
+	t.Parallel()
+	c := newClient(t)
+	// Start logs before it returns; the loops log only failed leases.
+	var logs strings.Builder
+	d, err := push.New(&push.Config{Client: c, Logger: slog.New(slog.NewTextHandler(&logs, nil)), Targets: []push.Target{
+		{Name: "unsigned", URL: "http://127.0.0.1:1/"},
+		{Name: "signed", URL: "http://127.0.0.1:1/", Secrets: []string{"s"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "level=WARN") || !strings.Contains(out, "target=unsigned") || strings.Contains(out, "target=signed") {
+		t.Errorf("logs:\n%s\nwant one warning, for the unsigned target", out)
+	}
 }
