@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/httpapi"
 	"github.com/gantry-dev/gantry/internal/push"
+	"github.com/gantry-dev/gantry/internal/ratelimit"
 	"github.com/gantry-dev/gantry/store/embedded"
 )
 
@@ -490,5 +492,45 @@ func TestStartWarnsWithoutSecret(t *testing.T) {
 	out := logs.String()
 	if len(warnings) != 1 || !strings.Contains(warnings[0], "target=unsigned") {
 		t.Errorf("logs:\n%s\nwant one warning, for the unsigned target", out)
+	}
+}
+
+// A target's rate bounds how many requests start: with 10/s (a burst of
+// 10), 25 jobs take at least 1.5 s, and no second starts more than
+// burst + rate × elapsed.
+func TestRateBoundsTheRequests(t *testing.T) {
+	var mu sync.Mutex
+	var starts []time.Time
+	srv := target(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		starts = append(starts, time.Now())
+		mu.Unlock()
+		w.WriteHeader(204)
+	})
+	r, err := ratelimit.Parse("10/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := setup(t, push.Target{Name: "thumbnail", URL: srv.URL, Rate: &r, Max: 64})
+	var ids []string
+	for i := range 25 {
+		ids = append(ids, e.enqueue(t, thumb{N: i}, nil).ID)
+	}
+	for _, id := range ids {
+		e.waitFor(t, id, final)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(starts) != 25 {
+		t.Fatalf("%d requests, want 25", len(starts))
+	}
+	first := starts[0]
+	for i, s := range starts {
+		if allowed := 10 + 10*s.Sub(first).Seconds() + 1; float64(i+1) > allowed {
+			t.Fatalf("request %d started %v after the first, more than the rate allows", i+1, s.Sub(first))
+		}
+	}
+	if d := starts[24].Sub(first); d < 1400*time.Millisecond {
+		t.Errorf("25 requests at 10/s with a burst of 10 took %v, want at least 1.5 s", d)
 	}
 }
