@@ -62,9 +62,11 @@ var allowedImports = map[string][]string{
 	"gantrytest": {".", "store", "store/embedded", "internal/taskhook"},
 
 	// Benchmarks and examples; the binary links none of them.
-	"bench/load":             {},
-	"bench/httpbench":        {"bench/load", "internal/config", "internal/server"},
-	"examples/python-worker": {},
+	"bench/load":                  {},
+	"bench/httpbench":             {"bench/load", "internal/config", "internal/server"},
+	"examples/python-worker":      {},
+	"examples/push-target-go":     {},
+	"examples/push-target-python": {},
 }
 
 // forbiddenImports are packages outside the module that a layer must not

@@ -195,7 +195,9 @@ func (w *worker) run(hard context.Context, j *httpapi.LeasedJob) {
 	stopKill := context.AfterFunc(ctx, func() { killProcessGroup(cmd) })
 	defer stopKill()
 
-	hb := &heartbeater{w: w, j: j}
+	// A heartbeat refused with 409 means the job was cancelled or its
+	// lease lost: the command is killed and nothing is reported.
+	hb := &heartbeater{w: w, j: j, lost: cancel}
 	var tail tailBuffer
 	readDone := make(chan struct{})
 	go func() {
@@ -234,6 +236,8 @@ loop:
 	ticker.Stop()
 
 	switch {
+	case hb.isLost():
+		fmt.Fprintf(w.e.stderr, "gantry work: job %s: the lease was lost (the job was cancelled, or the lease expired); the command was stopped\n", j.ID)
 	case hard.Err() != nil:
 		// Shutdown cut it off: give the job back, unspent.
 		w.report(j, "snooze", map[string]any{})
@@ -300,9 +304,17 @@ func (w *worker) report(j *httpapi.LeasedJob, action string, body map[string]any
 // heartbeater extends a job's lease and reports its progress, one call at
 // a time.
 type heartbeater struct {
-	w  *worker
-	j  *httpapi.LeasedJob
-	mu sync.Mutex
+	w         *worker
+	j         *httpapi.LeasedJob
+	lost      context.CancelFunc // called when the lease is lost
+	mu        sync.Mutex
+	lostLease bool
+}
+
+func (h *heartbeater) isLost() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lostLease
 }
 
 func (h *heartbeater) beat(ctx context.Context, pct *int, msg string) {
@@ -312,7 +324,13 @@ func (h *heartbeater) beat(ctx context.Context, pct *int, msg string) {
 	if pct != nil && msg != "" {
 		req.Message = &msg
 	}
-	if _, err := h.w.api.call(ctx, "POST", "/v1/jobs/"+url.PathEscape(h.j.ID)+"/heartbeat", nil, req, nil); err != nil && ctx.Err() == nil {
+	_, err := h.w.api.call(ctx, "POST", "/v1/jobs/"+url.PathEscape(h.j.ID)+"/heartbeat", nil, req, nil)
+	var pe *problemError
+	switch {
+	case errors.As(err, &pe) && (pe.Status == 409 || pe.Status == 404):
+		h.lostLease = true
+		h.lost()
+	case err != nil && ctx.Err() == nil:
 		fmt.Fprintf(h.w.e.stderr, "gantry work: job %s: heartbeat: %v\n", h.j.ID, err)
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +24,21 @@ func script(t *testing.T, body string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// waitForFile waits up to 20 s for a file that a worker script creates.
+func waitForFile(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never appeared", path)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // syncBuffer is a bytes.Buffer safe for the worker goroutines.
@@ -46,11 +63,18 @@ func (s *syncBuffer) String() string {
 // stop returns its exit code and stderr.
 func (p *proc) work(t *testing.T, args ...string) (stop func() (int, string)) {
 	t.Helper()
+	stop, _ = p.workOut(t, args...)
+	return stop
+}
+
+// workOut is work that also returns gantry work's stderr as it grows.
+func (p *proc) workOut(t *testing.T, args ...string) (stop func() (int, string), stderr *syncBuffer) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var stderr syncBuffer
+	stderr = &syncBuffer{}
 	e := &env{
 		getenv: func(k string) string { return map[string]string{"GANTRY_URL": p.url}[k] },
-		stdin:  strings.NewReader(""), stdout: &syncBuffer{}, stderr: &stderr,
+		stdin:  strings.NewReader(""), stdout: &syncBuffer{}, stderr: stderr,
 	}
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, append([]string{"work"}, args...), e) }()
@@ -61,7 +85,7 @@ func (p *proc) work(t *testing.T, args ...string) (stop func() (int, string)) {
 		return code, stderr.String()
 	}
 	t.Cleanup(func() { stop() })
-	return stop
+	return stop, stderr
 }
 
 // waitJob waits until the job's state is one of states and returns it.
@@ -170,16 +194,7 @@ esac
 	long := p.enqueueID(t, "job", "--args", `{"mode":"long"}`, "--max-attempts", "1")
 	stop := p.work(t, "job", "--concurrency", "2", "--shutdown-timeout", "2s", "--", sh)
 	for _, f := range []string{"short.started", "long.started"} {
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s never appeared", f)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitForFile(t, filepath.Join(dir, f))
 	}
 	start := time.Now()
 	code, stderr := stop()
@@ -194,5 +209,67 @@ esac
 	}
 	if j := p.waitJob(t, long, "scheduled", "available"); j.Attempt != 0 || len(j.Errors) != 0 {
 		t.Errorf("the long job: %s attempt %d errors %+v; want given back unspent", j.State, j.Attempt, j.Errors)
+	}
+}
+
+// The binary: SIGTERM lets the running command finish, records its result
+// and exits 0.
+func TestWorkSIGTERM(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, nil, "--demo=false")
+	dir := t.TempDir()
+	sh := script(t, `
+cat >/dev/null
+touch "`+dir+`/started"
+sleep 1
+echo '"done after SIGTERM"'
+`)
+	id := p.enqueueID(t, "job")
+	cmd := exec.Command(binary, "work", "job", "--server", p.url, "--", sh)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	waitForFile(t, filepath.Join(dir, "started"))
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("gantry work after SIGTERM: %v: %s", err, stderr.String())
+	}
+	if j := p.waitJob(t, id, "succeeded", "failed", "retrying"); j.State != "succeeded" || string(j.Result) != `"done after SIGTERM"` {
+		t.Errorf("job %s result %s", j.State, j.Result)
+	}
+}
+
+// A job cancelled while its command runs: the next heartbeat is refused,
+// the command is killed, and nothing is reported for it.
+func TestWorkStopsACancelledJob(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, nil, "--demo=false")
+	dir := t.TempDir()
+	sh := script(t, `
+cat >/dev/null
+touch "`+dir+`/started"
+sleep 30
+`)
+	id := p.enqueueID(t, "job")
+	stop, stderr := p.workOut(t, "job", "--lease", "3s", "--", sh)
+	waitForFile(t, filepath.Join(dir, "started"))
+	p.mustCLI(0, "jobs", "cancel", id)
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(stderr.String(), "the lease was lost") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the command was not stopped after the cancel: %s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, out := stop(); code != 0 {
+		t.Errorf("exit %d: %s", code, out)
+	}
+	if j := p.waitJob(t, id, "cancelled", "succeeded", "failed"); j.State != "cancelled" {
+		t.Errorf("job %s, want cancelled", j.State)
 	}
 }

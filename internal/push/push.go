@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -227,6 +228,17 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	d.stopFetch, d.stopWork = stopFetch, stopWork
 	for _, r := range d.runners {
+		rate := "none"
+		if r.t.Rate != nil {
+			rate = r.t.Rate.String()
+		}
+		u := r.t.URL
+		if pu, err := url.Parse(u); err == nil {
+			u = pu.Redacted()
+		}
+		d.log.Info("pushing jobs to a target", slog.String("target", r.t.Name), slog.String("url", u),
+			slog.String("queue", r.t.Queue), slog.Int("min", r.t.Min), slog.Int("max", r.t.Max),
+			slog.Duration("timeout", r.t.Timeout), slog.String("rate", rate), slog.Int("secrets", len(r.t.Secrets)))
 		if len(r.t.Secrets) == 0 {
 			d.log.Warn("push target has no secret: its requests are not signed, and the target cannot tell them from forged ones",
 				slog.String("target", r.t.Name))

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/httpapi"
 	"github.com/gantry-dev/gantry/internal/push"
+	"github.com/gantry-dev/gantry/internal/ratelimit"
 	"github.com/gantry-dev/gantry/store/embedded"
 )
 
@@ -62,6 +65,25 @@ func setup(t *testing.T, targets ...push.Target) *pushEnv {
 		}
 	})
 	return &pushEnv{c: c, d: d}
+}
+
+// newClient opens an unstarted client on an embedded store in a temp dir,
+// both closed at cleanup.
+func newClient(t *testing.T) *gantry.Client {
+	t.Helper()
+	st, err := embedded.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := gantry.NewClient(st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.Stop(context.Background())
+		st.Close()
+	})
+	return c
 }
 
 // target serves h on loopback.
@@ -316,16 +338,7 @@ func TestNoTargetFromARequestNoRedirect(t *testing.T) {
 
 func TestTargetsAreChecked(t *testing.T) {
 	t.Parallel()
-	st, err := embedded.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	c, err := gantry.NewClient(st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop(context.Background())
+	c := newClient(t)
 	for _, tg := range []push.Target{
 		{Name: "thumbnail", URL: "file:///etc/passwd"},
 		{Name: "thumbnail", URL: "gopher://h/"},
@@ -390,16 +403,7 @@ func TestStopReleasesPushesInFlight(t *testing.T) {
 		arrived <- struct{}{}
 		<-r.Context().Done()
 	})
-	st, err := embedded.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	c, err := gantry.NewClient(st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop(context.Background())
+	c := newClient(t)
 	d, err := push.New(&push.Config{Client: c, Targets: []push.Target{{Name: "thumbnail", URL: srv.URL}}})
 	if err != nil {
 		t.Fatal(err)
@@ -423,5 +427,110 @@ func TestStopReleasesPushesInFlight(t *testing.T) {
 	}
 	if j.State != gantry.StateAvailable || j.Attempt != 0 || len(j.Errors) != 0 {
 		t.Errorf("after stop: %s attempt %d errors %v; want available, nothing spent", j.State, j.Attempt, j.Errors)
+	}
+}
+
+// TestSignatureVector pins the signature of a known body, secret and time:
+// the examples' targets (examples/push-target-go) check the same vector.
+func TestSignatureVector(t *testing.T) {
+	t.Parallel()
+	got := push.Sign([]string{"whsec-test"}, time.Unix(1767225600, 0), []byte(`{"id":"01J","kind":"thumbnail","args":{"w":256}}`))
+	want := "t=1767225600,v1=acbbd9f2880eb529d08d6fb0f955a94719bb93cd07cc830b5eb247aac2202ca0"
+	if got != want {
+		t.Errorf("Sign = %q, want %q", got, want)
+	}
+}
+
+func FuzzVerify(f *testing.F) {
+	f.Add("t=1767225600,v1=acbbd9f2880eb529d08d6fb0f955a94719bb93cd07cc830b5eb247aac2202ca0", []byte(`{"id":"01J","kind":"thumbnail","args":{"w":256}}`))
+	f.Add("t=,v1=", []byte{})
+	f.Add("v1=zz,t=abc,,=", []byte("x"))
+	f.Fuzz(func(t *testing.T, header string, body []byte) {
+		// Verify never panics, and accepts only a header that carries the
+		// v1 that Sign makes for the header's time.
+		if !push.Verify(header, "whsec-test", body, time.Unix(1767225600, 0), time.Minute) {
+			return
+		}
+		var unix int64
+		for part := range strings.SplitSeq(header, ",") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(part), "t="); ok {
+				unix, _ = strconv.ParseInt(v, 10, 64)
+			}
+		}
+		_, v1, _ := strings.Cut(push.Sign([]string{"whsec-test"}, time.Unix(unix, 0), body), ",")
+		if !strings.Contains(strings.ToLower(header), v1) {
+			t.Fatalf("Verify accepted %q for %q, which lacks %s", header, body, v1)
+		}
+	})
+}
+
+// Start warns about every target without a secret, and only about those.
+func TestStartWarnsWithoutSecret(t *testing.T) {
+	t.Parallel()
+	c := newClient(t)
+	// Start logs before it returns; the loops log only failed leases.
+	var logs strings.Builder
+	d, err := push.New(&push.Config{Client: c, Logger: slog.New(slog.NewTextHandler(&logs, nil)), Targets: []push.Target{
+		{Name: "unsigned", URL: "http://127.0.0.1:1/"},
+		{Name: "signed", URL: "http://127.0.0.1:1/", Secrets: []string{"s"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var warnings []string
+	for line := range strings.Lines(logs.String()) {
+		if strings.Contains(line, "level=WARN") {
+			warnings = append(warnings, line)
+		}
+	}
+	out := logs.String()
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "target=unsigned") {
+		t.Errorf("logs:\n%s\nwant one warning, for the unsigned target", out)
+	}
+}
+
+// A target's rate bounds how many requests start: with 10/s (a burst of
+// 10), 25 jobs take at least 1.5 s, and no second starts more than
+// burst + rate × elapsed.
+func TestRateBoundsTheRequests(t *testing.T) {
+	var mu sync.Mutex
+	var starts []time.Time
+	srv := target(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		starts = append(starts, time.Now())
+		mu.Unlock()
+		w.WriteHeader(204)
+	})
+	r, err := ratelimit.Parse("10/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := setup(t, push.Target{Name: "thumbnail", URL: srv.URL, Rate: &r, Max: 64})
+	var ids []string
+	for i := range 25 {
+		ids = append(ids, e.enqueue(t, thumb{N: i}, nil).ID)
+	}
+	for _, id := range ids {
+		e.waitFor(t, id, final)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(starts) != 25 {
+		t.Fatalf("%d requests, want 25", len(starts))
+	}
+	first := starts[0]
+	for i, s := range starts {
+		if allowed := 10 + 10*s.Sub(first).Seconds() + 1; float64(i+1) > allowed {
+			t.Fatalf("request %d started %v after the first, more than the rate allows", i+1, s.Sub(first))
+		}
+	}
+	if d := starts[24].Sub(first); d < 1400*time.Millisecond {
+		t.Errorf("25 requests at 10/s with a burst of 10 took %v, want at least 1.5 s", d)
 	}
 }
