@@ -67,6 +67,7 @@ var allowedImports = map[string][]string{
 	"examples/python-worker":      {},
 	"examples/push-target-go":     {},
 	"examples/push-target-python": {},
+	"examples/thumbnails":         {".", "blob", "blob/fs", "store", "store/embedded"},
 }
 
 // forbiddenImports are packages outside the module that a layer must not
