@@ -98,6 +98,11 @@ type Job struct {
 	// IfDependencyFails says what becomes of the job when a dependency
 	// fails or is cancelled; empty means DependencyCancel.
 	IfDependencyFails DependencyPolicy `json:"if_dependency_fails,omitempty"`
+	// TraceParent is the W3C trace context (a traceparent header value) of
+	// the request that enqueued the job, empty when it had none: attempts
+	// run as its children, so that they join the enqueuer's trace. It is
+	// not part of the job resource.
+	TraceParent string `json:"-"`
 	// RunAt is the earliest time the job may run; for a retrying job, the
 	// end of its backoff.
 	RunAt time.Time `json:"run_at"`

@@ -193,7 +193,15 @@ type NewJob struct {
 	// IfDependencyFails says what becomes of the job when a dependency
 	// fails or is cancelled; empty means DependencyCancel.
 	IfDependencyFails DependencyPolicy
+	// TraceParent is the W3C traceparent of the enqueuing request, kept
+	// with the job (Job.TraceParent); empty for none. At most
+	// MaxTraceParent bytes.
+	TraceParent string
 }
+
+// MaxTraceParent bounds NewJob.TraceParent: a W3C traceparent of version
+// 00 is 55 bytes; later versions may append fields.
+const MaxTraceParent = 256
 
 // EnqueueParams are the arguments of Driver.Enqueue.
 type EnqueueParams struct {

@@ -282,6 +282,9 @@ func CheckBatch(p *EnqueueParams) (*Batch, error) {
 		if !j.IfDependencyFails.Valid() {
 			return nil, bad(i, "IfDependencyFails", `must be "cancel" or "run"`)
 		}
+		if len(j.TraceParent) > MaxTraceParent {
+			return nil, bad(i, "TraceParent", fmt.Sprintf("must be at most %d bytes", MaxTraceParent))
+		}
 		if p.Workflow == nil && p.Parent == nil && (j.Ref != "" || j.WorkflowID != "") {
 			return nil, bad(i, "Ref", "only jobs of a workflow have a ref")
 		}

@@ -18,9 +18,10 @@ import (
 // Spec version 2 (format 3) adds the workflow id, the ref and the
 // dependency policy; version 1 specs are read as jobs outside workflows.
 // State version 2 (format 3) adds Waits; version 1 records read as jobs
-// that wait only for their DependsOn.
+// that wait only for their DependsOn. Spec version 3 (format 6) adds the
+// traceparent; older specs are read as jobs without one.
 const (
-	specVersion  = 2
+	specVersion  = 3
 	stateVersion = 2
 )
 
@@ -191,6 +192,7 @@ func encodeSpec(j *store.Job) []byte {
 	e.string(j.WorkflowID)
 	e.string(j.Ref)
 	e.string(string(j.IfDependencyFails))
+	e.string(j.TraceParent)
 	return e.b
 }
 
@@ -199,7 +201,7 @@ func encodeSpec(j *store.Job) []byte {
 func decodeSpec(b []byte, j *store.Job) error {
 	d := dec{b: b}
 	v := d.byte()
-	if v != 1 && v != specVersion {
+	if v < 1 || v > specVersion {
 		return errCorrupt
 	}
 	j.Kind = d.string()
@@ -227,6 +229,9 @@ func decodeSpec(b []byte, j *store.Job) error {
 		j.WorkflowID = d.string()
 		j.Ref = d.string()
 		j.IfDependencyFails = store.DependencyPolicy(d.string())
+	}
+	if v >= 3 {
+		j.TraceParent = d.string()
 	}
 	return d.done()
 }

@@ -302,6 +302,7 @@ func (tx *txn) insert(pl *planned, r *enqueueReq) *rec {
 		Ref:         nj.Ref,
 
 		IfDependencyFails: nj.IfDependencyFails,
+		TraceParent:       nj.TraceParent,
 	}
 	if r.hasWF {
 		x.job.WorkflowID = idString(r.wf)

@@ -68,7 +68,7 @@ var (
 // formatVersion is the layout of the keys and records this code writes:
 // the version of the last migration (migrate.go). Open migrates a
 // directory written in an older format and refuses one written in a newer.
-const formatVersion = 5
+const formatVersion = 6
 
 type jobID = [16]byte
 

@@ -40,6 +40,7 @@ var migrations = []migration{
 	{2, "job specs sort after every other table (table 'j' becomes 'z')", migrateSpecsLast},
 	{3, "dependency edges are kept after the dependency finishes, from both sides (tables 'd' and 'b'), for workflows", migrateEdges},
 	{5, "queue limits (table 'n')", migrateNothing},
+	{6, "job specs of version 3 hold the enqueuer's traceparent", migrateNothing},
 }
 
 // migrateNothing is a step that only records the new version: the format

@@ -29,7 +29,7 @@ const maxValuesRows = 1000
 var insertCols = []string{"id", "kind", "queue", "state", "args", "priority", "attempt", "max_attempts",
 	"timeout_ns", "unique_key", "depends_on", "parent_id", "run_at", "available_at", "created_at",
 	"finished_at", "cancel_reason", "blob_key", "blob_size", "blob_sha256", "blob_content_type", "pending_deps",
-	"workflow_id", "ref", "if_dependency_fails", "has_waits"}
+	"workflow_id", "ref", "if_dependency_fails", "has_waits", "trace_parent"}
 
 // Enqueue records new jobs, all or none, in one transaction. A batch
 // without unique keys and dependencies is a single INSERT (or COPY, from
@@ -199,6 +199,7 @@ func (s *Store) prepareBatch(p *store.EnqueueParams) (*batch, error) {
 			Ref:         nj.Ref,
 
 			IfDependencyFails: nj.IfDependencyFails,
+			TraceParent:       nj.TraceParent,
 		}
 		if p.Workflow != nil {
 			j.WorkflowID = strings.ToLower(p.Workflow.ID)
@@ -642,7 +643,8 @@ func insertRow(r newRow, binary bool) []any {
 		int32(j.MaxAttempts), int64(j.Timeout), text(j.UniqueKey), deps, text(j.ParentID), j.RunAt,
 		availableAt, j.CreatedAt, timestamptz(j.FinishedAt), text(j.CancelReason),
 		blobKey, blobSize, blobSHA, blobType, int32(pending),
-		uuidText(j.WorkflowID, binary), text(j.Ref), text(string(j.IfDependencyFails)), r.waits}
+		uuidText(j.WorkflowID, binary), text(j.Ref), text(string(j.IfDependencyFails)), r.waits,
+		text(j.TraceParent)}
 }
 
 // uuidText is a nullable uuid column's value: a uuid.UUID for COPY, text

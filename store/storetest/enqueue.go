@@ -36,6 +36,7 @@ func testEnqueue(t *testing.T, open opener) {
 			Timeout:     90 * time.Second,
 			UniqueKey:   "thumb-42",
 			ParentID:    parent.ID,
+			TraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
 		}
 		got := h.enqueueNew(nj)
 		if got.ID == "" {
@@ -58,6 +59,7 @@ func testEnqueue(t *testing.T, open opener) {
 			ParentID:    parent.ID,
 			RunAt:       h.now,
 			CreatedAt:   h.now,
+			TraceParent: nj.TraceParent,
 		}
 		wantJob(t, "Enqueue result", got, want)
 		if got.LeaseToken != "" || !got.LeaseExpiresAt.IsZero() {
@@ -219,6 +221,7 @@ func testEnqueue(t *testing.T, open opener) {
 			{"TimeoutNegative", withTimeout(-time.Second), "Timeout"},
 			{"RunAtZero", withRunAt(time.Time{}), "RunAt"},
 			{"UniqueKeyTooLong", withUniqueKey(strings.Repeat("k", store.MaxUniqueKeyLen+1)), "UniqueKey"},
+			{"TraceParentTooLong", withTraceParent(strings.Repeat("0", store.MaxTraceParent+1)), "TraceParent"},
 			{"DependsOnEmptyID", withDeps(""), "DependsOn[0]"},
 			{"DependsOnUnknown", withDeps(store.NewID()), "DependsOn[0]"},
 		}

@@ -61,6 +61,9 @@ func withPriority(p int) jobOpt     { return func(j *store.NewJob) { j.Priority 
 func withRunAt(at time.Time) jobOpt { return func(j *store.NewJob) { j.RunAt = at } }
 func withAttempts(n int) jobOpt     { return func(j *store.NewJob) { j.MaxAttempts = n } }
 func withUniqueKey(k string) jobOpt { return func(j *store.NewJob) { j.UniqueKey = k } }
+func withTraceParent(s string) jobOpt {
+	return func(j *store.NewJob) { j.TraceParent = s }
+}
 func withParent(id string) jobOpt   { return func(j *store.NewJob) { j.ParentID = id } }
 func withArgs(s string) jobOpt      { return func(j *store.NewJob) { j.Args = json.RawMessage(s) } }
 func withBlob(b *blob.Info) jobOpt  { return func(j *store.NewJob) { j.Blob = b } }
@@ -565,6 +568,9 @@ func jobDiff(got, want *store.Job) string {
 	}
 	if got.Kind != want.Kind {
 		add("Kind", got.Kind, want.Kind)
+	}
+	if got.TraceParent != want.TraceParent {
+		add("TraceParent", got.TraceParent, want.TraceParent)
 	}
 	if got.Queue != want.Queue {
 		add("Queue", got.Queue, want.Queue)
