@@ -401,13 +401,21 @@ type SnoozeParams struct {
 	// RetryIn is the delay before the job runs again; now+RetryIn must lie
 	// before store.MaxTime. Zero gives the job back to run at once.
 	RetryIn time.Duration
+	// Reason optionally says why (e.g. "the target answered 503"). It is
+	// recorded only when the snooze is past the cap (store.MaxSnoozes,
+	// store.MaxSnoozeAge) and counts as a failed attempt, after the cap's
+	// own message.
+	Reason string
 }
 
 // Snooze ends the attempt holding the lease without spending it: the job
 // is scheduled to run again after p.RetryIn. Workers snooze a job they
 // could not start because something downstream is overloaded (an HTTP
-// 429 or 503, an exit status 75). It returns the job as recorded, or an
-// error wrapping ErrLeaseLost or ErrNotFound.
+// 429 or 503, an exit status 75). A job is snoozed at most
+// store.MaxSnoozes (100) times and for store.MaxSnoozeAge (24 hours) from
+// its first snooze; past that, a snooze counts as a failed attempt, retried
+// after p.RetryIn while attempts remain. It returns the job as recorded,
+// or an error wrapping ErrLeaseLost or ErrNotFound.
 func (w *Workers) Snooze(ctx context.Context, p *SnoozeParams) (*Job, error) {
 	if p == nil {
 		return nil, leaseField("ID", "must be set")
@@ -422,7 +430,11 @@ func (w *Workers) Snooze(ctx context.Context, p *SnoozeParams) (*Job, error) {
 	if err := store.CheckAfter("RetryIn", now, p.RetryIn); err != nil {
 		return nil, err
 	}
-	return w.c.finish(ctx, store.FinishItem{ID: p.ID, LeaseToken: p.LeaseToken, Outcome: store.OutcomeSnoozed, RetryAt: now.Add(p.RetryIn)})
+	item := store.FinishItem{ID: p.ID, LeaseToken: p.LeaseToken, Outcome: store.OutcomeSnoozed, RetryAt: now.Add(p.RetryIn)}
+	if p.Reason != "" {
+		item.Error = &store.AttemptError{Message: p.Reason}
+	}
+	return w.c.finish(ctx, item)
 }
 
 func (c *Client) finish(ctx context.Context, item store.FinishItem) (*Job, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -490,5 +491,26 @@ func TestSnoozeWithoutDelayGivesTheJobBack(t *testing.T) {
 	again := leaseOne(t, c, nil)
 	if again.ID != j.ID || again.Attempt != 1 {
 		t.Errorf("leased %s attempt %d after the snooze, want %s attempt 1", again.ID, again.Attempt, j.ID)
+	}
+}
+
+func TestSnoozePastTheCapSpendsTheAttempt(t *testing.T) {
+	c := leaseSetup(t, nil)
+	enqueueRemote(t, c, 1, &gantry.EnqueueOpts{MaxAttempts: 1})
+	var got *gantry.Job
+	for i := 0; i <= store.MaxSnoozes; i++ {
+		j := leaseOne(t, c, nil)
+		var err error
+		got, err = c.Workers().Snooze(t.Context(), &gantry.SnoozeParams{ID: j.ID, LeaseToken: j.LeaseToken, Reason: "the target answered 503"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i < store.MaxSnoozes && (got.State != gantry.StateAvailable && got.State != gantry.StateScheduled || got.Attempt != 0) {
+			t.Fatalf("snooze %d: state %s, attempt %d; want it back without spending the attempt", i+1, got.State, got.Attempt)
+		}
+	}
+	if got.State != gantry.StateFailed || len(got.Errors) != 1 ||
+		!strings.Contains(got.Errors[0].Message, "snoozed 100 times") || !strings.HasSuffix(got.Errors[0].Message, ": the target answered 503") {
+		t.Errorf("snooze 101: state %s, errors %+v; want failed with an error saying it was snoozed 100 times and why", got.State, got.Errors)
 	}
 }

@@ -122,6 +122,13 @@ type Job struct {
 	Checkpoint json.RawMessage `json:"checkpoint,omitempty"`
 	// CancelReason says why a cancelled job was cancelled.
 	CancelReason string `json:"cancel_reason,omitempty"`
+	// Snoozes counts the snoozes (OutcomeSnoozed) the job has had without
+	// spending an attempt, and FirstSnoozedAt is when the first of them
+	// was recorded (zero before any). Past MaxSnoozes of them, or
+	// MaxSnoozeAge after the first, a snooze counts as a failed attempt.
+	// A manual retry resets both.
+	Snoozes        int       `json:"-"`
+	FirstSnoozedAt time.Time `json:"-"`
 
 	// Dependencies are the outcomes of the jobs this one waited for (its
 	// dependencies, and the children a parent waited for), keyed by

@@ -13,6 +13,27 @@ import (
 // unique key of a job reserved while the job is not final and releases it
 // when the state becomes final.
 
+// The snooze cap: a job is snoozed without spending an attempt at most
+// MaxSnoozes times and for at most MaxSnoozeAge from its first snooze;
+// past either, a snooze counts as a failed attempt.
+const (
+	MaxSnoozes   = 100
+	MaxSnoozeAge = 24 * time.Hour
+)
+
+// snoozeCapped returns why a snooze of j at now counts as a failed
+// attempt, or "" while j is within the snooze cap.
+func snoozeCapped(j *Job, now time.Time) string {
+	switch {
+	case j.Snoozes >= MaxSnoozes:
+		return fmt.Sprintf("gantry: snoozed %d times, the most a job may be without spending an attempt", j.Snoozes)
+	case j.Snoozes > 0 && !j.FirstSnoozedAt.IsZero() && now.Sub(j.FirstSnoozedAt) >= MaxSnoozeAge:
+		return fmt.Sprintf("gantry: snoozed since %s, %s ago, the longest a job may be without spending an attempt",
+			j.FirstSnoozedAt.UTC().Format(time.RFC3339), now.Sub(j.FirstSnoozedAt).Round(time.Second))
+	}
+	return ""
+}
+
 // LeaseExpiredMessage is the error recorded for an attempt whose lease
 // expired before the worker finished it.
 const LeaseExpiredMessage = "lease expired"
@@ -67,7 +88,9 @@ func HeartbeatJob(j *Job, p *HeartbeatParams) error {
 //     fails when it.Permanent or its attempts are used up, and is retrying
 //     until it.RetryAt (now when zero) otherwise;
 //   - snoozed: the job is scheduled at it.RetryAt and the attempt is not
-//     spent;
+//     spent, at most MaxSnoozes times and until MaxSnoozeAge after the
+//     first snooze; past that the snooze counts as a failed attempt (its
+//     error says why, followed by it.Error's message when there is one);
 //   - cancelled: the job is cancelled, with the error's message as reason;
 //   - released: the job is available at once and the attempt is not spent;
 //   - await_children: the job is waiting (for the children it spawned) and
@@ -98,6 +121,27 @@ func FinishJob(j *Job, it *FinishItem, now time.Time) error {
 			j.RunAt = notBefore(it.RetryAt, now)
 		}
 	case OutcomeSnoozed:
+		if msg := snoozeCapped(j, now); msg != "" {
+			// Past the cap the snooze is a failed attempt, retried at
+			// RetryAt while attempts remain.
+			e := AttemptError{Message: msg}
+			if it.Error != nil && it.Error.Message != "" {
+				e.Message = msg + ": " + it.Error.Message
+			}
+			appendError(j, &e, now)
+			if j.Attempt >= j.MaxAttempts {
+				j.State = StateFailed
+				j.FinishedAt = now
+			} else {
+				j.State = StateRetrying
+				j.RunAt = notBefore(it.RetryAt, now)
+			}
+			break
+		}
+		if j.Snoozes == 0 || j.FirstSnoozedAt.IsZero() {
+			j.FirstSnoozedAt = now
+		}
+		j.Snoozes++
 		j.State = StateScheduled
 		j.RunAt = notBefore(it.RetryAt, now)
 		j.Attempt--
@@ -211,6 +255,8 @@ func RetryJob(j *Job, deps []State, now time.Time) error {
 	}
 	j.State = to
 	j.Attempt = 0
+	j.Snoozes = 0
+	j.FirstSnoozedAt = time.Time{}
 	j.RunAt = now
 	j.FinishedAt = time.Time{}
 	j.CancelReason = ""

@@ -205,6 +205,10 @@ func (e *Engine) run(j *store.Job) {
 		// A snooze or backoff that would end past store.MaxTime ends just
 		// before it: the store refuses a time outside its window.
 		item.RetryAt = store.AddCapped(now, res.Snooze)
+		if res.Err != nil {
+			// Recorded only past the snooze cap, as the failed attempt's error.
+			item.Error = &store.AttemptError{Attempt: j.Attempt, At: now, Message: res.Err.Error()}
+		}
 	case res.Cancel:
 		item.Outcome = store.OutcomeCancelled
 		item.Error = &store.AttemptError{Attempt: j.Attempt, At: now, Message: res.Err.Error()}

@@ -136,7 +136,8 @@ func (r *runner) answer(ctx context.Context, resp *http.Response, err error) *re
 	case code == http.StatusAccepted:
 		return &result{outcome: OutcomeAccepted, status: code}
 	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
-		return &result{outcome: OutcomeOverload, status: code, retryAfter: retryAfter(resp.Header.Get("Retry-After"), r.now())}
+		return &result{outcome: OutcomeOverload, status: code, retryAfter: retryAfter(resp.Header.Get("Retry-After"), r.now()),
+			msg: fmt.Sprintf("push to %s: the target answered %d (overloaded)", t.Name, code)}
 	case code >= 300 && code < 400:
 		return &result{outcome: OutcomeRejected, status: code,
 			msg: fmt.Sprintf("push to %s: the target answered %d; redirects are not followed, fix the target's url", t.Name, code)}

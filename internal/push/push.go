@@ -389,7 +389,7 @@ func (d *Dispatcher) record(ctx context.Context, j *gantry.Job, res *result, sno
 	case OutcomeAccepted:
 		return // the target reports
 	case OutcomeOverload:
-		_, err = w.Snooze(ctx, &gantry.SnoozeParams{ID: j.ID, LeaseToken: j.LeaseToken, RetryIn: snooze})
+		_, err = w.Snooze(ctx, &gantry.SnoozeParams{ID: j.ID, LeaseToken: j.LeaseToken, RetryIn: snooze, Reason: res.msg})
 	case OutcomeRejected:
 		_, err = w.Fail(ctx, &gantry.FailParams{ID: j.ID, LeaseToken: j.LeaseToken, Error: res.msg, Permanent: true})
 	case OutcomeReleased:

@@ -19,10 +19,12 @@ import (
 // dependency policy; version 1 specs are read as jobs outside workflows.
 // State version 2 (format 3) adds Waits; version 1 records read as jobs
 // that wait only for their DependsOn. Spec version 3 (format 6) adds the
-// traceparent; older specs are read as jobs without one.
+// traceparent; older specs are read as jobs without one. State version 3
+// (format 4) adds the snooze count and the first snooze's time; older
+// records read as jobs never snoozed.
 const (
 	specVersion  = 3
-	stateVersion = 2
+	stateVersion = 3
 )
 
 var errCorrupt = errors.New("embedded: corrupt record")
@@ -53,6 +55,9 @@ type stateRec struct {
 	// dependencies, or children it spawned or has in a workflow. A claim
 	// reads their outcomes only then.
 	Waits bool
+	// Snoozes and FirstSnoozedAt are the job's (store.Job.Snoozes).
+	Snoozes        int
+	FirstSnoozedAt time.Time
 }
 
 type enc struct{ b []byte }
@@ -265,13 +270,15 @@ func encodeState(s *stateRec) []byte {
 		e.string(ae.Stack)
 	}
 	e.bool(s.Waits)
+	e.uint(uint64(s.Snoozes))
+	e.time(s.FirstSnoozedAt)
 	return e.b
 }
 
 func decodeState(b []byte, s *stateRec) error {
 	d := dec{b: b}
 	v := d.byte()
-	if v != 1 && v != stateVersion {
+	if v < 1 || v > stateVersion {
 		return errCorrupt
 	}
 	s.State = byteStates[d.byte()]
@@ -305,6 +312,10 @@ func decodeState(b []byte, s *stateRec) error {
 	if v >= 2 {
 		s.Waits = d.bool()
 	}
+	if v >= 3 {
+		s.Snoozes = d.small()
+		s.FirstSnoozedAt = d.time()
+	}
 	return d.done()
 }
 
@@ -322,6 +333,8 @@ func (s *stateRec) toJob(j *store.Job) {
 	j.LeaseToken = s.LeaseToken
 	j.LeaseExpiresAt = s.LeaseExpiresAt
 	j.Errors = s.Errors
+	j.Snoozes = s.Snoozes
+	j.FirstSnoozedAt = s.FirstSnoozedAt
 }
 
 // fromJob copies the mutable fields of j into s, keeping the store's own.
@@ -338,6 +351,8 @@ func (s *stateRec) fromJob(j *store.Job) {
 	s.LeaseToken = j.LeaseToken
 	s.LeaseExpiresAt = j.LeaseExpiresAt
 	s.Errors = j.Errors
+	s.Snoozes = j.Snoozes
+	s.FirstSnoozedAt = j.FirstSnoozedAt
 }
 
 // wfRec is a workflow's record.

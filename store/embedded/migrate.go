@@ -22,10 +22,8 @@ import (
 
 // migration is one step of the format.
 type migration struct {
-	// version is the format the step produces, from 2 up. The numbers
-	// increase; one may be skipped (format 4 is reserved for a change
-	// still being made), and a database goes from the version it has to
-	// the next one listed.
+	// version is the format the step produces, from 2 up, one after the
+	// other.
 	version uint32
 	// name says what changed.
 	name string
@@ -39,6 +37,7 @@ type migration struct {
 var migrations = []migration{
 	{2, "job specs sort after every other table (table 'j' becomes 'z')", migrateSpecsLast},
 	{3, "dependency edges are kept after the dependency finishes, from both sides (tables 'd' and 'b'), for workflows", migrateEdges},
+	{4, "job states of version 3 count the job's snoozes and keep the first one's time", migrateNothing},
 	{5, "queue limits (table 'n')", migrateNothing},
 	{6, "job specs of version 3 hold the enqueuer's traceparent", migrateNothing},
 }

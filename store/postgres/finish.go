@@ -199,6 +199,8 @@ func (s *Store) queueWriteJobs(b *pgx.Batch, jobs []*store.Job, pending []int, n
 		pct                            = make([]pgtype.Int2, n)
 		msg, errs, reason, token       = make([]pgtype.Text, n), make([]pgtype.Text, n), make([]pgtype.Text, n), make([]pgtype.Text, n)
 		result, checkpoint             = make([][]byte, n), make([][]byte, n)
+		snoozes                        = make([]int32, n)
+		firstSnoozed                   = make([]pgtype.Timestamptz, n)
 	)
 	for i, j := range jobs {
 		ids[i], states[i], attempts[i] = j.ID, string(j.State), int32(j.Attempt)
@@ -227,6 +229,7 @@ func (s *Store) queueWriteJobs(b *pgx.Batch, jobs []*store.Job, pending []int, n
 		}
 		reason[i], token[i] = text(j.CancelReason), text(j.LeaseToken)
 		result[i], checkpoint[i] = nilIfEmpty(j.Result), nilIfEmpty(j.Checkpoint)
+		snoozes[i], firstSnoozed[i] = int32(j.Snoozes), timestamptz(j.FirstSnoozedAt)
 	}
 	b.Queue(s.q.sql(`UPDATE {jobs} j SET
 		state = u.state, attempt = u.attempt, run_at = u.run_at,
@@ -235,15 +238,16 @@ func (s *Store) queueWriteJobs(b *pgx.Batch, jobs []*store.Job, pending []int, n
 		progress_percent = u.pct, progress_message = u.msg,
 		result = u.result, errors = u.errors::jsonb, checkpoint = u.checkpoint,
 		cancel_reason = u.reason, lease_token = u.token, lease_expires_at = u.lease_expires_at,
-		pending_deps = CASE WHEN u.pending < 0 THEN j.pending_deps ELSE u.pending END
+		pending_deps = CASE WHEN u.pending < 0 THEN j.pending_deps ELSE u.pending END,
+		snoozes = u.snoozes, first_snoozed_at = u.first_snoozed_at
 		FROM unnest($1::uuid[], $2::text[], $3::int[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[],
 			$7::timestamptz[], $8::smallint[], $9::text[], $10::bytea[], $11::text[], $12::bytea[], $13::text[],
-			$14::text[], $15::timestamptz[], $16::int[])
+			$14::text[], $15::timestamptz[], $16::int[], $17::int[], $18::timestamptz[])
 			AS u(id, state, attempt, run_at, available_at, started_at, finished_at, pct, msg, result, errors,
-				checkpoint, reason, token, lease_expires_at, pending)
+				checkpoint, reason, token, lease_expires_at, pending, snoozes, first_snoozed_at)
 		WHERE j.id = u.id`),
 		ids, states, attempts, runAt, availableAt, startedAt, finishedAt, pct, msg, result, errs,
-		checkpoint, reason, token, leaseTo, pendings)
+		checkpoint, reason, token, leaseTo, pendings, snoozes, firstSnoozed)
 	return nil
 }
 

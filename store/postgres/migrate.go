@@ -22,9 +22,10 @@ var migrationFS embed.FS
 
 // Migration is one step of the schema, embedded in the binary.
 type Migration struct {
-	// Version numbers the step, from 1 up. The numbers increase; one may
-	// be skipped (3 and 4 are reserved for changes still being made), and a
-	// schema goes from the version it has to the next one listed.
+	// Version numbers the step, from 1 up. The numbers increase (the
+	// runner accepts a gap, so a step still being made can keep its
+	// number), and a schema goes from the version it has to the next one
+	// listed.
 	Version int
 	// Name describes the step, from its file name.
 	Name string
