@@ -147,3 +147,15 @@ bench-peers: ## Gantry against River, asynq and the seeds' designs (bench/peers,
 
 peers-check: ## go vet and the smoke test of the bench/peers module
 	cd bench/peers && $(GO) vet ./... && $(GO) test ./...
+
+# CHAOS_JOBS and CHAOS_KILLS size `make chaos`; the short version in `make
+# test` runs 3000 jobs and 6 kills per store. CHAOS_OUT keeps the histories.
+CHAOS_JOBS  ?= 50000
+CHAOS_KILLS ?= 20
+CHAOS_OUT   ?= $(CURDIR)/bin/chaos
+
+.PHONY: chaos
+chaos: ## the chaos loop of docs/reliability.md: 50,000 jobs and 20 SIGKILLs on the embedded store and on PostgreSQL (3 nodes, one database crash), then the checker's verdict
+	@mkdir -p $(CHAOS_OUT)
+	GANTRY_CHAOS_JOBS=$(CHAOS_JOBS) GANTRY_CHAOS_KILLS=$(CHAOS_KILLS) GANTRY_CHAOS_OUT=$(CHAOS_OUT) \
+		$(GO) test -count=1 -v -timeout 60m -run '^TestChaos(Embedded|Postgres)$$' ./bench/chaos

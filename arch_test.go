@@ -60,6 +60,7 @@ var allowedImports = map[string][]string{
 	// Benchmarks and examples; the binary links none of them.
 	"bench/load":             {},
 	"bench/httpbench":        {"bench/load", "internal/config", "internal/server"},
+	"bench/chaos":            {},
 	"examples/python-worker": {},
 }
 
