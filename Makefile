@@ -159,3 +159,12 @@ chaos: ## the chaos loop of docs/reliability.md: 50,000 jobs and 20 SIGKILLs on 
 	@mkdir -p $(CHAOS_OUT)
 	GANTRY_CHAOS_JOBS=$(CHAOS_JOBS) GANTRY_CHAOS_KILLS=$(CHAOS_KILLS) GANTRY_CHAOS_OUT=$(CHAOS_OUT) \
 		$(GO) test -count=1 -v -timeout 60m -run '^TestChaos(Embedded|Postgres)$$' ./bench/chaos
+
+# SOAK_FLAGS are added to bench/soak by `make soak`, e.g. SOAK_FLAGS='--duration 5m --window 3m'.
+SOAK_FLAGS ?=
+
+.PHONY: soak
+soak: ## the 30-minute soak of docs/reliability.md (not in CI): half-capacity HTTP load; RSS, goroutines, open files, store size; plots in docs/img
+	$(GO) build -o bin/gantry ./cmd/gantry
+	$(GO) build -o bin/soak ./bench/soak
+	bin/soak --bin bin/gantry --img docs/img --out bin/soak-out $(SOAK_FLAGS)
