@@ -69,8 +69,6 @@ type Driver struct {
 	http  *http.Client
 	acked atomic.Int64
 	ids   sync.Map // acknowledged id -> struct{}
-
-	workersDone chan struct{}
 }
 
 // NewDriver returns a driver for cfg.

@@ -57,16 +57,16 @@ func (fs *memFS) crash(kind int) *memFS {
 	var img func(n *memNode) *memNode
 	img = func(n *memNode) *memNode {
 		if !n.dir {
-			src := n.synced
-			if kind == processCrash {
-				src = n.data
+			src := n.data
+			if kind == powerLoss || kind == metadataFirst {
+				src = n.synced
 			}
 			return &memNode{data: bytes.Clone(src), synced: bytes.Clone(src), mod: n.mod}
 		}
 		d := newDir()
 		d.mod = n.mod
 		src := n.saved
-		if kind != powerLoss {
+		if kind == metadataFirst || kind == processCrash {
 			src = n.entries
 		}
 		for name, c := range src {
