@@ -61,6 +61,7 @@ var allowedImports = map[string][]string{
 	"bench/load":             {},
 	"bench/httpbench":        {"bench/load", "internal/config", "internal/server"},
 	"bench/chaos":            {},
+	"bench/chaos/chaoscheck": {"bench/chaos"},
 	"bench/soak":             {},
 	"examples/python-worker": {},
 }
