@@ -170,3 +170,24 @@ WORKFLOW_SEEDS ?= 2000
 
 test-workflows: ## the long workflow property test: WORKFLOW_SEEDS random DAGs per store (PostgreSQL with GANTRY_TEST_POSTGRES_URL)
 	GANTRY_WORKFLOW_SEEDS=$(WORKFLOW_SEEDS) $(GO) test -count=1 -timeout 60m -run 'TestConformance/Workflows/Property' ./store/embedded ./store/postgres
+
+# CHAOS_JOBS and CHAOS_KILLS size `make chaos`; the short version in `make
+# test` runs 3000 jobs and 6 kills per store. CHAOS_OUT keeps the histories.
+CHAOS_JOBS  ?= 50000
+CHAOS_KILLS ?= 20
+CHAOS_OUT   ?= $(CURDIR)/bin/chaos
+
+.PHONY: chaos
+chaos: ## the chaos loop of docs/reliability.md: 50,000 jobs and 20 SIGKILLs on the embedded store and on PostgreSQL (3 nodes, one database crash), then the checker's verdict
+	@mkdir -p $(CHAOS_OUT)
+	GANTRY_CHAOS_JOBS=$(CHAOS_JOBS) GANTRY_CHAOS_KILLS=$(CHAOS_KILLS) GANTRY_CHAOS_OUT=$(CHAOS_OUT) \
+		$(GO) test -count=1 -v -timeout 60m -run '^TestChaos(Embedded|Postgres)$$' ./bench/chaos
+
+# SOAK_FLAGS are added to bench/soak by `make soak`, e.g. SOAK_FLAGS='--duration 5m --window 3m'.
+SOAK_FLAGS ?=
+
+.PHONY: soak
+soak: ## the 30-minute soak of docs/reliability.md (not in CI): half-capacity HTTP load; RSS, goroutines, open files, store size; plots in docs/img
+	$(GO) build -o bin/gantry ./cmd/gantry
+	$(GO) build -o bin/soak ./bench/soak
+	bin/soak --bin bin/gantry --img docs/img --out bin/soak-out $(SOAK_FLAGS)

@@ -68,6 +68,9 @@ var allowedImports = map[string][]string{
 	"examples/push-target-go":     {},
 	"examples/push-target-python": {},
 	"examples/thumbnails":         {".", "blob", "blob/fs", "store", "store/embedded"},
+	"bench/chaos":                 {},
+	"bench/chaos/chaoscheck":      {"bench/chaos"},
+	"bench/soak":                  {},
 }
 
 // forbiddenImports are packages outside the module that a layer must not

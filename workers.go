@@ -18,7 +18,7 @@ const (
 	// MinLeaseFor and MaxLeaseFor bound how long a lease lasts without a
 	// heartbeat.
 	MinLeaseFor = time.Second
-	MaxLeaseFor = 24 * time.Hour
+	MaxLeaseFor = engine.MaxLeaseFor
 	// MaxFailMessage is the longest error message Fail records; longer
 	// ones are cut.
 	MaxFailMessage = 16 << 10

@@ -69,7 +69,7 @@ const (
 // blob.Store; its Open returns an *os.File, so readers can Seek (for HTTP
 // Range requests) and the kernel can send the file without copying.
 type Store struct {
-	root *os.Root
+	root fsys // an *os.Root's (rootFS), but for the power-loss test
 	dir  string
 	lock *os.File // holds the flock on LOCK; nil where there is none
 	// locks serialize the commit and clean-up of one key (striped by the
@@ -106,11 +106,18 @@ func Open(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blob/fs: %w", err)
 	}
-	s := &Store{root: root, dir: dir}
-	if s.lock, err = lock(root, dir); err != nil {
+	lockFile, err := lock(root, dir)
+	if err != nil {
 		root.Close()
 		return nil, err
 	}
+	return openOn(rootFS{root}, dir, lockFile)
+}
+
+// openOn opens the store on fsys, whose lock (if any) the caller took, and
+// removes the temporary files of crashed Puts.
+func openOn(root fsys, dir string, lockFile *os.File) (*Store, error) {
+	s := &Store{root: root, dir: dir, lock: lockFile}
 	if err := root.MkdirAll(tmpDir, dirPerm); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("blob/fs: %w", err)

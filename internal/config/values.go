@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -47,6 +48,10 @@ func (t *Tokens) Set(s string) error {
 		if strings.IndexFunc(value, unicode.IsSpace) >= 0 {
 			return fmt.Errorf("token %d: the token contains white space", i+1)
 		}
+		if strings.Contains(value, ",") {
+			// "a:read,b:admin" would be one token "a:read,b" with admin.
+			return fmt.Errorf("token %d: the token contains a comma; separate tokens with ';'", i+1)
+		}
 		if contains(Scopes, value) && !allScopes(scopes) {
 			// "admin:s3cret": quoting the unknown scope would show the secret.
 			return fmt.Errorf("token %d: want token:scope[,scope...], the token first", i+1)
@@ -55,6 +60,11 @@ func (t *Tokens) Set(s string) error {
 		for sc := range strings.SplitSeq(scopes, ",") {
 			sc = strings.TrimSpace(sc)
 			if !contains(Scopes, sc) {
+				if closest(sc, slices.Clone(Scopes)) == "" {
+					// Not a near miss of a scope: likely a token that lost its
+					// ":scope", which must not be shown.
+					return fmt.Errorf("token %d: unknown scope (not shown: it may be a token; want %s)", i+1, strings.Join(Scopes, ", "))
+				}
 				return fmt.Errorf("token %d: unknown scope %q (want %s)", i+1, sc, strings.Join(Scopes, ", "))
 			}
 			if !contains(tok.Scopes, sc) {

@@ -141,8 +141,17 @@ type Config struct {
 	// DisableMaintenance leaves rescues, promotion, retention and periodic
 	// jobs to another node.
 	DisableMaintenance bool
-	// Now returns the current time. Default time.Now.
+	// Now returns the current time. Default: the store's time when the
+	// store has a store.Clock (PostgreSQL's), kept between syncs (every
+	// ClockSyncEvery) by the local monotonic clock, so that every node on
+	// the store agrees on when leases end and jobs are due; time.Now
+	// otherwise.
 	Now func() time.Time
+	// clock is the store's clock behind the default Now, when there is one.
+	clock *storeClock
+	// localNow replaces time.Now under the store's clock in tests (a node
+	// whose own clock is wrong).
+	localNow func() time.Time
 	// Logger receives the engine's logs. Default: discard.
 	Logger *slog.Logger
 	// Hooks receive events for metrics. Optional.
@@ -175,7 +184,15 @@ func (c Config) WithDefaults() Config {
 		c.Backoff = Backoff
 	}
 	if c.Now == nil {
-		c.Now = time.Now
+		local := c.localNow
+		if local == nil {
+			local = time.Now
+		}
+		c.Now = local
+		if src, ok := store.As[store.Clock](c.Store); ok {
+			c.clock = &storeClock{src: src, local: local}
+			c.Now = c.clock.Now
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -297,6 +314,11 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	if err := e.store.Ping(ctx); err != nil {
 		return fmt.Errorf("store unreachable: %w", err)
+	}
+	if c := e.cfg.clock; c != nil {
+		if err := c.sync(ctx); err != nil {
+			return fmt.Errorf("reading the store's clock: %w", err)
+		}
 	}
 	e.started = true
 	base := context.WithoutCancel(ctx)

@@ -296,8 +296,8 @@ func TestPeriodicJobsAreEnqueuedOncePerTick(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.maintain(context.Background(), false, map[string]time.Time{})
-		e.maintain(context.Background(), false, map[string]time.Time{})
+		e.maintain(context.Background(), false, map[string]time.Time{}, &clockSteps{})
+		e.maintain(context.Background(), false, map[string]time.Time{}, &clockSteps{})
 	}
 	page, err := st.List(context.Background(), &store.ListParams{Kind: "report"})
 	if err != nil {

@@ -17,11 +17,18 @@ func (e *Engine) heartbeatLoop() {
 	tick := min(every, progressFlushEvery*2)
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	lastSync := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if c := e.cfg.clock; c != nil && time.Since(lastSync) >= ClockSyncEvery {
+			lastSync = time.Now()
+			if err := c.sync(ctx); err != nil && ctx.Err() == nil {
+				e.log.Warn("reading the store's clock failed; keeping the last offset", slog.Any("error", err))
+			}
 		}
 		e.mu.Lock()
 		attempts := make([]*Attempt, 0, len(e.running))

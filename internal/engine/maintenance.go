@@ -58,8 +58,9 @@ func (e *Engine) maintenanceLoop() {
 func (e *Engine) maintainUntil(ctx context.Context, lastTick map[string]time.Time) {
 	t := time.NewTicker(e.cfg.MaintenanceInterval)
 	defer t.Stop()
+	steps := &clockSteps{}
 	for n := 0; ; n++ {
-		e.maintain(ctx, n%pruneEvery == 0, lastTick)
+		e.maintain(ctx, n%pruneEvery == 0, lastTick, steps)
 		select {
 		case <-ctx.Done():
 			return
@@ -73,12 +74,17 @@ func (e *Engine) maintainUntil(ctx context.Context, lastTick map[string]time.Tim
 // and while it holds leadership otherwise.
 func (e *Engine) Leader() bool { return e.leader.Load() }
 
-func (e *Engine) maintain(ctx context.Context, prune bool, lastTick map[string]time.Time) {
+func (e *Engine) maintain(ctx context.Context, prune bool, lastTick map[string]time.Time, steps *clockSteps) {
 	now := e.cfg.Now()
 	if _, err := e.store.Promote(ctx, &store.PromoteParams{Now: now, Limit: maintenanceBatch}); err != nil && ctx.Err() == nil {
 		e.log.Warn("promoting due jobs failed", slog.Any("error", err))
 	}
-	if res, err := e.store.Rescue(ctx, &store.RescueParams{Now: now, Limit: maintenanceBatch, Backoff: e.cfg.Backoff}); err != nil {
+	rescueAt, stepped := steps.rescueNow(now, time.Now())
+	if stepped > 0 {
+		e.log.Warn("the wall clock stepped forward; leases taken before are judged by the clock they were taken with",
+			slog.Duration("step", stepped), slog.Duration("for", StepHold))
+	}
+	if res, err := e.store.Rescue(ctx, &store.RescueParams{Now: rescueAt, Limit: maintenanceBatch, Backoff: e.cfg.Backoff}); err != nil {
 		if ctx.Err() == nil {
 			e.log.Warn("rescuing expired leases failed", slog.Any("error", err))
 		}
@@ -135,4 +141,57 @@ func (e *Engine) enqueuePeriodic(ctx context.Context, now time.Time, lastTick ma
 // PeriodicKey is the unique key of a periodic job's tick.
 func PeriodicKey(name string, tick time.Time) string {
 	return "periodic:" + name + ":" + strconv.FormatInt(tick.Unix(), 10)
+}
+
+// StepTolerance is how much more the wall clock (Config.Now) may advance
+// than the monotonic clock between two maintenance steps before it counts
+// as stepped forward.
+const StepTolerance = time.Second
+
+// MaxLeaseFor is the longest lease a worker may hold without a heartbeat
+// (gantry.MaxLeaseFor).
+const MaxLeaseFor = 24 * time.Hour
+
+// StepHold is how long after a forward step of the wall clock leases are
+// still judged by the clock they were taken with: MaxLeaseFor, so that
+// every live holder has extended its lease on the new clock by then.
+const StepHold = MaxLeaseFor
+
+// clockSteps keeps the rescue of expired leases from following a step of
+// the wall clock. Leases end at wall-clock times; when the clock jumps
+// forward an hour (an operator, a virtual machine resumed, NTP correcting a
+// clock that was wrong), every lease taken before the jump would look an
+// hour past its end, and all would be rescued at once while their holders
+// still work. So the forward steps seen between maintenance steps
+// (measured against the monotonic clock) are subtracted from the time
+// Rescue is given, for StepHold: a lease is judged by the clock it was
+// taken with, and one taken or extended after the step ends at most the
+// step late. Promotion of scheduled jobs keeps the wall clock: a job runs
+// at most the step early. A backward step needs nothing: leases then end
+// later than they should (at most the step), which is safe, and the
+// engine goes on claiming and running jobs.
+type clockSteps struct {
+	wall, mono time.Time     // at the last observation
+	ahead      time.Duration // forward steps held
+	until      time.Time     // monotonic: when ahead is forgotten
+}
+
+// rescueNow returns the time to rescue leases at, given the wall clock's
+// now and the monotonic clock's, and the forward step seen since the last
+// call (0 when none).
+func (c *clockSteps) rescueNow(wall, mono time.Time) (time.Time, time.Duration) {
+	wall = wall.Round(0) // the wall reading alone, whatever the clock
+	var step time.Duration
+	if !c.wall.IsZero() {
+		if d := wall.Sub(c.wall) - mono.Sub(c.mono); d > StepTolerance {
+			step = d
+			c.ahead += d
+			c.until = mono.Add(StepHold)
+		}
+	}
+	c.wall, c.mono = wall, mono
+	if c.ahead > 0 && !mono.Before(c.until) {
+		c.ahead = 0
+	}
+	return wall.Add(-c.ahead), step
 }
