@@ -67,6 +67,7 @@ var allowedImports = map[string][]string{
 	"bench/load":             {},
 	"bench/httpbench":        {"bench/load", "internal/config", "internal/server"},
 	"examples/python-worker": {},
+	"examples/thumbnails":    {".", "blob", "blob/fs", "store", "store/embedded"},
 }
 
 // forbiddenImports are packages outside the module that a layer must not

@@ -277,6 +277,12 @@ func TestOpensFormat2(t *testing.T) {
 		old := append([]byte{1}, v[1:len(v)-4]...)
 		return wb.Set(k, old, nil)
 	}))
+	check(scan(db, []byte{tState}, func(k, v []byte) error {
+		if len(k) != 17 || v[0] != stateVersion {
+			return nil
+		}
+		return wb.Set(k, append([]byte{1}, v[1:len(v)-1]...), nil) // drop Waits
+	}))
 	check(wb.Set(keyFormat, binary.BigEndian.AppendUint32(nil, 2), nil))
 	check(wb.Commit(pebble.Sync))
 	wb.Close()
