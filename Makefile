@@ -139,7 +139,7 @@ BENCH_HTTP_FLAGS ?=
 
 .PHONY: test-limits-long
 test-limits-long: ## the queue limits' rates over a full minute (simulated in the stores' conformance, real for in-process and leased jobs; about 2 minutes; PostgreSQL with GANTRY_TEST_POSTGRES_URL)
-	GANTRY_LIMITS_LONG=1 $(GO) test -race -count=1 -run='Limits' -timeout=10m . ./internal/push ./store/embedded ./store/postgres
+	GANTRY_LIMITS_LONG=1 $(GO) test -race -count=1 -run='Limits|TestConformance/Limits' -timeout=10m . ./internal/push ./store/embedded ./store/postgres
 
 .PHONY: bench-engine bench-http bench-push
 bench-engine: ## the engine benchmarks of docs/benchmarks.md (embedded store, 3 runs each; about 6 minutes)

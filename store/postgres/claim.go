@@ -28,8 +28,13 @@ const asyncCommit = `SELECT set_config('synchronous_commit', 'off', true)`
 // statistics predate a burst of jobs (a table autovacuum has not analyzed
 // yet) it reads every available job with a bitmap scan and sorts them:
 // 1-2 s a claim over 1,000,000 jobs instead of 1 ms. With sorting off, the
-// index is the only way to the order (see claim_test.go).
-const claimSettings = `SELECT set_config('synchronous_commit', 'off', true), set_config('enable_sort', 'off', true)`
+// index is the only way to the order (see claim_test.go). Hash and merge
+// joins are off too: the claim's LIMIT is the queue's whole tokens
+// (claimAllowed), which the planner cannot estimate, and it would
+// otherwise join the few claimed ids to every job of the table with a hash
+// join (docs/decisions/0018-queue-limits-in-the-stores.md).
+const claimSettings = `SELECT set_config('synchronous_commit', 'off', true), set_config('enable_sort', 'off', true),
+	set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`
 
 // Claim promotes the queue's due scheduled and retrying jobs, then leases
 // up to p.Max available ones with FOR UPDATE SKIP LOCKED, so that claims

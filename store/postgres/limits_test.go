@@ -56,7 +56,7 @@ func TestLimitsGlobal(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	jobs := make([]*store.NewJob, 400)
 	for i := range jobs {
-		jobs[i] = &store.NewJob{Kind: "k", Queue: "default", Args: []byte(`{}`), MaxAttempts: 1, RunAt: now}
+		jobs[i] = &store.NewJob{Kind: "k", Queue: "default", Args: []byte(`{}`), Priority: 5, MaxAttempts: 1, RunAt: now}
 	}
 	if _, err := a.Enqueue(ctx, &store.EnqueueParams{Jobs: jobs, Now: now}); err != nil {
 		t.Fatal(err)
