@@ -113,15 +113,16 @@ func keys[V any](m map[string]V) []string {
 }
 
 // TestSecurityJSONBodyLimit: every route that takes a JSON body answers
-// 413 to one over MaxJSONBody, with or without a Content-Length, and the
-// job the request names is unchanged.
+// 413 to one over its limit (MaxJSONBody, or MaxWorkflowBody for
+// workflows and spawned children), with or without a Content-Length, and
+// the job the request names is unchanged.
 func TestSecurityJSONBodyLimit(t *testing.T) {
-	e := setup(t, &options{cfg: func(c *httpapi.Config) { c.MaxJSONBody = 1024 }})
+	e := setup(t, &options{cfg: func(c *httpapi.Config) { c.MaxJSONBody, c.MaxWorkflowBody = 1024, 1024 }})
 	j := e.enqueue(map[string]any{"kind": "sec"})
 	big := `{"kind":"sec","args":{"pad":"` + strings.Repeat("a", 4096) + `"}}`
 	for _, pattern := range keys(registeredRoutes(t, ".")) {
 		method, path, _ := strings.Cut(pattern, " ")
-		if method != http.MethodPost {
+		if method != http.MethodPost && method != http.MethodPut {
 			continue
 		}
 		target := strings.NewReplacer("{id}", j.ID, "{name}", "default").Replace(path)
