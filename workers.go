@@ -162,11 +162,11 @@ func (w *Workers) Lease(ctx context.Context, p *LeaseParams) ([]*Job, error) {
 	// A queue's rate (Limits) that held a claim back is tried again when
 	// its next token is there: no change notification tells of that.
 	var rateC <-chan time.Time
-	for first := true; ; first = false {
-		if !first {
-			if jobs, rateWait, err = c.claim(ctx, claim); err != nil || len(jobs) > 0 {
-				return jobs, err
-			}
+	for {
+		// The first look after subscribing sees a job that came between
+		// the look above and the subscription.
+		if jobs, rateWait, err = c.claim(ctx, claim); err != nil || len(jobs) > 0 {
+			return jobs, err
 		}
 		rateC = nil
 		if rateWait > 0 {

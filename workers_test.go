@@ -514,3 +514,61 @@ func TestSnoozePastTheCapSpendsTheAttempt(t *testing.T) {
 		t.Errorf("snooze 101: state %s, errors %+v; want failed with an error saying it was snoozed 100 times and why", got.State, got.Errors)
 	}
 }
+
+// enqueueAfterFirstClaim is a store whose first Claim, once it has found
+// nothing, records a job before it returns: the job becomes available
+// between a lease's first look and its wait.
+type enqueueAfterFirstClaim struct {
+	store.Driver
+	once sync.Once
+	job  *store.NewJob
+}
+
+func (s *enqueueAfterFirstClaim) Unwrap() store.Driver { return s.Driver }
+
+func (s *enqueueAfterFirstClaim) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimResult, error) {
+	res, err := s.Driver.Claim(ctx, p)
+	if err == nil && len(res.Jobs) == 0 {
+		s.once.Do(func() {
+			s.job.RunAt = p.Now
+			_, err = s.Driver.Enqueue(ctx, &store.EnqueueParams{Jobs: []*store.NewJob{s.job}, Now: p.Now})
+		})
+	}
+	return res, err
+}
+
+// TestLeaseSeesAJobThatArrivesBeforeItWaits: a job made available after
+// the lease's first look but before it subscribes to changes is leased at
+// once, not after the poll interval.
+func TestLeaseSeesAJobThatArrivesBeforeItWaits(t *testing.T) {
+	t.Parallel()
+	inner, err := embedded.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &enqueueAfterFirstClaim{Driver: inner, job: &store.NewJob{
+		Kind: "remote", Queue: "default", Args: json.RawMessage(`{}`), Priority: store.DefaultPriority, MaxAttempts: 1}}
+	c, err := gantry.NewClient(st, &gantry.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(context.Background()); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		if err := inner.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	})
+	start := time.Now()
+	jobs, err := c.Workers().Lease(t.Context(), &gantry.LeaseParams{Wait: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 1 {
+		t.Fatalf("leased %d jobs, want 1", len(jobs))
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("lease returned after %v: the job that arrived before the wait waited for the poll", took)
+	}
+}
