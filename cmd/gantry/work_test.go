@@ -156,18 +156,20 @@ tempfail) exit 75 ;;
 esac
 `)
 	text := p.enqueueID(t, "job", "--args", `{"mode":"text"}`)
-	crash := p.enqueueID(t, "job", "--args", `{"mode":"crash"}`, "--max-attempts", "2")
-	slow := p.enqueueID(t, "job", "--args", `{"mode":"slow"}`, "--timeout", "1s", "--max-attempts", "2")
+	// One attempt each, so that the failed attempt is seen in a final
+	// state: a retry's backoff (full jitter) may be over before a poll.
+	crash := p.enqueueID(t, "job", "--args", `{"mode":"crash"}`, "--max-attempts", "1")
+	slow := p.enqueueID(t, "job", "--args", `{"mode":"slow"}`, "--timeout", "1s", "--max-attempts", "1")
 	temp := p.enqueueID(t, "job", "--args", `{"mode":"tempfail"}`, "--max-attempts", "1")
 	p.work(t, "job", "--concurrency", "4", "--snooze", "1h", "--", sh)
 
 	if j := p.waitJob(t, text, "succeeded"); string(j.Result) != `"hello world"` {
 		t.Errorf("text result %s", j.Result)
 	}
-	if j := p.waitJob(t, crash, "retrying"); len(j.Errors) != 1 || !strings.Contains(j.Errors[0].Message, "exit status 3: it went wrong") {
+	if j := p.waitJob(t, crash, "failed"); len(j.Errors) != 1 || !strings.Contains(j.Errors[0].Message, "exit status 3: it went wrong") {
 		t.Errorf("crash: errors %+v", j.Errors)
 	}
-	if j := p.waitJob(t, slow, "retrying"); len(j.Errors) != 1 || !strings.Contains(j.Errors[0].Message, "past its timeout 1s and was killed") {
+	if j := p.waitJob(t, slow, "failed"); len(j.Errors) != 1 || !strings.Contains(j.Errors[0].Message, "past its timeout 1s and was killed") {
 		t.Errorf("timeout: errors %+v", j.Errors)
 	}
 	// Exit 75 snoozes: scheduled again, its only attempt unspent.
