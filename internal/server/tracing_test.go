@@ -79,7 +79,6 @@ func TestTraceOfOneJob(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	traceID := spans[0].SpanContext.TraceID()
 	var server, enqueue trace.SpanContext
 	pushes := map[string]bool{}
 	for _, s := range spans {
@@ -95,7 +94,7 @@ func TestTraceOfOneJob(t *testing.T) {
 	if !server.IsValid() || server.TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
 		t.Fatalf("no server span in the caller's trace: %+v", server)
 	}
-	traceID = server.TraceID()
+	traceID := server.TraceID()
 	for _, s := range spans {
 		if want[s.Name] > 0 && s.SpanContext.TraceID() != traceID {
 			t.Errorf("span %s is in trace %s, not the caller's %s", s.Name, s.SpanContext.TraceID(), traceID)
