@@ -7,7 +7,10 @@ import "strings"
 // gives it: the one table between the two.
 var jsonNames = map[string]string{
 	// A job: JobRequest.
-	"Kind":        "kind",
+	"Kind": "kind",
+	// Queue limits: LimitsRequest.
+	"Rate":        "rate",
+	"Burst":       "burst",
 	"Queue":       "queue",
 	"Args":        "args",
 	"Priority":    "priority",

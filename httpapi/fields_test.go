@@ -32,7 +32,7 @@ func TestJSONField(t *testing.T) {
 func TestJSONNamesExist(t *testing.T) {
 	t.Parallel()
 	members := map[string]bool{}
-	for _, v := range []any{JobRequest{}, LeaseRequest{}, HeartbeatRequest{}, CompleteRequest{}, FailRequest{}} {
+	for _, v := range []any{JobRequest{}, LeaseRequest{}, HeartbeatRequest{}, CompleteRequest{}, FailRequest{}, LimitsRequest{}} {
 		for f := range reflect.TypeOf(v).Fields() {
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 			members[name] = true

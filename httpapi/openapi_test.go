@@ -487,6 +487,7 @@ var goTypes = map[string]reflect.Type{
 	"CompleteRequest":  reflect.TypeFor[httpapi.CompleteRequest](),
 	"FailRequest":      reflect.TypeFor[httpapi.FailRequest](),
 	"SnoozeRequest":    reflect.TypeFor[httpapi.SnoozeRequest](),
+	"LimitsRequest":    reflect.TypeFor[httpapi.LimitsRequest](),
 	"CancelRequest":    reflect.TypeFor[httpapi.CancelRequest](),
 	"QueueResource":    reflect.TypeFor[httpapi.QueueResource](),
 	"QueueLimits":      reflect.TypeFor[httpapi.QueueLimits](),

@@ -60,6 +60,10 @@ func (s *Server) queueResource(qi gantry.QueueInfo) *QueueResource {
 	if n := s.cfg.limitFor(qi.Name); n > 0 {
 		q.Limits.MaxPending = &n
 	}
+	if l := qi.Limits; l != nil && l.Rate != "" {
+		rate, burst := l.Rate, max(l.Burst, 1)
+		q.Limits.Rate, q.Limits.Burst = &rate, &burst
+	}
 	if rate, ok := s.adm.rate(qi.Name); ok {
 		q.DrainRate = &rate
 	}
@@ -148,6 +152,62 @@ func (s *Server) setPaused(ctx context.Context, in *queueIn, paused bool) (*repl
 	}
 	if !ok {
 		qi = gantry.QueueInfo{Name: in.name, Paused: paused}
+	}
+	return &reply{status: http.StatusOK, body: s.queueResource(qi)}, nil
+}
+
+// LimitsRequest is the JSON body of PUT /v1/queues/{name}/limits: the
+// queue's stored limits as a whole. A null or absent rate removes them.
+type LimitsRequest struct {
+	// Rate is "N/s", "N/m" or "N/h".
+	Rate *string `json:"rate"`
+	// Burst is how many tokens the bucket holds at most; default 1.
+	Burst *int `json:"burst"`
+}
+
+// limitsIn is a PUT /v1/queues/{name}/limits request.
+type limitsIn struct {
+	name   string
+	limits gantry.Limits
+}
+
+func (in *limitsIn) bind(s *Server, w http.ResponseWriter, r *http.Request) error {
+	in.name = r.PathValue("name")
+	if !store.ValidName(in.name) {
+		return badName("name", "a queue name")
+	}
+	var req LimitsRequest
+	if err := bindRequiredJSON(s, w, r, &req); err != nil {
+		return err
+	}
+	if req.Rate != nil {
+		in.limits.Rate = *req.Rate
+		if in.limits.Rate == "" {
+			return invalidField("rate", "rate must be N/s, N/m or N/h, or null for none")
+		}
+	}
+	if req.Burst != nil {
+		if req.Rate == nil {
+			return invalidField("burst", "burst needs a rate")
+		}
+		in.limits.Burst = *req.Burst
+	}
+	return nil
+}
+
+// setLimits answers PUT /v1/queues/{name}/limits: it records the queue's
+// limits for every node, at once, and answers the queue. A queue that does
+// not exist yet exists from then on.
+func (s *Server) setLimits(ctx context.Context, in *limitsIn) (*reply, error) {
+	if err := s.client.SetLimits(ctx, in.name, in.limits); err != nil {
+		return nil, err
+	}
+	qi, ok, err := s.queueInfo(ctx, in.name)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		qi = gantry.QueueInfo{Name: in.name}
 	}
 	return &reply{status: http.StatusOK, body: s.queueResource(qi)}, nil
 }

@@ -194,6 +194,10 @@ type QueueResource struct {
 type QueueLimits struct {
 	// MaxPending is the admission limit; null when there is none.
 	MaxPending *int `json:"max_pending"`
+	// Rate and Burst are the queue's stored rate limit (gantry.Limits),
+	// for every node; null when it has none.
+	Rate  *string `json:"rate"`
+	Burst *int    `json:"burst"`
 }
 
 // QueueList is the answer of GET /v1/queues.

@@ -115,6 +115,7 @@ func (s *Server) routes() {
 	s.handle("POST /v1/queues/{name}/pause", ScopeAdmin, endpoint(s, s.pause))
 	s.handle("POST /v1/queues/{name}/resume", ScopeAdmin, endpoint(s, s.resume))
 	s.handle("GET /v1/nodes", ScopeRead, endpoint(s, s.nodes))
+	s.handle("PUT /v1/queues/{name}/limits", ScopeAdmin, endpoint(s, s.setLimits))
 
 	s.handle("POST /v1/queues/{name}/lease", ScopeWork, endpoint(s, s.lease))
 	s.handle("POST /v1/jobs/{id}/heartbeat", ScopeWork, endpoint(s, s.heartbeat))

@@ -79,6 +79,7 @@ func TestAuthScopes(t *testing.T) {
 		{"POST", "/v1/jobs/" + j.ID + "/fail", `{"lease_token":"1.x"}`, httpapi.ScopeWork},
 		{"POST", "/v1/queues/q/pause", "", httpapi.ScopeAdmin},
 		{"POST", "/v1/queues/q/resume", "", httpapi.ScopeAdmin},
+		{"PUT", "/v1/queues/q/limits", `{"rate":"5/s"}`, httpapi.ScopeAdmin},
 		{"POST", "/v1/jobs/" + j.ID + "/retry", "", httpapi.ScopeAdmin},
 		{"POST", "/v1/jobs/" + j.ID + "/cancel", "", httpapi.ScopeAdmin},
 	}
