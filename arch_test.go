@@ -16,7 +16,7 @@ import (
 // here, so that a new one takes its place in the drawing deliberately.
 var allowedImports = map[string][]string{
 	// The public API: the client, typed handlers, the engine behind them.
-	".": {"store", "internal/engine", "internal/cron", "internal/taskhook"},
+	".": {"store", "internal/engine", "internal/cron", "internal/taskhook", "internal/tracing"},
 
 	// Stores know jobs and payload descriptions, nothing of scheduling,
 	// transport or each other.
@@ -45,6 +45,8 @@ var allowedImports = map[string][]string{
 	// make test's reader of go test -json: the skip report.
 	"internal/testreport": {},
 	"internal/metrics":    {"store"},
+	// OpenTelemetry spans: the store wrapper, attempts, pushes, HTTP.
+	"internal/tracing": {"store"},
 
 	// The HTTP API is store-agnostic: it works through the client.
 	"httpapi": {".", "store", "blob", "internal/jsonkeys"},
@@ -53,10 +55,10 @@ var allowedImports = map[string][]string{
 
 	// Wiring: the one place that picks stores and builds a server.
 	"internal/config":    {".", "store", "blob/s3", "httpapi", "internal/jsonkeys", "internal/push", "internal/ratelimit"},
-	"internal/push":      {".", "store", "httpapi", "internal/ratelimit"},
+	"internal/push":      {".", "store", "httpapi", "internal/ratelimit", "internal/tracing"},
 	"internal/ratelimit": {},
 	"internal/server": {".", "store", "store/embedded", "store/postgres", "blob", "blob/fs", "blob/s3",
-		"httpapi", "internal/config", "internal/metrics", "internal/push", "ui"},
+		"httpapi", "internal/config", "internal/metrics", "internal/push", "internal/tracing", "ui"},
 	"cmd/gantry": {".", "httpapi", "internal/config", "internal/server", "store/postgres"},
 
 	"gantrytest": {".", "store", "store/embedded", "internal/taskhook"},

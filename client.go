@@ -10,8 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/gantry-dev/gantry/internal/cron"
 	"github.com/gantry-dev/gantry/internal/engine"
+	"github.com/gantry-dev/gantry/internal/tracing"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -83,6 +86,11 @@ type Config struct {
 	OnPrune func(ctx context.Context, blobKeys []string)
 	// Hooks receive events for metrics. Optional.
 	Hooks Hooks
+	// TracerProvider receives the client's OpenTelemetry spans (store
+	// calls, enqueues, attempts; docs/observability.md). Default: the
+	// global provider, otel.GetTracerProvider(), which drops them unless
+	// the program installs an SDK. The client never installs an exporter.
+	TracerProvider trace.TracerProvider
 	// Test holds settings for tests only; the zero value is what programs
 	// use.
 	Test TestConfig
@@ -199,9 +207,16 @@ func NewClient(st store.Driver, cfg *Config) (*Client, error) {
 	if cfg == nil {
 		cfg = &Config{}
 	}
+	// Every store call gets a span; the enqueue span's context is kept
+	// with each new job, and its attempts run as its children.
+	st = tracing.Store(st, cfg.TracerProvider)
 	ec, err := cfg.engineConfig(st)
 	if err != nil {
 		return nil, err
+	}
+	tr := tracing.Tracer(cfg.TracerProvider)
+	ec.Trace = func(ctx context.Context, j *store.Job) (context.Context, func(error)) {
+		return tracing.Attempt(ctx, tr, j)
 	}
 	c := &Client{cfg: ec, store: st, limits: map[string]Limits{}}
 	for name, l := range cfg.Limits {

@@ -9,10 +9,11 @@ import (
 
 // benchOnly are the packages that only the HTTP benchmark (bench/httpbench)
 // needs: the shipped binary must not link them. Pebble imports
-// runtime/pprof itself, so that one may stay.
+// runtime/pprof itself, so that one may stay; the OpenTelemetry SDK
+// (trace export, docs/decisions/0020-tracing.md) imports runtime/trace,
+// so that one is no longer on the list.
 var benchOnly = []string{
 	"github.com/HdrHistogram/hdrhistogram-go",
-	"runtime/trace",
 	"github.com/gantry-dev/gantry/bench/load",
 }
 

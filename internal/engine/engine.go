@@ -147,6 +147,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Hooks receive events for metrics. Optional.
 	Hooks Hooks
+	// Trace, when set, starts the trace span of an attempt of j: the
+	// handler runs with the context it returns, and end is called with
+	// the handler's error when it returns. Optional.
+	Trace func(ctx context.Context, j *store.Job) (_ context.Context, end func(error))
 }
 
 // WithDefaults returns c with every zero setting replaced by its default.

@@ -169,7 +169,12 @@ func (e *Engine) run(j *store.Job) {
 		h(j)
 	}
 	start := time.Now()
-	res := e.call(ctx, a)
+	callCtx, traced := ctx, func(error) {}
+	if e.cfg.Trace != nil {
+		callCtx, traced = e.cfg.Trace(ctx, j)
+	}
+	res := e.call(callCtx, a)
+	traced(res.Err)
 	took := time.Since(start)
 	e.untrack(a)
 

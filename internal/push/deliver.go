@@ -15,14 +15,20 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/httpapi"
+	"github.com/gantry-dev/gantry/internal/tracing"
 )
 
 // Headers of a push request, besides SignatureHeader.
 const (
 	JobIDHeader   = "Gantry-Job-Id"
 	AttemptHeader = "Gantry-Attempt"
+	// TraceParentHeader carries the W3C trace context of the push.
+	TraceParentHeader = "traceparent"
 )
 
 // Bounds of snoozing on overload.
@@ -87,6 +93,12 @@ func (r *runner) send(workCtx context.Context, j *gantry.Job) *result {
 	}
 	ctx, cancel := context.WithTimeout(workCtx, timeout)
 	defer cancel()
+	tr := r.tracer
+	if tr == nil {
+		tr = tracing.Tracer(nil)
+	}
+	ctx, span := tracing.Push(ctx, tr, j, t.Name)
+	defer span.End()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(body))
 	if err != nil {
 		// The URL was checked when the target was made.
@@ -96,6 +108,11 @@ func (r *runner) send(workCtx context.Context, j *gantry.Job) *result {
 	req.Header.Set("User-Agent", "gantry-push")
 	req.Header.Set(JobIDHeader, j.ID)
 	req.Header.Set(AttemptHeader, strconv.Itoa(j.Attempt))
+	if tp := tracing.TraceParent(ctx); tp != "" {
+		// The push span's, or with tracing off the enqueuer's, as kept
+		// with the job.
+		req.Header.Set(TraceParentHeader, tp)
+	}
 	start := r.now()
 	if len(t.Secrets) > 0 {
 		req.Header.Set(SignatureHeader, Sign(t.Secrets, start, body))
@@ -103,6 +120,10 @@ func (r *runner) send(workCtx context.Context, j *gantry.Job) *result {
 	resp, err := r.http.Do(req)
 	res := r.answer(ctx, resp, err)
 	res.latency = r.now().Sub(start)
+	span.SetAttributes(tracing.AttrOutcome.String(res.outcome), attribute.Int("http.response.status_code", res.status))
+	if res.outcome != OutcomeSucceeded && res.outcome != OutcomeAccepted {
+		span.SetStatus(codes.Error, res.msg)
+	}
 	if res.outcome != OutcomeSucceeded && workCtx.Err() != nil {
 		return &result{outcome: OutcomeReleased, latency: res.latency}
 	}

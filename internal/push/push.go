@@ -12,7 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/tracing"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -44,6 +47,10 @@ type Config struct {
 	Observe func(target, outcome string, took time.Duration)
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// TracerProvider receives a client span per push, in the job's trace;
+	// the push's traceparent header names it. Default: the global
+	// provider.
+	TracerProvider trace.TracerProvider
 }
 
 // Dispatcher leases the jobs of its targets and pushes them.
@@ -70,6 +77,7 @@ type runner struct {
 	now     func() time.Time
 	observe func(target, outcome string, took time.Duration)
 	log     *slog.Logger
+	tracer  trace.Tracer // nil: the global provider's
 	// lease and report are the jobs' source and sink: the client's
 	// Workers, or a benchmark's stand-in.
 	lease  func(ctx context.Context, n int) ([]*gantry.Job, error)
@@ -149,6 +157,7 @@ func (d *Dispatcher) newRunner(t Target, exclude []string) *runner {
 		now:     d.cfg.Now,
 		observe: d.cfg.Observe,
 		log:     d.log,
+		tracer:  tracing.Tracer(d.cfg.TracerProvider),
 	}
 	if t.Rate != nil {
 		r.burst = int(max(t.Rate.PerSecond(), 1))

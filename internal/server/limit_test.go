@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,27 +13,13 @@ import (
 
 	"github.com/gantry-dev/gantry/httpapi"
 	"github.com/gantry-dev/gantry/internal/config"
-	"github.com/gantry-dev/gantry/internal/server"
 )
 
 // run opens and runs a server with cfg until the test ends, and returns
 // its base URL.
 func run(t *testing.T, cfg *config.Serve) string {
 	t.Helper()
-	s, err := server.Open(t.Context(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	return "http://" + s.Addr().String()
+	return runWith(t, cfg, nil)
 }
 
 // healthz gets /healthz on a connection of its own, within a few seconds.

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/gantry-dev/gantry"
 	blobs3 "github.com/gantry-dev/gantry/blob/s3"
 	"github.com/gantry-dev/gantry/httpapi"
@@ -51,6 +53,9 @@ type Options struct {
 	// Version is the build's version, logged when the server starts
 	// serving. Default "devel".
 	Version string
+	// TracerProvider receives the server's spans. Default: the one the
+	// OTEL_* variables ask for (TracingEnabled), or none.
+	TracerProvider trace.TracerProvider
 }
 
 // Server is an opened Gantry server: everything Open opened, closed in
@@ -80,6 +85,10 @@ type Server struct {
 	stopBeat func()
 	// dash is the dashboard (ui.go); closed after the HTTP server.
 	dash *ui.Handler
+	// tp receives the spans (nil: the global provider, a no-op unless a
+	// program installed one); stopTrace flushes the exporter.
+	tp        trace.TracerProvider
+	stopTrace func(context.Context) error
 }
 
 // ErrCannotStart marks the errors of a server that did not start: Open's
@@ -127,6 +136,12 @@ func Open(ctx context.Context, cfg *config.Serve, opts *Options) (_ *Server, err
 	s.maxConns, s.maxStreams = connLimits(cfg.MaxConnections, cfg.MaxStreams, s.files)
 	if s.maxStreams >= s.maxConns {
 		return nil, &config.UsageError{Err: fmt.Errorf("--max-streams %d must be below the connection limit %d (--max-connections, or half of the open-file limit %d)", s.maxStreams, s.maxConns, s.files)}
+	}
+	s.tp, s.stopTrace = opts.TracerProvider, func(context.Context) error { return nil }
+	if s.tp == nil {
+		if s.tp, s.stopTrace, err = newTracerProvider(ctx, os.Getenv); err != nil {
+			return nil, &config.UsageError{Err: err}
+		}
 	}
 	s.metrics = metrics.New(&metrics.Config{Queues: s.store, Logger: s.log})
 	if s.client, err = gantry.NewClient(metrics.InstrumentStore(s.store, s.metrics), s.clientConfig()); err != nil {
@@ -194,6 +209,8 @@ func (s *Server) clientConfig() *gantry.Config {
 		Logger:   s.log,
 		Hooks:    gantry.Hooks{Started: s.metrics.JobStarted, Finished: s.metrics.JobFinished},
 		OnPrune:  s.deleteBlobs,
+		// nil: the global provider.
+		TracerProvider: s.tp,
 	}
 }
 
@@ -400,7 +417,8 @@ func (s *Server) openPush() error {
 		}
 		return out
 	})
-	s.push, err = push.New(&push.Config{Client: s.client, Targets: targets, Logger: s.log, Observe: pm.Request})
+	s.push, err = push.New(&push.Config{Client: s.client, Targets: targets, Logger: s.log, Observe: pm.Request,
+		TracerProvider: s.tp})
 	return err
 }
 
@@ -428,6 +446,14 @@ func (s *Server) Close() error {
 		if err := s.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing the store: %w", err))
 		}
+	}
+	if s.stopTrace != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), traceFlushTimeout)
+		if err := s.stopTrace(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("flushing the trace exporter: %w", err))
+		}
+		cancel()
+		s.stopTrace = nil
 	}
 	return errors.Join(errs...)
 }

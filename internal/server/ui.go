@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/gantry-dev/gantry/internal/tracing"
 	"github.com/gantry-dev/gantry/ui"
 )
 
@@ -12,9 +13,9 @@ const UIPath = "/ui/"
 
 // handler is what the HTTP server serves: the dashboard under UIPath, a
 // redirect to it at / and at UIPath without its slash, and the API
-// everywhere else. It routes by prefix rather than with an
-// http.ServeMux, which would redirect unclean paths the API answers
-// itself.
+// everywhere else, each request in a server span (tracing.Handler). It
+// routes by prefix rather than with an http.ServeMux, which would
+// redirect unclean paths the API answers itself.
 func (s *Server) handler() (http.Handler, error) {
 	dash, err := ui.New(&ui.Config{API: s.api, Client: s.client, Logger: s.log})
 	if err != nil {
@@ -22,7 +23,7 @@ func (s *Server) handler() (http.Handler, error) {
 	}
 	s.dash = dash
 	strip := http.StripPrefix(strings.TrimSuffix(UIPath, "/"), dash)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return tracing.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		switch {
 		case strings.HasPrefix(p, UIPath):
@@ -32,5 +33,5 @@ func (s *Server) handler() (http.Handler, error) {
 		default:
 			s.api.ServeHTTP(w, r)
 		}
-	}), nil
+	}), s.tp), nil
 }
