@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/ratelimit"
@@ -118,4 +119,68 @@ func TokenWait(tokens, perSecond float64) time.Duration {
 		return 0
 	}
 	return ratelimit.Until(tokens, perSecond)
+}
+
+// TokenStore is an optional capability of a Driver, found with As: named
+// token buckets kept in the store, shared by every node on it, for a rate
+// that is not a queue's (a push target's). They are the same buckets as
+// queue limits: tokens refill at Limits' rate up to its burst, a new or
+// changed bucket starts full. Bucket names contain a '/', which no queue
+// name does, so they never meet a queue's. Both stores of this module have
+// it (PostgreSQL: a row of the queues table that Queues does not list;
+// embedded: in memory, one process has the data dir); a driver without it
+// leaves the caller to a bucket of its own.
+type TokenStore interface {
+	// TakeTokens gives back p.Give tokens, then takes up to p.Take whole
+	// tokens from bucket p.Bucket at p.Now.
+	TakeTokens(ctx context.Context, p *TakeTokensParams) (*TakeTokensResult, error)
+}
+
+// TakeTokensParams are the arguments of TokenStore.TakeTokens.
+type TakeTokensParams struct {
+	// Bucket names the bucket: a '/' then 1-128 characters of a name.
+	Bucket string
+	// Limits is the bucket's rate and burst (Rate must be set); when they
+	// differ from those stored, the bucket restarts full with them.
+	Limits Limits
+	// Give returns unused tokens (taken before and not spent), at most up
+	// to the burst; Take is how many to take, at most.
+	Give, Take int
+	Now        time.Time
+}
+
+// TakeTokensResult is the outcome of TokenStore.TakeTokens.
+type TakeTokensResult struct {
+	// Took is how many tokens were taken, 0 to Take.
+	Took int
+	// Wait, when Took is below Take, is how long until the bucket holds a
+	// whole token again.
+	Wait time.Duration
+}
+
+// CheckTakeTokens checks p as every driver's TakeTokens does.
+func CheckTakeTokens(p *TakeTokensParams) error {
+	name, ok := strings.CutPrefix(p.Bucket, "/")
+	if !ok || name == "" {
+		return &FieldError{Index: -1, Field: "Bucket", Reason: "must be a '/' and a name"}
+	}
+	if err := CheckName("Bucket", strings.ReplaceAll(name, "/", ".")); err != nil {
+		return err
+	}
+	if p.Limits.Zero() {
+		return &FieldError{Index: -1, Field: "Limits.Rate", Reason: "must be set"}
+	}
+	if p.Give < 0 || p.Take < 0 {
+		return &FieldError{Index: -1, Field: "Take", Reason: "Give and Take must not be negative"}
+	}
+	return p.Limits.Validate()
+}
+
+// Give returns n tokens to b, up to l's burst.
+func (b *Tokens) Give(l Limits, n int) {
+	if n <= 0 || b.Last.IsZero() {
+		return
+	}
+	_, burst := l.Bucket()
+	b.N = min(b.N+float64(n), float64(burst))
 }

@@ -15,7 +15,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gantry-dev/gantry"
-	"github.com/gantry-dev/gantry/internal/ratelimit"
 	"github.com/gantry-dev/gantry/internal/tracing"
 	"github.com/gantry-dev/gantry/store"
 )
@@ -72,7 +71,8 @@ type Dispatcher struct {
 type runner struct {
 	t       Target
 	lim     *Limiter
-	bucket  *ratelimit.Bucket
+	bucket  tokens // nil without a rate
+	burst   int    // the bucket's burst
 	http    *http.Client
 	now     func() time.Time
 	observe func(target, outcome string, took time.Duration)
@@ -160,7 +160,8 @@ func (d *Dispatcher) newRunner(t Target, exclude []string) *runner {
 		tracer:  tracing.Tracer(d.cfg.TracerProvider),
 	}
 	if t.Rate != nil {
-		r.bucket = ratelimit.NewBucket(*t.Rate, int(max(t.Rate.PerSecond(), 1)), d.cfg.Now)
+		r.burst = int(max(t.Rate.PerSecond(), 1))
+		r.bucket = newTokens(t, r.burst, d.cfg.Client.Store(), d.cfg.Now, d.log)
 	}
 	w := d.cfg.Client.Workers()
 	p := gantry.LeaseParams{Queue: t.Queue, LeaseFor: t.Timeout + leaseGrace}
@@ -298,24 +299,18 @@ func (r *runner) run(fetch, work context.Context, wg *sync.WaitGroup) {
 		}
 		n := len(slots)
 		if r.bucket != nil {
-			got, err := r.bucket.Wait(fetch, n)
-			if err != nil {
-				releaseAll(slots)
-				return
-			}
-			releaseAll(slots[got:])
-			slots, n = slots[:got], got
+			// A target with a rate leases at most a burst of jobs (one
+			// second's worth) and takes their tokens just before pushing
+			// them, so that no token is held while the lease waits.
+			n = min(n, r.burst)
+			releaseAll(slots[n:])
+			slots = slots[:n]
 		}
 		jobs, err := r.lease(fetch, n)
 		if fetch.Err() != nil && len(jobs) > 0 {
 			// Stopping: give them back untried.
-			for _, j := range jobs {
-				r.report(work, j, &result{outcome: OutcomeReleased})
-			}
+			r.releaseJobs(work, jobs)
 			jobs = nil
-		}
-		if r.bucket != nil && n > len(jobs) {
-			r.bucket.Return(n - len(jobs))
 		}
 		releaseAll(slots[len(jobs):])
 		if err != nil {
@@ -331,10 +326,29 @@ func (r *runner) run(fetch, work context.Context, wg *sync.WaitGroup) {
 			}
 			continue
 		}
-		for i, j := range jobs {
-			s := slots[i]
-			wg.Go(func() { r.deliver(work, s, j) })
+		for i := 0; i < len(jobs); {
+			got := len(jobs) - i
+			if r.bucket != nil {
+				if got, err = r.bucket.Wait(fetch, got); err != nil {
+					// Stopping while waiting for tokens: give the rest back.
+					releaseAll(slots[i:len(jobs)])
+					r.releaseJobs(work, jobs[i:])
+					return
+				}
+			}
+			for k := i; k < i+got; k++ {
+				s, j := slots[k], jobs[k]
+				wg.Go(func() { r.deliver(work, s, j) })
+			}
+			i += got
 		}
+	}
+}
+
+// releaseJobs gives leased jobs back untried.
+func (r *runner) releaseJobs(ctx context.Context, jobs []*gantry.Job) {
+	for _, j := range jobs {
+		r.report(ctx, j, &result{outcome: OutcomeReleased})
 	}
 }
 

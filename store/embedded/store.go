@@ -26,7 +26,9 @@ type Store struct {
 	opts Options
 	// nodes is the register of store.Nodes (nodes.go), in memory.
 	nodes nodes
-	log   *slog.Logger
+	// buckets are the named token buckets of store.TokenStore (tokens.go).
+	buckets buckets
+	log     *slog.Logger
 
 	// reqs is unbuffered: a request is either received by the committer,
 	// which then always answers it, or never sent.

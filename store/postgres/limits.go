@@ -88,3 +88,53 @@ func (b bucket) rateWait(max, claimed int) time.Duration {
 	}
 	return store.TokenWait(b.tokens-float64(claimed), b.perSecond)
 }
+
+// TakeTokens gives back and takes tokens of a named bucket
+// (store.TokenStore). The bucket is a row of the queues table named
+// p.Bucket, with the columns of a queue's limits (migration 0005), so a
+// push target's rate is the same bucket, refilled by the same arithmetic,
+// as a queue's; the names start with '/', which no queue's does, and
+// Queues does not list them. One transaction locks the row, so the
+// bucket is one across every node.
+func (s *Store) TakeTokens(ctx context.Context, p *store.TakeTokensParams) (*store.TakeTokensResult, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	if err := store.CheckTakeTokens(p); err != nil {
+		return nil, err
+	}
+	perSecond, burst := p.Limits.Bucket()
+	now := pgTime(p.Now)
+	res := &store.TakeTokensResult{}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO `+s.q.queues+` AS q (name, rate, per_second, burst) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (name) DO UPDATE SET rate = $2, per_second = $3, burst = $4,
+				tokens = CASE WHEN q.per_second = $3 AND q.burst = $4 THEN q.tokens END,
+				tokens_at = CASE WHEN q.per_second = $3 AND q.burst = $4 THEN q.tokens_at END
+			WHERE q.per_second IS DISTINCT FROM $3 OR q.burst IS DISTINCT FROM $4`,
+			p.Bucket, p.Limits.Rate, perSecond, burst); err != nil {
+			return err
+		}
+		var left float64
+		err := tx.QueryRow(ctx, s.q.sql(`UPDATE {queues} q SET
+				tokens = x.t - least($3, floor(x.t)),
+				tokens_at = greatest(coalesce(q.tokens_at, $2::timestamptz), $2::timestamptz)
+			FROM (SELECT name, least(burst, coalesce(tokens + $4, burst) +
+				per_second * greatest(0, extract(epoch FROM ($2::timestamptz - coalesce(tokens_at, $2::timestamptz))))) AS t
+				FROM {queues} WHERE name = $1 FOR UPDATE) x
+			WHERE q.name = x.name
+			RETURNING least($3, floor(x.t))::int, q.tokens`),
+			p.Bucket, now, p.Take, p.Give).Scan(&res.Took, &left)
+		if err != nil {
+			return err
+		}
+		if res.Took < p.Take {
+			res.Wait = store.TokenWait(left, perSecond)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.wrap("take tokens", err)
+	}
+	return res, nil
+}

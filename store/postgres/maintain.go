@@ -127,7 +127,7 @@ func (s *Store) Queues(ctx context.Context) ([]store.QueueInfo, error) {
 	var paused bool
 	var rate pgtype.Text
 	var burst pgtype.Int4
-	rows, err = s.pool.Query(ctx, `SELECT name, paused, rate, burst FROM `+s.q.queues)
+	rows, err = s.pool.Query(ctx, `SELECT name, paused, rate, burst FROM `+s.q.queues+` WHERE name NOT LIKE '/%'`) // not the token buckets (TakeTokens)
 	if err != nil {
 		return nil, s.wrap("queues", err)
 	}
