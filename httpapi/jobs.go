@@ -108,7 +108,8 @@ func (s *Server) get(ctx context.Context, in *getIn) (*reply, error) {
 	return &reply{status: http.StatusOK, body: jobResource(last)}, nil
 }
 
-// eventsIn is a GET /v1/jobs/{id}/events request.
+// eventsIn is a GET /v1/jobs/{id}/events or /v1/workflows/{id}/events
+// request.
 type eventsIn struct {
 	r  *http.Request
 	w  http.ResponseWriter

@@ -365,28 +365,11 @@ func (s *Server) cancelWorkflow(ctx context.Context, in *workflowCancelIn) (*rep
 	return &reply{status: http.StatusOK, body: workflowResource(w)}, nil
 }
 
-// workflowEventsIn is a GET /v1/workflows/{id}/events request.
-type workflowEventsIn struct {
-	r  *http.Request
-	w  http.ResponseWriter
-	id string
-}
-
-func (in *workflowEventsIn) bind(s *Server, w http.ResponseWriter, r *http.Request) error {
-	in.r, in.w = r, w
-	var err error
-	if in.id, err = pathID(r); err != nil {
-		return err
-	}
-	_, err = queryValues(r, nil)
-	return err
-}
-
 // workflowEvents answers GET /v1/workflows/{id}/events with Server-Sent
 // Events: every job of the workflow as it is, then one event per change of
 // any of them ("state" or "progress", the job resource as data), until the
 // workflow is final.
-func (s *Server) workflowEvents(ctx context.Context, in *workflowEventsIn) (*reply, error) {
+func (s *Server) workflowEvents(ctx context.Context, in *eventsIn) (*reply, error) {
 	release, err := s.longLived(in.r)
 	if err != nil {
 		return nil, err

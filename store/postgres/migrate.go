@@ -22,10 +22,9 @@ var migrationFS embed.FS
 
 // Migration is one step of the schema, embedded in the binary.
 type Migration struct {
-	// Version numbers the step, from 1 up. The numbers increase (the
-	// runner accepts a gap, so a step still being made can keep its
-	// number), and a schema goes from the version it has to the next one
-	// listed.
+	// Version numbers the step, from 1 up, one more each (a test keeps
+	// the shipped sequence without a gap); a schema goes from the version
+	// it has to the next one listed.
 	Version int
 	// Name describes the step, from its file name.
 	Name string
