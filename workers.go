@@ -139,7 +139,7 @@ func (w *Workers) Lease(ctx context.Context, p *LeaseParams) ([]*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	jobs, rateWait, err := c.claim(ctx, claim)
+	jobs, _, err := c.claim(ctx, claim)
 	if err != nil || len(jobs) > 0 || p == nil || p.Wait == 0 {
 		return jobs, err
 	}
@@ -161,14 +161,14 @@ func (w *Workers) Lease(ctx context.Context, p *LeaseParams) ([]*Job, error) {
 	defer ticker.Stop()
 	// A queue's rate (Limits) that held a claim back is tried again when
 	// its next token is there: no change notification tells of that.
-	var rateC <-chan time.Time
 	for {
 		// The first look after subscribing sees a job that came between
 		// the look above and the subscription.
-		if jobs, rateWait, err = c.claim(ctx, claim); err != nil || len(jobs) > 0 {
+		jobs, rateWait, err := c.claim(ctx, claim)
+		if err != nil || len(jobs) > 0 {
 			return jobs, err
 		}
-		rateC = nil
+		var rateC <-chan time.Time
 		if rateWait > 0 {
 			rateC = time.After(rateWait) // collected unfired once unreferenced (Go 1.23)
 		}
