@@ -45,6 +45,7 @@ type options struct {
 	duration  time.Duration
 	window    time.Duration
 	sample    time.Duration
+	retention time.Duration
 	calibrate time.Duration
 	rate      float64
 	workers   int
@@ -57,6 +58,7 @@ func run() error {
 	flag.StringVar(&o.bin, "bin", "bin/gantry", "the gantry binary to soak")
 	flag.DurationVar(&o.duration, "duration", 30*time.Minute, "how long to run at the steady rate")
 	flag.DurationVar(&o.window, "window", 20*time.Minute, "the last part of the run over which each metric must stay flat")
+	flag.DurationVar(&o.retention, "retention", 5*time.Minute, "the server's --retention: shorter than the window, so that the store reaches its steady size")
 	flag.DurationVar(&o.sample, "sample", 10*time.Second, "how often to sample the metrics")
 	flag.DurationVar(&o.calibrate, "calibrate", 20*time.Second, "how long to measure capacity (as fast as the server goes) before the run")
 	flag.Float64Var(&o.rate, "rate", 0, "jobs per second to enqueue; 0: half the capacity measured")
@@ -129,7 +131,7 @@ func startServer(ctx context.Context, o *options) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(o.bin, "serve", "--addr", addr, "--data-dir", data, "--log-format", "json", "--workers", "2", "--drain-delay", "0s")
+	cmd := exec.Command(o.bin, "serve", "--addr", addr, "--data-dir", data, "--log-format", "json", "--workers", "2", "--drain-delay", "0s", "--retention", o.retention.String())
 	cmd.Stderr = logf
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", o.bin, err)

@@ -113,6 +113,10 @@ type Serve struct {
 	// ShutdownTimeout bounds the graceful shutdown after a signal. Default
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// Retention is how long finished jobs (and their blobs) are kept before
+	// maintenance deletes them; negative keeps them forever. Default
+	// gantry.DefaultRetention.
+	Retention time.Duration
 	// DrainDelay is how long the server keeps serving (with /readyz at 503
 	// and new work refused) after a signal before it stops accepting
 	// connections, so that load balancers notice. Default DefaultDrainDelay.
@@ -176,6 +180,7 @@ func DefaultServe() *Serve {
 		LogLevel:         slog.LevelInfo,
 		ShutdownTimeout:  DefaultShutdownTimeout,
 		DrainDelay:       DefaultDrainDelay,
+		Retention:        gantry.DefaultRetention,
 		Demo:             true,
 
 		UploadIdleTimeout: DefaultUploadIdleTimeout,
@@ -215,6 +220,7 @@ func (s *Serve) Flags(fs *flag.FlagSet) {
 	fs.Var(&s.Tokens, "tokens", "bearer tokens as `list` \"token:scope,scope;token2:admin\" (scopes: enqueue, read, work, admin); prefer GANTRY_TOKENS, the command line is visible to other users")
 	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", s.ShutdownTimeout, "how long running jobs and requests may take to finish after SIGINT or SIGTERM")
 	fs.DurationVar(&s.DrainDelay, "drain-delay", s.DrainDelay, "how long to keep answering (readyz 503, new work 503) after a signal before closing the listener")
+	fs.DurationVar(&s.Retention, "retention", s.Retention, "how long finished jobs and their blobs are kept before they are deleted; negative: forever")
 	fs.BoolVar(&s.Demo, "demo", s.Demo, "run the built-in kinds gantry.sleep and gantry.echo in-process")
 	fs.BoolVar(&s.Migrate, "migrate", s.Migrate, "with a postgres:// --store, apply pending schema migrations at startup")
 	fs.StringVar(&s.Schema, "schema", s.Schema, "with a postgres:// --store, the PostgreSQL `schema` of Gantry's tables (default gantry)")
@@ -350,6 +356,8 @@ func (s *Serve) Validate() error {
 		return fmt.Errorf("--log-format %q must be text or json", s.LogFormat)
 	case s.ShutdownTimeout <= 0:
 		return fmt.Errorf("--shutdown-timeout %v must be positive", s.ShutdownTimeout)
+	case s.Retention == 0:
+		return fmt.Errorf("--retention must not be 0; a negative duration keeps finished jobs forever")
 	case s.DrainDelay < 0:
 		return fmt.Errorf("--drain-delay %v must not be negative", s.DrainDelay)
 	case s.DrainDelay >= s.ShutdownTimeout:

@@ -1,6 +1,11 @@
 package server
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/config"
+)
 
 // TestConnLimits: the defaults take half of the open-file limit for
 // connections and half of those for streams, within bounds; settings win.
@@ -24,6 +29,20 @@ func TestConnLimits(t *testing.T) {
 		conns, streams := connLimits(c.maxConns, c.maxStreams, c.files)
 		if conns != c.conns || streams != c.streams {
 			t.Errorf("connLimits(%d, %d, %d) = %d, %d; want %d, %d", c.maxConns, c.maxStreams, c.files, conns, streams, c.conns, c.streams)
+		}
+	}
+}
+
+// TestClientConfigRetention: --retention reaches the client, whose
+// maintenance prunes finished jobs with it; forever stays negative.
+func TestClientConfigRetention(t *testing.T) {
+	t.Parallel()
+	for _, r := range []time.Duration{config.DefaultServe().Retention, 5 * time.Minute, -time.Second} {
+		cfg := config.DefaultServe()
+		cfg.Retention = r
+		s := &Server{cfg: cfg}
+		if got := s.clientConfig().Retention; got != r {
+			t.Errorf("retention %v: the client got %v", r, got)
 		}
 	}
 }

@@ -203,12 +203,13 @@ func (s *Server) clientConfig() *gantry.Config {
 		}
 	}
 	return &gantry.Config{
-		Registry: reg,
-		Queues:   queues,
-		Limits:   s.cfg.Limits(),
-		Logger:   s.log,
-		Hooks:    gantry.Hooks{Started: s.metrics.JobStarted, Finished: s.metrics.JobFinished},
-		OnPrune:  s.deleteBlobs,
+		Registry:  reg,
+		Queues:    queues,
+		Limits:    s.cfg.Limits(),
+		Retention: s.cfg.Retention,
+		Logger:    s.log,
+		Hooks:     gantry.Hooks{Started: s.metrics.JobStarted, Finished: s.metrics.JobFinished},
+		OnPrune:   s.deleteBlobs,
 		// nil: the global provider.
 		TracerProvider: s.tp,
 	}
