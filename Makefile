@@ -22,7 +22,7 @@ BENCHTIME   ?= 1s
 TESTFLAGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help test unit fuzz lint fmt-check vet staticcheck lint-more bench tidy-check build build-static test-static docker-check clean
+.PHONY: help test unit powerloss fuzz lint fmt-check vet staticcheck lint-more bench tidy-check build build-static test-static docker-check clean
 .PHONY: openapi-tools openapi-lint clients-check test-workflows
 
 help: ## list the targets
@@ -36,7 +36,7 @@ help: ## list the targets
 # closing line, which `make test` prints again at its very end.
 UNIT_SUMMARY = bin/unit-summary.txt
 
-test: unit fuzz ## the whole test suite: unit tests with the race detector, then the fuzz pass; ends with the tests skipped and how to run them
+test: unit powerloss fuzz ## the whole test suite: unit tests with the race detector, the power-loss test at POWERLOSS_POINTS crash points, then the fuzz pass; ends with the tests skipped and how to run them
 	@echo
 	@cat $(UNIT_SUMMARY)
 
@@ -50,6 +50,14 @@ unit: ## go test -race ./..., then which tests skipped and why (PostgreSQL witho
 	@$(GO) build -o bin/testreport ./internal/testreport
 	{ $(GO) test -race -count=1 -json $(TESTFLAGS) ./...; echo $$? >bin/.unit-status; } | \
 		bin/testreport -status bin/.unit-status -summary $(UNIT_SUMMARY) -trim $$($(GO) list -m)/ $(if $(filter -v -v=true,$(TESTFLAGS)),-v)
+
+# POWERLOSS_POINTS is how many crash points `make powerloss` (part of `make
+# test`) takes in the embedded store's power-loss test; the race-detector pass
+# of `make unit` takes the test's short default.
+POWERLOSS_POINTS ?= 100
+
+powerloss: ## the embedded store's power-loss test at POWERLOSS_POINTS crash points, without the race detector (about 10 s at 100)
+	GANTRY_POWERLOSS_POINTS=$(POWERLOSS_POINTS) $(GO) test -count=1 -run='^TestPowerLoss$$' -timeout=30m ./store/embedded/
 
 # Every `func FuzzXxx(f *testing.F)` in a package of this module runs for
 # FUZZTIME on its own (go test -fuzz takes one target at a time), so new fuzz
