@@ -127,6 +127,9 @@ func chaosRun(t *testing.T, name string, nodes []*Node, sup *Supervisor, jobs in
 	if !v.OK() {
 		t.Errorf("the chaos run breaks a promise:\n%s", v)
 	}
+	if v.Workflows == 0 {
+		t.Error("no workflow was acknowledged: the run did not exercise the stores' dependency cascades")
+	}
 	if v.Kills < sup.Kills {
 		t.Errorf("%d kills, want %d", v.Kills, sup.Kills)
 	}

@@ -17,6 +17,7 @@ type Verdict struct {
 	InFlight   int // most jobs leased at once, from the run event
 
 	Acknowledged int // distinct jobs whose enqueue was answered 202
+	Workflows    int // workflows answered 202 (their jobs count in Acknowledged)
 	Succeeded    int // acknowledged jobs that ended succeeded
 	Failed       int // acknowledged jobs that ended failed
 	Leases       int // jobs handed to workers
@@ -55,8 +56,8 @@ func (v *Verdict) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "chaos verdict: %s\n", word)
 	fmt.Fprintf(&b, "  kills %d, database restarts %d, in flight at most %d\n", v.Kills, v.DBRestarts, v.InFlight)
-	fmt.Fprintf(&b, "  acknowledged jobs %d: succeeded %d, failed %d; leases %d, completions applied %d\n",
-		v.Acknowledged, v.Succeeded, v.Failed, v.Leases, v.Completions)
+	fmt.Fprintf(&b, "  acknowledged jobs %d (%d workflows): succeeded %d, failed %d; leases %d, completions applied %d\n",
+		v.Acknowledged, v.Workflows, v.Succeeded, v.Failed, v.Leases, v.Completions)
 	fmt.Fprintf(&b, "  lost %d, wrong final state %d, stale applied %d, succeeded without completion %d, leased after final %d\n",
 		v.Lost, v.WrongFinal, v.StaleApplied, v.SucceededWithoutCompletion, v.LeasedAfterFinal)
 	fmt.Fprintf(&b, "  duplicates %d (bound %d)\n", v.Duplicates, v.DuplicateBound)
@@ -110,6 +111,9 @@ func Check(events []Event) *Verdict {
 		case EventDBRestart:
 			v.DBRestarts++
 		case EventEnqueue:
+			if e.Status == 202 && e.Workflow != "" {
+				v.Workflows++
+			}
 			if e.Status == 202 {
 				for _, id := range e.IDs {
 					if j := job(id); j.acked == 0 {

@@ -99,36 +99,45 @@ func (d *Driver) client(ctx context.Context, c int) {
 	who := fmt.Sprintf("client-%d", c)
 	rng := rand.New(rand.NewPCG(uint64(c), uint64(time.Now().UnixNano())))
 	for n := 0; ctx.Err() == nil && d.Acked() < d.cfg.Jobs; n++ {
-		count := 1
-		if rng.IntN(2) == 0 {
-			count = 2 + rng.IntN(19)
-		}
 		job := func(i int) map[string]any {
 			return map[string]any{"kind": Kind, "queue": Queue, "max_attempts": d.cfg.MaxAttempts,
 				"args": map[string]any{"client": c, "n": n, "i": i}}
 		}
-		path, body := "/v1/jobs", any(job(0))
-		if count > 1 {
+		// Half the requests enqueue one job, a quarter a batch, a quarter
+		// a workflow.
+		var (
+			path  string
+			body  any
+			count int
+		)
+		switch rng.IntN(4) {
+		case 0, 1:
+			path, body, count = "/v1/jobs", job(0), 1
+		case 2:
+			count = 2 + rng.IntN(19)
 			jobs := make([]any, count)
 			for i := range jobs {
 				jobs[i] = job(i)
 			}
 			path, body = "/v1/jobs/batch", map[string]any{"jobs": jobs}
+		default:
+			count = 3 + rng.IntN(6)
+			path, body = "/v1/workflows", workflow(count, job)
 		}
 		e := Event{Kind: EventEnqueue, Who: who, Count: count}
 		var out struct {
-			ID   string `json:"id"`
-			Jobs []struct {
-				ID string `json:"id"`
-			} `json:"jobs"`
+			ID   string          `json:"id"`
+			Jobs json.RawMessage `json:"jobs"`
 		}
 		d.post(ctx, &e, path, body, &out)
-		if e.Status == http.StatusAccepted {
-			if out.ID != "" {
-				e.IDs = []string{out.ID}
-			}
-			for _, j := range out.Jobs {
-				e.IDs = append(e.IDs, j.ID)
+		if e.Status == http.StatusAccepted && e.Err == "" {
+			if ids, err := answerIDs(path, out.ID, out.Jobs); err != nil {
+				e.Err = "decoding the answer: " + err.Error()
+			} else {
+				e.IDs = ids
+				if path == "/v1/workflows" {
+					e.Workflow = out.ID
+				}
 			}
 			for _, id := range e.IDs {
 				d.ids.Store(id, struct{}{})
@@ -139,6 +148,62 @@ func (d *Driver) client(ctx context.Context, c int) {
 		if e.Status != http.StatusAccepted {
 			pause(ctx, 20*time.Millisecond)
 		}
+	}
+}
+
+// workflow returns a workflow body of count jobs made by job: a fan-out of
+// count-2 jobs, a job that depends on all of them, and a last one that
+// depends on that one. Dependents run whatever their dependencies' outcome
+// ("if_dependency_fails": "run"), so that every job of the workflow ends
+// by what workers report, as single jobs do: the checker's rules hold for
+// them unchanged, and the run adds the store's cascades to what a kill
+// may interrupt.
+func workflow(count int, job func(int) map[string]any) map[string]any {
+	jobs := make([]any, 0, count)
+	var fanOut []string
+	for i := range count - 2 {
+		j := job(i)
+		j["ref"] = fmt.Sprintf("j%d", i)
+		fanOut = append(fanOut, j["ref"].(string))
+		jobs = append(jobs, j)
+	}
+	join := job(count - 2)
+	join["ref"], join["depends_on"], join["if_dependency_fails"] = "join", fanOut, "run"
+	last := job(count - 1)
+	last["ref"], last["depends_on"], last["if_dependency_fails"] = "last", []string{"join"}, "run"
+	return map[string]any{"name": "chaos", "jobs": append(jobs, join, last)}
+}
+
+// answerIDs returns the ids of the jobs an enqueue answer acknowledged:
+// the job of POST /v1/jobs, those of a batch (a list) or of a workflow (an
+// object keyed by ref).
+func answerIDs(path, id string, jobs json.RawMessage) ([]string, error) {
+	type idOnly struct {
+		ID string `json:"id"`
+	}
+	switch path {
+	case "/v1/jobs":
+		return []string{id}, nil
+	case "/v1/workflows":
+		var m map[string]idOnly
+		if err := json.Unmarshal(jobs, &m); err != nil {
+			return nil, err
+		}
+		ids := make([]string, 0, len(m))
+		for _, j := range m {
+			ids = append(ids, j.ID)
+		}
+		return ids, nil
+	default:
+		var l []idOnly
+		if err := json.Unmarshal(jobs, &l); err != nil {
+			return nil, err
+		}
+		ids := make([]string, 0, len(l))
+		for _, j := range l {
+			ids = append(ids, j.ID)
+		}
+		return ids, nil
 	}
 }
 

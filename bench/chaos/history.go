@@ -14,8 +14,9 @@ const (
 	// EventRun opens a history: the run's parameters (InFlight,
 	// MaxAttempts).
 	EventRun = "run"
-	// EventEnqueue is a POST /v1/jobs or /v1/jobs/batch and its answer;
-	// IDs are the jobs acknowledged (status 202), none otherwise.
+	// EventEnqueue is a POST /v1/jobs, /v1/jobs/batch or /v1/workflows
+	// and its answer; IDs are the jobs acknowledged (status 202), none
+	// otherwise, and Workflow the workflow's id.
 	EventEnqueue = "enqueue"
 	// EventLease is one job handed to a worker by a lease answer.
 	EventLease = "lease"
@@ -55,6 +56,8 @@ type Event struct {
 	IDs   []string `json:"ids,omitempty"`   // enqueue: acknowledged ids
 	Count int      `json:"count,omitempty"` // enqueue: jobs in the request
 	Job   string   `json:"job,omitempty"`
+	// Workflow is the id of the workflow an enqueue created.
+	Workflow string `json:"workflow,omitempty"`
 
 	Attempt int    `json:"attempt,omitempty"`
 	Token   string `json:"token,omitempty"`
