@@ -1,5 +1,5 @@
 // Package chaos is Gantry's chaos loop: HTTP clients enqueue jobs (one at
-// a time and in batches), external workers lease, heartbeat, complete and
+// a time, in batches and as workflows), external workers lease, heartbeat, complete and
 // fail them, while a supervisor SIGKILLs `gantry serve` at random moments
 // (and, on PostgreSQL, restarts the database in immediate mode). Every
 // request and its answer is appended to a history, one JSON object a line
