@@ -164,6 +164,15 @@ func finishing(e *Event) bool {
 	return e.Kind == EventComplete || (e.Retry != nil && !*e.Retry)
 }
 
+// mayHaveApplied reports whether the outcome e may have been applied: it
+// was answered 200, or no answer came (status 0), or the answer was 503
+// store_unavailable, which a node gives when its store call failed without
+// knowing the outcome: a PostgreSQL connection that breaks during COMMIT
+// leaves the transaction committed or not.
+func mayHaveApplied(e *Event) bool {
+	return e.Status == 0 || e.Status == 200 || (e.Status == 503 && e.Code == "store_unavailable")
+}
+
 // checkOutcomes checks the answers to completions and failures of one job
 // against the leases known before each was sent, and counts duplicates.
 func checkOutcomes(v *Verdict, id string, j *jobHistory) {
@@ -231,7 +240,7 @@ func checkFinal(v *Verdict, id string, j *jobHistory, maxAttempts int) {
 	sent := func(kind, token string, finishOnly bool) *Event {
 		for i := range j.outcomes {
 			e := &j.outcomes[i]
-			if e.Kind == kind && e.Token == token && (e.Status == 0 || e.Status == 200) && (!finishOnly || finishing(e)) {
+			if e.Kind == kind && e.Token == token && mayHaveApplied(e) && (!finishOnly || finishing(e)) {
 				return e
 			}
 		}

@@ -74,6 +74,16 @@ func TestCheckGood(t *testing.T) {
 			add(Event{Kind: EventKill}).
 			add(complete("a", 1, "1.a", 409)).
 			add(final("a", "succeeded", 1, "1.a")),
+		// The database connection broke during the completion's commit:
+		// the node answered 503 store_unavailable, yet the commit held,
+		// and the retry found the lease gone.
+		"completion answered store_unavailable applied": run(8, 5).
+			add(enqueue("a")).
+			add(lease("a", 1, "1.a")).
+			add(Event{Kind: EventComplete, Job: "a", Attempt: 1, Token: "1.a", Status: 503, Code: "store_unavailable"}).
+			add(Event{Kind: EventDBRestart}).
+			add(complete("a", 1, "1.a", 409)).
+			add(final("a", "succeeded", 1, "1.a")),
 		// A lease answer was lost; the lease expired and the job ran
 		// again, a duplicate within the bound.
 		"rerun after a kill": run(1, 5).
@@ -171,6 +181,12 @@ func TestCheckBad(t *testing.T) {
 			add(enqueue("a")).
 			add(lease("a", 1, "1.a")).
 			add(fail("a", 1, "1.a", yes(), 200)).
+			add(final("a", "succeeded", 1, "1.a")),
+			func(v *Verdict) int { return v.SucceededWithoutCompletion }},
+		{"succeeded after a completion refused before the store", run(8, 5).
+			add(enqueue("a")).
+			add(lease("a", 1, "1.a")).
+			add(Event{Kind: EventComplete, Job: "a", Attempt: 1, Token: "1.a", Status: 503, Code: "draining"}).
 			add(final("a", "succeeded", 1, "1.a")),
 			func(v *Verdict) int { return v.SucceededWithoutCompletion }},
 		{"succeeded never leased", run(8, 5).

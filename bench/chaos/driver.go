@@ -38,7 +38,10 @@ type Config struct {
 	// (leases expiring) rarely use them up.
 	MaxAttempts int
 	// DrainTimeout bounds the wait, after the last kill and enqueue, for
-	// every job to be final. Default 3m.
+	// every job to be final: the wait fails when the unfinished jobs have
+	// not become fewer for this long, however long the drain takes while
+	// it moves (a slow machine works off the backlog slowly, a stuck job
+	// stays). Default 1m.
 	DrainTimeout time.Duration
 	// History receives every event. Required.
 	History *History
@@ -59,7 +62,7 @@ func (c *Config) defaults() {
 		c.Lease = 3 * time.Second
 	}
 	if c.DrainTimeout <= 0 {
-		c.DrainTimeout = 3 * time.Minute
+		c.DrainTimeout = time.Minute
 	}
 }
 
@@ -338,10 +341,11 @@ func (d *Driver) run(ctx context.Context, who string, rng *rand.Rand, j leased) 
 }
 
 // WaitDrained waits until the chaos queue holds no unfinished job on
-// any node's view, or DrainTimeout passes.
+// any node's view, or DrainTimeout passes without their number going down.
 func (d *Driver) WaitDrained(ctx context.Context) error {
 	deadline := time.Now().Add(d.cfg.DrainTimeout)
 	last := ""
+	fewest := int64(-1)
 	for {
 		urls := d.cfg.URLs()
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, urls[rand.IntN(len(urls))]+"/v1/queues", nil)
@@ -370,9 +374,13 @@ func (d *Driver) WaitDrained(ctx context.Context) error {
 			if open == 0 {
 				return nil
 			}
+			if fewest < 0 || open < fewest {
+				fewest = open
+				deadline = time.Now().Add(d.cfg.DrainTimeout)
+			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("gantry: chaos: jobs still unfinished after %v: %s", d.cfg.DrainTimeout, last)
+			return fmt.Errorf("gantry: chaos: unfinished jobs no fewer for %v: %s", d.cfg.DrainTimeout, last)
 		}
 		if !pause(ctx, 200*time.Millisecond) {
 			return ctx.Err()
