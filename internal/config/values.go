@@ -26,6 +26,9 @@ func (t *Tokens) String() string {
 	if t == nil || len(*t) == 0 {
 		return ""
 	}
+	if len(*t) == 1 {
+		return "1 token"
+	}
 	return fmt.Sprintf("%d tokens", len(*t))
 }
 
