@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -184,6 +186,7 @@ func answerIDs(path, id string, jobs json.RawMessage) ([]string, error) {
 	type idOnly struct {
 		ID string `json:"id"`
 	}
+	var list []idOnly
 	switch path {
 	case "/v1/jobs":
 		return []string{id}, nil
@@ -192,22 +195,17 @@ func answerIDs(path, id string, jobs json.RawMessage) ([]string, error) {
 		if err := json.Unmarshal(jobs, &m); err != nil {
 			return nil, err
 		}
-		ids := make([]string, 0, len(m))
-		for _, j := range m {
-			ids = append(ids, j.ID)
-		}
-		return ids, nil
+		list = slices.Collect(maps.Values(m))
 	default:
-		var l []idOnly
-		if err := json.Unmarshal(jobs, &l); err != nil {
+		if err := json.Unmarshal(jobs, &list); err != nil {
 			return nil, err
 		}
-		ids := make([]string, 0, len(l))
-		for _, j := range l {
-			ids = append(ids, j.ID)
-		}
-		return ids, nil
 	}
+	ids := make([]string, len(list))
+	for i, j := range list {
+		ids[i] = j.ID
+	}
+	return ids, nil
 }
 
 // post sends body to a random node and fills e's Node, Sent, Status,
