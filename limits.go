@@ -58,7 +58,7 @@ func (c *Client) applyLimits(ctx context.Context) error {
 	for _, name := range slices.Sorted(maps.Keys(c.limits)) {
 		l := c.limits[name]
 		old, had := stored[name]
-		if old == l {
+		if old.Equal(l) {
 			continue
 		}
 		if had {

@@ -162,17 +162,17 @@ func TestLimitsRestart(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	a := gantry.Limits{Rate: "50/s", Burst: 10}
-	if got := limitsOf(run(&a, &logs)); got == nil || *got != a {
+	if got := limitsOf(run(&a, &logs)); got == nil || !got.Equal(a) {
 		t.Fatalf("limits after the first start: %+v, want %+v", got, a)
 	}
-	if got := limitsOf(run(nil, &logs)); got == nil || *got != a {
+	if got := limitsOf(run(nil, &logs)); got == nil || !got.Equal(a) {
 		t.Errorf("a start without limits in its config changed them: %+v, want %+v", got, a)
 	}
 	if logs.Len() != 0 {
 		t.Errorf("warnings with the same or no config limits: %s", logs.String())
 	}
 	b := gantry.Limits{Rate: "20/s", Burst: 10}
-	if got := limitsOf(run(&b, &logs)); got == nil || *got != b {
+	if got := limitsOf(run(&b, &logs)); got == nil || !got.Equal(b) {
 		t.Errorf("limits after a start with others: %+v, want %+v (the last start wins)", got, b)
 	}
 	if out := logs.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "queue=mail") ||

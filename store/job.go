@@ -98,6 +98,12 @@ type Job struct {
 	// IfDependencyFails says what becomes of the job when a dependency
 	// fails or is cancelled; empty means DependencyCancel.
 	IfDependencyFails DependencyPolicy `json:"if_dependency_fails,omitempty"`
+	// LimitKey is the job's key under its queue's Limits.Key, read once at
+	// enqueue (Limits.KeyOf) and kept with the job, so that claims serve
+	// keys in turn and apply per-key limits without parsing args. Empty
+	// when the queue has no key path, or the job lacks the field
+	// (DefaultLimitKey).
+	LimitKey string `json:"limit_key,omitempty"`
 	// TraceParent is the W3C trace context (a traceparent header value) of
 	// the request that enqueued the job, empty when it had none: attempts
 	// run as its children, so that they join the enqueuer's trace. It is

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +15,13 @@ import (
 // that they hold for every node and survive restarts. They apply to every
 // Claim of the queue: in-process handlers, leased workers and push targets
 // all claim.
+//
+// Rate and Burst limit the queue as a whole. Key splits the queue's jobs
+// by a value read from each job at enqueue (Job.LimitKey); claims then
+// serve the keys with work round-robin (weighted by Weights), and
+// PerKeyConcurrency and PerKeyRate limit each key on its own. Order
+// "fifo" with PerKeyConcurrency 1 makes each key a sequence. Limits
+// compare with Equal (Weights is a map).
 type Limits struct {
 	// Rate, when set ("50/s", "3000/m", "10/h"), caps how many jobs of the
 	// queue are claimed: a token bucket that refills at Rate and holds at
@@ -21,13 +30,65 @@ type Limits struct {
 	// Burst is how many tokens the bucket holds at most, at least 1; zero
 	// means 1.
 	Burst int `json:"burst,omitempty"`
+	// Key, when set, is where a job's limit key is read at enqueue:
+	// "args.FIELD" (a path of one or more field names into the job's
+	// args, "args.customer.id"), "kind" or "queue". See KeyOf. Empty:
+	// the queue's jobs have no keys and none of the per-key settings
+	// below may be set.
+	Key string `json:"key,omitempty"`
+	// PerKeyConcurrency, when positive, is the most jobs of one key that
+	// run at once (across all nodes). Zero: no limit.
+	PerKeyConcurrency int `json:"per_key_concurrency,omitempty"`
+	// PerKeyRate, when set, caps how many jobs of each key are claimed, as
+	// Rate caps the queue's: one token bucket a key, holding at most
+	// PerKeyBurst tokens (zero means 1).
+	PerKeyRate  string `json:"per_key_rate,omitempty"`
+	PerKeyBurst int    `json:"per_key_burst,omitempty"`
+	// Weights give keys more turns in the round-robin between keys: a key
+	// of weight 3 is served three jobs for each job of a key of weight 1
+	// (the default), while both have work. 1 to MaxWeight.
+	Weights map[string]int `json:"weights,omitempty"`
+	// Order is "" (by priority, then as jobs became available) or
+	// OrderFIFO, which needs Key and PerKeyConcurrency 1: each key is a
+	// sequence, its jobs run one at a time in enqueue order, and a job
+	// that is retrying keeps its place: the next job of its key waits
+	// until it is final.
+	Order string `json:"order,omitempty"`
 }
 
-// MaxBurst bounds Limits.Burst.
+// OrderFIFO is Limits.Order for sequences.
+const OrderFIFO = "fifo"
+
+// MaxBurst bounds Limits.Burst and Limits.PerKeyBurst.
 const MaxBurst = 1_000_000
 
+// MaxWeight bounds the values of Limits.Weights, and MaxWeights their
+// number.
+const (
+	MaxWeight  = 1000
+	MaxWeights = 10_000
+)
+
 // Zero reports whether l limits nothing.
-func (l Limits) Zero() bool { return l.Rate == "" }
+func (l Limits) Zero() bool { return l.Rate == "" && l.Key == "" }
+
+// Keyed reports whether l splits its queue's jobs by key.
+func (l Limits) Keyed() bool { return l.Key != "" }
+
+// Equal reports whether l and o are the same limits.
+func (l Limits) Equal(o Limits) bool {
+	return l.Rate == o.Rate && l.Burst == o.Burst && l.Key == o.Key &&
+		l.PerKeyConcurrency == o.PerKeyConcurrency && l.PerKeyRate == o.PerKeyRate &&
+		l.PerKeyBurst == o.PerKeyBurst && l.Order == o.Order && maps.Equal(l.Weights, o.Weights)
+}
+
+// Weight returns the weight of key under l: Weights[key], or 1.
+func (l Limits) Weight(key string) int {
+	if w, ok := l.Weights[key]; ok {
+		return w
+	}
+	return 1
+}
 
 // Bucket returns l's rate in tokens per second and its burst, or zeros
 // when l has no rate. l must be valid.
@@ -39,15 +100,69 @@ func (l Limits) Bucket() (perSecond float64, burst int) {
 	return r.PerSecond(), max(l.Burst, 1)
 }
 
+// KeyBucket returns l's per-key rate in tokens per second and its burst,
+// or zeros when l has no per-key rate. l must be valid.
+func (l Limits) KeyBucket() (perSecond float64, burst int) {
+	if l.PerKeyRate == "" {
+		return 0, 0
+	}
+	r, _ := ratelimit.Parse(l.PerKeyRate)
+	return r.PerSecond(), max(l.PerKeyBurst, 1)
+}
+
+// KeyLimits returns the limits of one key of l as a Limits of their own:
+// PerKeyRate and PerKeyBurst as Rate and Burst, so that a Tokens bucket
+// can keep a key's tokens.
+func (l Limits) KeyLimits() Limits {
+	return Limits{Rate: l.PerKeyRate, Burst: l.PerKeyBurst}
+}
+
 // Validate checks l, returning a *FieldError naming the bad field.
 func (l Limits) Validate() error {
-	if l.Rate != "" {
-		if _, err := ratelimit.Parse(l.Rate); err != nil {
-			return &FieldError{Index: -1, Field: "Rate", Reason: "must be N/s, N/m or N/h with N a positive number"}
+	bad := func(field, reason string) error { return &FieldError{Index: -1, Field: field, Reason: reason} }
+	for _, r := range []struct{ field, rate string }{{"Rate", l.Rate}, {"PerKeyRate", l.PerKeyRate}} {
+		if r.rate != "" {
+			if _, err := ratelimit.Parse(r.rate); err != nil {
+				return bad(r.field, "must be N/s, N/m or N/h with N a positive number")
+			}
 		}
 	}
-	if l.Burst < 0 || l.Burst > MaxBurst {
-		return &FieldError{Index: -1, Field: "Burst", Reason: fmt.Sprintf("must be between 0 and %d", MaxBurst)}
+	for _, b := range []struct {
+		field string
+		n     int
+	}{{"Burst", l.Burst}, {"PerKeyBurst", l.PerKeyBurst}} {
+		if b.n < 0 || b.n > MaxBurst {
+			return bad(b.field, fmt.Sprintf("must be between 0 and %d", MaxBurst))
+		}
+	}
+	if l.Key != "" {
+		if err := checkKeyPath(l.Key); err != nil {
+			return bad("Key", err.Error())
+		}
+	}
+	switch {
+	case l.PerKeyConcurrency < 0:
+		return bad("PerKeyConcurrency", "must not be negative")
+	case l.Key == "" && (l.PerKeyConcurrency != 0 || l.PerKeyRate != "" || l.PerKeyBurst != 0 || len(l.Weights) != 0 || l.Order != ""):
+		return bad("Key", "must be set with per-key limits, weights or order")
+	case l.PerKeyBurst != 0 && l.PerKeyRate == "":
+		return bad("PerKeyBurst", "needs PerKeyRate")
+	case l.Burst != 0 && l.Rate == "":
+		return bad("Burst", "needs Rate")
+	case l.Order != "" && l.Order != OrderFIFO:
+		return bad("Order", `must be "" or "fifo"`)
+	case l.Order == OrderFIFO && l.PerKeyConcurrency != 1:
+		return bad("PerKeyConcurrency", `must be 1 with order "fifo"`)
+	case len(l.Weights) > MaxWeights:
+		return bad("Weights", fmt.Sprintf("must have at most %d keys", MaxWeights))
+	}
+	for _, k := range slices.Sorted(maps.Keys(l.Weights)) {
+		if w := l.Weights[k]; w < 1 || w > MaxWeight {
+			return bad("Weights", fmt.Sprintf("weight of key %q must be between 1 and %d", k, MaxWeight))
+		}
+		if len(k) > MaxLimitKey {
+			return bad("Weights", fmt.Sprintf("key %.20q… is longer than %d bytes", k, MaxLimitKey))
+		}
 	}
 	return nil
 }

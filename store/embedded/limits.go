@@ -46,7 +46,7 @@ func (r *limitsReq) apply(tx *txn) {
 		}
 		tx.set(k, v)
 	}
-	if q.limits != p.Limits {
+	if !q.limits.Equal(p.Limits) {
 		q.tokens = store.Tokens{} // full at the next claim
 	}
 	q.limits = p.Limits

@@ -82,7 +82,7 @@ func TestOpensFormat3(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range qs {
-		if q.Name == "default" && (q.Limits == nil || *q.Limits != l) {
+		if q.Name == "default" && (q.Limits == nil || !q.Limits.Equal(l)) {
 			t.Errorf("limits after a reopen: %+v, want %+v", q.Limits, l)
 		}
 	}

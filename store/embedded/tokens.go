@@ -34,7 +34,7 @@ func (s *Store) TakeTokens(ctx context.Context, p *store.TakeTokensParams) (*sto
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
 	b := bs.m[p.Bucket]
-	if b == nil || b.limits != p.Limits {
+	if b == nil || !b.limits.Equal(p.Limits) {
 		if bs.m == nil {
 			bs.m = map[string]*namedBucket{}
 		}

@@ -40,7 +40,7 @@ func TestMigrateToLimits(t *testing.T) {
 	if err := s.SetLimits(ctx, &store.SetLimitsParams{Queue: "q", Limits: l}); err != nil {
 		t.Fatal(err)
 	}
-	if q := info(); !q.Paused || q.Limits == nil || *q.Limits != l {
+	if q := info(); !q.Paused || q.Limits == nil || !q.Limits.Equal(l) {
 		t.Errorf("the queue with limits: %+v", q)
 	}
 }

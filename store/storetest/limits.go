@@ -42,11 +42,11 @@ func testLimits(t *testing.T, open opener) {
 		l := store.Limits{Rate: "50/s", Burst: 10}
 		set(h, ls, "idle", l)
 		q, ok := h.queues()["idle"]
-		if !ok || q.Limits == nil || *q.Limits != l {
+		if !ok || q.Limits == nil || !q.Limits.Equal(l) {
 			t.Fatalf("Queues after SetLimits on a queue without jobs: %+v (listed %v), want limits %+v", q, ok, l)
 		}
 		h.pause("idle", true)
-		if q := h.queues()["idle"]; !q.Paused || q.Limits == nil || *q.Limits != l {
+		if q := h.queues()["idle"]; !q.Paused || q.Limits == nil || !q.Limits.Equal(l) {
 			t.Errorf("pausing dropped the limits or SetLimits the pause: %+v", q)
 		}
 		set(h, ls, "idle", store.Limits{})
