@@ -299,3 +299,48 @@ func (b *Tokens) Give(l Limits, n int) {
 	_, burst := l.Bucket()
 	b.N = min(b.N+float64(n), float64(burst))
 }
+
+// LimitStatsStore is an optional capability of a Driver, found with As:
+// a store that reports how its queue limits hold jobs back, for metrics
+// and the dashboard. Both stores of this module have it.
+type LimitStatsStore interface {
+	// LimitStats reports the limits of one queue as they stand at p.Now:
+	// nil when the queue has no limits.
+	LimitStats(ctx context.Context, p *LimitStatsParams) (*LimitStats, error)
+}
+
+// LimitStatsParams are the arguments of LimitStatsStore.LimitStats.
+type LimitStatsParams struct {
+	Queue string
+	// MaxKeys caps LimitStats.Keys: the keys with the most available jobs
+	// come first. Zero means none.
+	MaxKeys int
+	Now     time.Time
+}
+
+// LimitStats is how a queue's limits stand.
+type LimitStats struct {
+	Limits Limits
+	// Tokens is what the queue's bucket holds, when it has a Rate.
+	Tokens float64
+	// Held counts the queue's available jobs that a limit holds back
+	// now: all of them while the queue's bucket is empty, else those of
+	// keys at their PerKeyConcurrency, out of per-key tokens, or behind
+	// the head of their sequence. Stores may count it approximately.
+	Held int
+	// Keys counts the queue's keys with available or running jobs, and
+	// TopKeys shows up to MaxKeys of them.
+	Keys    int
+	TopKeys []KeyStats
+}
+
+// KeyStats is how one key of a queue stands.
+type KeyStats struct {
+	Key                string
+	Available, Running int
+	// Tokens is what the key's bucket holds, when the queue has a
+	// PerKeyRate.
+	Tokens float64
+	// Held reports whether a limit holds the key's available jobs back.
+	Held bool
+}
