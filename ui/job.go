@@ -57,11 +57,21 @@ func (h *Handler) job(w http.ResponseWriter, r *http.Request) {
 	for _, e := range j.Errors {
 		out.Attempts = append(out.Attempts, Attempt{Attempt: e.Attempt, At: e.At.UTC(), Message: e.Message, Stack: e.Stack})
 	}
-	b, err := json.Marshal(out)
+	writeJSON(w, r, api, out)
+}
+
+// writeJSON answers 200 with v in JSON, never cached.
+func writeJSON(w http.ResponseWriter, r *http.Request, api *httpapi.Server, v any) {
+	b, err := json.Marshal(v)
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
 	}
+	writeBody(w, b)
+}
+
+// writeBody answers 200 with the JSON body b, never cached.
+func writeBody(w http.ResponseWriter, b []byte) {
 	hd := w.Header()
 	hd.Set("Content-Type", "application/json")
 	hd.Set("Cache-Control", "no-store")

@@ -31,6 +31,11 @@ type Config struct {
 	// Logger receives the errors of the overview's background readings.
 	// Default: none are written.
 	Logger *slog.Logger
+	// PushTargets, when not nil, returns the push targets of the node and
+	// their state, for the push page (GET api/push); it is called on every
+	// reading and must be fast and safe for concurrent use. Default: the
+	// page says no push target is configured.
+	PushTargets func() []PushTarget
 }
 
 // Handler is the dashboard. Mount it with http.StripPrefix so that it sees
@@ -71,6 +76,8 @@ func New(cfg *Config) (*Handler, error) {
 	h.overview = newOverview(cfg.API, log)
 	h.mux.HandleFunc("GET /api/overview", h.serveOverview)
 	h.mux.HandleFunc("GET /api/jobs/{id}", h.job)
+	h.mux.HandleFunc("GET /api/workflows/{id}", h.workflow)
+	h.mux.HandleFunc("GET /api/push", h.servePush)
 	h.mux.Handle("/api/v1/", http.HandlerFunc(h.forward))
 	h.mux.Handle("/api/", http.HandlerFunc(h.cfg.API.NotFound))
 	h.mux.Handle("GET /{$}", http.HandlerFunc(h.asset))

@@ -71,6 +71,9 @@ type Server struct {
 	client  *gantry.Client
 	api     *httpapi.Server
 	push    *push.Dispatcher // nil without push targets
+	// pushSeen counts the pushes per target for the dashboard (ui.go);
+	// nil without push targets.
+	pushSeen *pushSignals
 	http    *http.Server
 	ln      *limitListener
 	serving bool // http.Serve owns ln
@@ -418,7 +421,12 @@ func (s *Server) openPush() error {
 		}
 		return out
 	})
-	s.push, err = push.New(&push.Config{Client: s.client, Targets: targets, Logger: s.log, Observe: pm.Request,
+	s.pushSeen = newPushSignals()
+	observe := func(target, outcome string, took time.Duration) {
+		pm.Request(target, outcome, took)
+		s.pushSeen.observe(target, outcome, took)
+	}
+	s.push, err = push.New(&push.Config{Client: s.client, Targets: targets, Logger: s.log, Observe: observe,
 		TracerProvider: s.tp})
 	return err
 }
