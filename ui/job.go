@@ -33,12 +33,8 @@ type Attempt struct {
 // job answers GET api/jobs/{id} (scope read).
 func (h *Handler) job(w http.ResponseWriter, r *http.Request) {
 	api := h.cfg.API
-	if !api.Authorize(w, r, httpapi.ScopeRead) {
-		return
-	}
-	id := r.PathValue("id")
-	if len(id) > 128 {
-		api.NotFound(w, r)
+	id, ok := h.readID(w, r)
+	if !ok {
 		return
 	}
 	j, err := h.cfg.Client.Get(r.Context(), id)
@@ -58,6 +54,20 @@ func (h *Handler) job(w http.ResponseWriter, r *http.Request) {
 		out.Attempts = append(out.Attempts, Attempt{Attempt: e.Attempt, At: e.At.UTC(), Message: e.Message, Stack: e.Stack})
 	}
 	writeJSON(w, r, api, out)
+}
+
+// readID checks the read scope and returns the request's {id}; it
+// answers the request itself when it returns false.
+func (h *Handler) readID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if !h.cfg.API.Authorize(w, r, httpapi.ScopeRead) {
+		return "", false
+	}
+	id := r.PathValue("id")
+	if len(id) > 128 {
+		h.cfg.API.NotFound(w, r)
+		return "", false
+	}
+	return id, true
 }
 
 // writeJSON answers 200 with v in JSON, never cached.

@@ -62,6 +62,8 @@ type options struct {
 	// driver, when set, is the store instead of an embedded store in a
 	// temporary directory; the test closes it.
 	driver store.Driver
+	// push is the dashboard's Config.PushTargets.
+	push func() []ui.PushTarget
 }
 
 func setup(t *testing.T, o *options) *env {
@@ -95,7 +97,7 @@ func setup(t *testing.T, o *options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dash, err := ui.New(&ui.Config{API: api, Client: c})
+	dash, err := ui.New(&ui.Config{API: api, Client: c, PushTargets: o.push})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry"
-	"github.com/gantry-dev/gantry/httpapi"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -51,12 +50,8 @@ type WorkflowJob struct {
 // workflow answers GET api/workflows/{id} (scope read).
 func (h *Handler) workflow(w http.ResponseWriter, r *http.Request) {
 	api := h.cfg.API
-	if !api.Authorize(w, r, httpapi.ScopeRead) {
-		return
-	}
-	id := r.PathValue("id")
-	if len(id) > 128 {
-		api.NotFound(w, r)
+	id, ok := h.readID(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()

@@ -74,9 +74,9 @@ type Server struct {
 	// pushSeen counts the pushes per target for the dashboard (ui.go);
 	// nil without push targets.
 	pushSeen *pushSignals
-	http    *http.Server
-	ln      *limitListener
-	serving bool // http.Serve owns ln
+	http     *http.Server
+	ln       *limitListener
+	serving  bool // http.Serve owns ln
 	// files is the process's open-file limit; maxConns and maxStreams the
 	// limits in effect (configured or derived from files).
 	files                uint64

@@ -1,7 +1,8 @@
 // Gantry's dashboard: a page that works through the HTTP API, reached
 // under the dashboard's own path (api/v1/...), and the dashboard's own
-// endpoints (api/jobs/{id}). No framework, no inline code: the page's
-// Content-Security-Policy allows scripts and styles from its origin only.
+// endpoints (api/overview, api/jobs/{id}, api/workflows/{id}, api/push).
+// No framework, no inline code: the page's Content-Security-Policy allows
+// scripts and styles from its origin only.
 
 const TOKEN_KEY = 'gantry.token';
 const STATES = ['scheduled', 'waiting', 'available', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'];
@@ -58,7 +59,18 @@ async function api(path, opts) {
 // ---- small DOM helpers ----
 
 function el(tag, attrs, ...children) {
-  const n = document.createElement(tag);
+  return fill(document.createElement(tag), attrs, children);
+}
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+// svg is el for SVG elements.
+function svg(tag, attrs, ...children) {
+  return fill(document.createElementNS(SVG_NS, tag), attrs, children);
+}
+
+// fill sets n's attributes (on: event listeners) and appends children.
+function fill(n, attrs, children) {
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
     if (k === 'on') for (const [ev, f] of Object.entries(v)) n.addEventListener(ev, f);
@@ -349,10 +361,16 @@ async function job(id) {
   const ctl = new AbortController();
   let stopped = false, timer = 0;
   leave = () => { stopped = true; ctl.abort(); clearTimeout(timer); };
-  let detail;
+  let detail, wf = null;
   const load = async () => {
     detail = await api('/jobs/' + encodeURIComponent(id), { signal: ctl.signal });
-    if (!stopped) body.replaceChildren(...jobPage(detail, load));
+    if (stopped) return;
+    if (detail.workflow_id && !wf) {
+      wf = workflowView(detail.workflow_id, id, ctl.signal);
+      const prev = leave;
+      leave = () => { prev(); wf.stop(); };
+    }
+    body.replaceChildren(...jobPage(detail, load, wf));
   };
   try {
     await load();
@@ -419,7 +437,9 @@ function updateProgress(res) {
   msg.textContent = res.progress.percent + '% ' + (res.progress.message || '');
 }
 
-function jobPage(j, reload) {
+// jobPage draws the job; wf, when the job belongs to a workflow, is the
+// workflow's view, kept (and refreshed on its own) across redraws.
+function jobPage(j, reload, wf) {
   const actions = el('div', { class: 'actions' });
   if (!FINAL.has(j.state)) {
     actions.append(el('button', { class: 'danger', id: 'cancel', on: { click: async () => {
@@ -462,16 +482,244 @@ function jobPage(j, reload) {
     el('h2', {}, 'Result'), el('pre', { id: 'result' }, pretty(j.result)),
     el('h2', {}, 'Checkpoint'), el('pre', { id: 'checkpoint' }, pretty(j.checkpoint)),
     el('h2', {}, 'Failed attempts'), el('div', { id: 'attempts' }, attempts),
-    workflow(j),
+    wf ? wf.node : '',
   ];
 }
 
-// workflow is where the job's workflow graph goes once jobs belong to
-// workflows (a job resource with a workflow_id); until then it draws
-// nothing.
-function workflow(j) {
-  if (!j.workflow_id) return '';
-  return el('section', { id: 'workflow' }, el('h2', {}, 'Workflow'), el('p', { class: 'placeholder' }, 'Workflow ', el('code', {}, j.workflow_id)));
+
+// ---- a job's workflow, drawn as a graph ----
+
+// Sizes of the graph, in pixels: a node, the gaps between layers (the
+// columns) and between nodes of a layer, and the margin.
+const NODE_W = 170, NODE_H = 42, GAP_X = 60, GAP_Y = 14, MARGIN = 10;
+
+// workflowView shows workflow wid, with job current highlighted, and
+// refreshes its states every POLL_MS until the workflow is final. Its node
+// stays the same across redraws of the job page.
+function workflowView(wid, current, signal) {
+  const head = el('h2', {}, 'Workflow');
+  const counts = el('p', { id: 'workflow-counts', class: 'muted' }, 'Loading…');
+  const graph = el('div', { class: 'graph-wrap', id: 'workflow-graph-wrap' });
+  const node = el('section', { id: 'workflow' }, head, counts, graph);
+  let stopped = false, timer = 0, drawn = '';
+  const tick = async () => {
+    let wf;
+    try {
+      wf = await api('/workflows/' + encodeURIComponent(wid), { signal });
+    } catch (e) {
+      if (stopped || e.status === 401) return;
+      counts.textContent = 'Workflow: ' + e.message;
+      timer = setTimeout(tick, POLL_MS);
+      return;
+    }
+    if (stopped) return;
+    head.replaceChildren('Workflow ', wf.name ? wf.name + ' ' : '', el('code', {}, wf.id), ' ', stateBadge(wf.state));
+    counts.replaceChildren(wf.total + ' jobs: ',
+      STATES.filter((s) => wf.counts[s]).map((s, i) => [i ? ', ' : '', el('span', { 'data-count': s }, wf.counts[s] + ' ' + s)]));
+    if (wf.truncated) {
+      drawn = '';
+      graph.replaceChildren(el('p', { class: 'placeholder', id: 'workflow-truncated' },
+        'The graph is drawn for workflows of at most ' + wf.max_jobs + ' jobs; this one has ' + wf.total + ': its counts by state are above.'));
+    } else {
+      // The same jobs: only their states change. Jobs spawned since (or
+      // a first reading): draw it anew.
+      const ids = wf.jobs.map((j) => j.id).join(',');
+      if (ids !== drawn) {
+        graph.replaceChildren(drawGraph(wf.jobs, current));
+        drawn = ids;
+      } else {
+        for (const j of wf.jobs) setNodeState(graph.querySelector('[data-job="' + CSS.escape(j.id) + '"]'), j.state);
+      }
+    }
+    node.setAttribute('data-updated', String(Date.now()));
+    if (wf.state === 'running') timer = setTimeout(tick, POLL_MS);
+  };
+  tick();
+  return { node, stop: () => { stopped = true; clearTimeout(timer); } };
+}
+
+// layout places the jobs in layers by the longest path from a root (a job
+// no edge points to), and orders each layer by the mean position of the
+// jobs pointing to its jobs, which keeps most edges short and few crossed.
+// Edges run from a dependency to the job that depends on it, and from a
+// child to its parent; those to jobs outside the workflow are left out.
+function layout(jobs) {
+  const ids = new Set(jobs.map((j) => j.id));
+  const edges = [];
+  for (const j of jobs) {
+    for (const d of j.depends_on) if (ids.has(d)) edges.push({ from: d, to: j.id, kind: 'dep' });
+    if (j.parent_id && ids.has(j.parent_id)) edges.push({ from: j.id, to: j.parent_id, kind: 'child' });
+  }
+  const preds = new Map(jobs.map((j) => [j.id, []]));
+  const succs = new Map(jobs.map((j) => [j.id, []]));
+  for (const e of edges) { preds.get(e.to).push(e.from); succs.get(e.from).push(e.to); }
+  // Kahn's order: a job's layer is one past its deepest predecessor's.
+  const indeg = new Map(jobs.map((j) => [j.id, preds.get(j.id).length]));
+  const layer = new Map(jobs.map((j) => [j.id, 0]));
+  const order = jobs.filter((j) => indeg.get(j.id) === 0).map((j) => j.id);
+  for (let i = 0; i < order.length; i++) {
+    const id = order[i];
+    for (const s of succs.get(id)) {
+      layer.set(s, Math.max(layer.get(s), layer.get(id) + 1));
+      indeg.set(s, indeg.get(s) - 1);
+      if (indeg.get(s) === 0) order.push(s);
+    }
+  }
+  const layers = [];
+  for (const j of jobs) (layers[layer.get(j.id)] ||= []).push(j.id);
+  const index = new Map();
+  layers.forEach((ids, l) => {
+    if (l > 0) {
+      const bary = (id) => {
+        const ps = preds.get(id).filter((p) => index.has(p));
+        return ps.length ? ps.reduce((n, p) => n + index.get(p), 0) / ps.length : Infinity;
+      };
+      const b = new Map(ids.map((id) => [id, bary(id)]));
+      ids.sort((x, y) => b.get(x) - b.get(y));
+    }
+    ids.forEach((id, i) => index.set(id, i));
+  });
+  const tallest = Math.max(1, ...layers.map((ids) => ids.length));
+  const height = 2 * MARGIN + tallest * NODE_H + (tallest - 1) * GAP_Y;
+  const pos = new Map();
+  layers.forEach((ids, l) => {
+    const top = MARGIN + (height - 2 * MARGIN - (ids.length * NODE_H + (ids.length - 1) * GAP_Y)) / 2;
+    ids.forEach((id, i) => pos.set(id, { x: MARGIN + l * (NODE_W + GAP_X), y: top + i * (NODE_H + GAP_Y) }));
+  });
+  const width = 2 * MARGIN + layers.length * NODE_W + (layers.length - 1) * GAP_X;
+  return { pos, edges, width, height };
+}
+
+function clip(s, n) { return s.length > n ? s.slice(0, n - 1) + '…' : s; }
+
+// drawGraph draws the jobs as an SVG: a node per job (its ref, kind and
+// state; a link to its page), an arrow per edge.
+function drawGraph(jobs, current) {
+  const { pos, edges, width, height } = layout(jobs);
+  const root = svg('svg', {
+    id: 'workflow-graph', class: 'graph', width, height, viewBox: '0 0 ' + width + ' ' + height,
+    role: 'img', 'aria-label': 'the workflow\'s ' + jobs.length + ' jobs and ' + edges.length + ' edges',
+  });
+  root.append(svg('defs', {}, svg('marker', {
+    id: 'wf-arrow', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto',
+  }, svg('path', { d: 'M0,0L10,5L0,10z', class: 'wf-arrowhead' }))));
+  const lines = svg('g', { class: 'wf-edges' });
+  for (const e of edges) {
+    const a = pos.get(e.from), b = pos.get(e.to);
+    const x1 = a.x + NODE_W, y1 = a.y + NODE_H / 2, x2 = b.x, y2 = b.y + NODE_H / 2, mx = (x1 + x2) / 2;
+    lines.append(svg('path', {
+      class: 'wf-edge wf-edge-' + e.kind, 'data-from': e.from, 'data-to': e.to, 'marker-end': 'url(#wf-arrow)',
+      d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`,
+    }));
+  }
+  root.append(lines);
+  for (const j of jobs) {
+    const p = pos.get(j.id);
+    const label = j.ref || j.id;
+    const n = svg('a', {
+      href: '#/jobs/' + encodeURIComponent(j.id), class: 'wf-node' + (j.id === current ? ' current' : ''),
+      'data-job': j.id, transform: `translate(${p.x},${p.y})`,
+    },
+    svg('title', {}, label + ' (' + j.kind + '): ' + j.state + ', job ' + j.id),
+    svg('rect', { width: NODE_W, height: NODE_H, rx: 6 }),
+    svg('text', { x: 8, y: 17, class: 'wf-ref' }, clip(label, 24)),
+    svg('text', { x: 8, y: 33, class: 'wf-kind' }, clip(j.kind, 16) + ' · ', svg('tspan', { class: 'wf-state' }, j.state)));
+    setNodeState(n, j.state);
+    root.append(n);
+  }
+  return root;
+}
+
+function setNodeState(n, state) {
+  if (!n || n.dataset.state === state) return;
+  if (n.dataset.state) n.classList.remove('state-' + n.dataset.state);
+  n.classList.add('state-' + state);
+  n.dataset.state = state;
+  const t = n.querySelector('.wf-state');
+  if (t) t.textContent = state;
+  const title = n.querySelector('title');
+  if (title) title.textContent = title.textContent.replace(/: [a-z]+, job /, ': ' + state + ', job ');
+}
+
+// ---- push targets: their limits and signals, sparklines over the last
+// HISTORY readings ----
+
+const pushHistory = new Map(); // target name -> { last, limit, inflight, latency, overloads }
+
+function recordPush(t, readAt) {
+  const at = Date.parse(readAt) / 1000;
+  let h = pushHistory.get(t.name);
+  if (!h) { h = { last: null, limit: [], inflight: [], latency: [], overloads: [] }; pushHistory.set(t.name, h); }
+  if (h.last && h.last.at === at) return h;
+  let latency = null, overloads = 0;
+  if (h.last) {
+    const n = t.requests - h.last.requests;
+    // Mean latency of the pushes that ended since the last reading (a
+    // restart of the node resets the counts: nothing to say then).
+    if (n > 0) latency = (t.latency_seconds - h.last.latency) / n;
+    overloads = Math.max(0, t.overloads - h.last.overloads) / (at - h.last.at);
+  }
+  const push = (k, v) => { h[k].push(v); if (h[k].length > HISTORY) h[k].shift(); };
+  push('limit', t.limit);
+  push('inflight', t.in_flight);
+  push('latency', latency ?? (h.latency.length ? h.latency[h.latency.length - 1] : 0));
+  push('overloads', overloads);
+  h.last = { at, requests: t.requests, latency: t.latency_seconds, overloads: t.overloads };
+  return h;
+}
+
+// sparkline draws series as a line in a small SVG, scaled to top (at least
+// the series' largest value).
+function sparkline(series, top) {
+  const w = 220, h = 44;
+  const max = Math.max(top || 0, ...series, 1e-9);
+  const pts = series.map((v, i) => (w * (HISTORY > 1 ? i / (HISTORY - 1) : 0)).toFixed(1) + ',' + (h - 2 - (h - 4) * v / max).toFixed(1));
+  return svg('svg', { class: 'spark', width: w, height: h, viewBox: '0 0 ' + w + ' ' + h, 'data-samples': series.length },
+    svg('line', { x1: 0, y1: h - 2, x2: w, y2: h - 2, class: 'spark-base' }),
+    svg('polyline', { points: pts.join(' '), class: 'spark-line' }));
+}
+
+function signalBox(label, metric, value, series, top) {
+  return el('div', { class: 'signal', 'data-metric': metric },
+    el('div', { class: 'muted' }, label), el('div', { class: 'big', 'data-value': '' }, value), sparkline(series, top));
+}
+
+async function pushPage() {
+  const list = el('div', { id: 'push-targets' }, el('p', { class: 'muted' }, 'Loading…'));
+  show(el('h1', {}, 'Push targets'),
+    el('p', { class: 'muted' }, 'On the node serving this page; read every ' + POLL_MS / 1000 + ' s, the charts keep the last ' + HISTORY + ' readings.'),
+    list);
+  let timer = 0, stopped = false;
+  leave = () => { stopped = true; clearTimeout(timer); };
+  const tick = async () => {
+    try {
+      const res = await api('/push');
+      if (stopped) return;
+      if (!res.targets.length) {
+        list.replaceChildren(el('p', { class: 'placeholder', id: 'push-empty' }, 'No push targets configured.'));
+      } else {
+        list.replaceChildren(...res.targets.map((t) => {
+          const h = recordPush(t, res.read_at);
+          const lat = h.latency[h.latency.length - 1];
+          return el('section', { class: 'push-target', 'data-target': t.name },
+            el('h2', {}, el('code', {}, t.name)),
+            el('p', { class: 'muted' }, 'queue ', el('code', {}, t.queue), ' → ', el('code', {}, t.url),
+              ', concurrency ' + t.min + '–' + t.max + ', ' + t.requests + ' pushes, ' + t.overloads + ' overloads'),
+            el('div', { class: 'signals' },
+              signalBox('Concurrency limit', 'limit', t.limit, h.limit, t.max),
+              signalBox('In flight', 'in-flight', t.in_flight, h.inflight, t.max),
+              signalBox('Mean latency', 'latency', h.last && t.requests ? (lat * 1000).toFixed(1) + ' ms' : '—', h.latency),
+              signalBox('Overloads', 'overloads', h.overloads[h.overloads.length - 1].toFixed(2) + '/s', h.overloads)));
+        }));
+      }
+      main.setAttribute('data-updated', String(Date.now()));
+    } catch (e) {
+      if (e.status === 401 || stopped) return;
+      say('Push targets: ' + e.message, true);
+    }
+    if (!stopped) timer = setTimeout(tick, POLL_MS);
+  };
+  await tick();
 }
 
 async function download(j) {
@@ -514,7 +762,7 @@ function enqueue() {
   show(el('h1', {}, 'Enqueue a job'), form);
 }
 
-// ---- routing: #/, #/jobs?..., #/jobs/{id}, #/enqueue ----
+// ---- routing: #/, #/jobs?..., #/jobs/{id}, #/enqueue, #/push ----
 
 function route() {
   leave();
@@ -527,6 +775,7 @@ function route() {
   if (path.startsWith('/jobs/')) { nav = 'jobs'; job(decodeURIComponent(path.slice(6))); }
   else if (path === '/jobs') { nav = 'jobs'; jobs(params); }
   else if (path === '/enqueue') { nav = 'enqueue'; enqueue(); }
+  else if (path === '/push') { nav = 'push'; pushPage(); }
   else overview();
   for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.nav === nav);
 }
