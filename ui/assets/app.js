@@ -461,7 +461,7 @@ function jobPage(j, reload, wf) {
     ['created', fmtTime(j.created_at)], ['run at', fmtTime(j.run_at)], ['started', fmtTime(j.started_at)],
     ['finished', fmtTime(j.finished_at)], ['unique key', j.unique_key || '—'],
     ['parent', j.parent_id ? jobLink(j.parent_id) : '—'],
-    ['depends on', j.depends_on.length ? j.depends_on.map(jobLink) : '—'],
+    ['depends on', j.depends_on.length ? j.depends_on.map((d, i) => [i ? ', ' : '', jobLink(d)]) : '—'],
     ['cancel reason', j.cancel_reason || '—'],
   ];
   const fields = el('dl', { class: 'fields' }, pairs.map(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
@@ -515,7 +515,7 @@ function workflowView(wid, current, signal) {
     if (stopped) return;
     head.replaceChildren('Workflow ', wf.name ? wf.name + ' ' : '', el('code', {}, wf.id), ' ', stateBadge(wf.state));
     counts.replaceChildren(wf.total + ' jobs: ',
-      STATES.filter((s) => wf.counts[s]).map((s, i) => [i ? ', ' : '', el('span', { 'data-count': s }, wf.counts[s] + ' ' + s)]));
+      ...STATES.filter((s) => wf.counts[s]).flatMap((s, i) => [i ? ', ' : '', el('span', { 'data-count': s }, wf.counts[s] + ' ' + s)]));
     if (wf.truncated) {
       drawn = '';
       graph.replaceChildren(el('p', { class: 'placeholder', id: 'workflow-truncated' },
@@ -651,14 +651,15 @@ function recordPush(t, readAt) {
   let h = pushHistory.get(t.name);
   if (!h) { h = { last: null, limit: [], inflight: [], latency: [], overloads: [] }; pushHistory.set(t.name, h); }
   if (h.last && h.last.at === at) return h;
+  // The mean latency of the pushes that ended since the last reading (at
+  // the first, since the node started); with none, the last mean holds.
+  // A restart of the node resets the counts: a count that goes down says
+  // nothing.
   let latency = null, overloads = 0;
-  if (h.last) {
-    const n = t.requests - h.last.requests;
-    // Mean latency of the pushes that ended since the last reading (a
-    // restart of the node resets the counts: nothing to say then).
-    if (n > 0) latency = (t.latency_seconds - h.last.latency) / n;
-    overloads = Math.max(0, t.overloads - h.last.overloads) / (at - h.last.at);
-  }
+  const since = h.last || { requests: 0, latency: 0, overloads: 0 };
+  const n = t.requests - since.requests;
+  if (n > 0) latency = (t.latency_seconds - since.latency) / n;
+  if (h.last) overloads = Math.max(0, t.overloads - h.last.overloads) / (at - h.last.at);
   const push = (k, v) => { h[k].push(v); if (h[k].length > HISTORY) h[k].shift(); };
   push('limit', t.limit);
   push('inflight', t.in_flight);
@@ -668,12 +669,12 @@ function recordPush(t, readAt) {
   return h;
 }
 
-// sparkline draws series as a line in a small SVG, scaled to top (at least
-// the series' largest value).
+// sparkline draws series as a line across a small SVG (the readings so
+// far, up to HISTORY), scaled to top (at least the series' largest value).
 function sparkline(series, top) {
   const w = 220, h = 44;
   const max = Math.max(top || 0, ...series, 1e-9);
-  const pts = series.map((v, i) => (w * (HISTORY > 1 ? i / (HISTORY - 1) : 0)).toFixed(1) + ',' + (h - 2 - (h - 4) * v / max).toFixed(1));
+  const pts = series.map((v, i) => (w * (series.length > 1 ? i / (series.length - 1) : 0)).toFixed(1) + ',' + (h - 2 - (h - 4) * v / max).toFixed(1));
   return svg('svg', { class: 'spark', width: w, height: h, viewBox: '0 0 ' + w + ' ' + h, 'data-samples': series.length },
     svg('line', { x1: 0, y1: h - 2, x2: w, y2: h - 2, class: 'spark-base' }),
     svg('polyline', { points: pts.join(' '), class: 'spark-line' }));
@@ -708,7 +709,7 @@ async function pushPage() {
             el('div', { class: 'signals' },
               signalBox('Concurrency limit', 'limit', t.limit, h.limit, t.max),
               signalBox('In flight', 'in-flight', t.in_flight, h.inflight, t.max),
-              signalBox('Mean latency', 'latency', h.last && t.requests ? (lat * 1000).toFixed(1) + ' ms' : '—', h.latency),
+              signalBox('Mean latency', 'latency', t.requests ? (lat * 1000).toFixed(1) + ' ms' : '—', h.latency),
               signalBox('Overloads', 'overloads', h.overloads[h.overloads.length - 1].toFixed(2) + '/s', h.overloads)));
         }));
       }
