@@ -13,9 +13,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/gantry-dev/gantry"
+
 	"github.com/gantry-dev/gantry/internal/pgtest"
 	"github.com/gantry-dev/gantry/store"
 	"github.com/gantry-dev/gantry/store/postgres"
+	"github.com/gantry-dev/gantry/ui"
 )
 
 // envLatencyJobs sets how many jobs TestDashboardLatency puts in each
@@ -32,10 +35,11 @@ const latencyBound = 200 * time.Millisecond
 // available, scheduled, running, succeeded and failed ones) and measures
 // every answer the dashboard's pages need, through the dashboard's paths:
 // the overview (queues, nodes), the first page of the job list with each
-// filter, and a job. Each is asked 10 times to warm up, then 200 times;
-// with GANTRY_DASHBOARD_JOBS set, the test fails if a p99 is over
-// latencyBound. It runs on the embedded
-// store and, with GANTRY_TEST_POSTGRES_URL, on PostgreSQL.
+// filter, a job, and a job's workflow (one of 10,000 jobs, answered with
+// its counts, and one of MaxGraphJobs, with the jobs to draw). Each is
+// asked 10 times to warm up, then 200 times; with GANTRY_DASHBOARD_JOBS
+// set, the test fails if a p99 is over latencyBound. It runs on the
+// embedded store and, with GANTRY_TEST_POSTGRES_URL, on PostgreSQL.
 func TestDashboardLatency(t *testing.T) {
 	t.Parallel()
 	n, enforce := 5000, false
@@ -83,6 +87,12 @@ func measureDashboard(t *testing.T, e *env, n int, enforce bool, afterFill func(
 	ctx := context.Background()
 	start := time.Now()
 	now := time.Now()
+	// A workflow of the most jobs one may hold, answered with its counts
+	// alone, and one of MaxGraphJobs, answered with every job to draw;
+	// enqueued first, so that the job list's first pages (newest first)
+	// do not pass them.
+	large := e.waitingWorkflow(gantry.DefaultMaxWorkflowJobs)
+	drawn := e.waitingWorkflow(ui.MaxGraphJobs)
 	var some []string
 	const batch = 1000
 	for i := 0; i < n; i += batch {
@@ -148,6 +158,8 @@ func measureDashboard(t *testing.T, e *env, n int, enforce bool, afterFill func(
 		{"jobs queue=q2", prefix + "api/v1/jobs?limit=50&queue=q2", false},
 		{"jobs kind+queue+state", prefix + "api/v1/jobs?limit=50&kind=k3&queue=q3&state=available", false},
 		{"job", "", false},
+		{"workflow of 10,000 jobs", prefix + "api/workflows/" + large, false},
+		{"workflow of 500 jobs (graph)", prefix + "api/workflows/" + drawn, false},
 	}
 	for _, c := range cases {
 		var took []time.Duration
@@ -188,6 +200,24 @@ func measureDashboard(t *testing.T, e *env, n int, enforce bool, afterFill func(
 			t.Errorf("%s: p99 %v over %v with %d jobs", c.name, p99, latencyBound, n)
 		}
 	}
+}
+
+// waitingWorkflow enqueues a workflow of n jobs: a root scheduled in an
+// hour and n-1 jobs that depend on it, so that they wait and the job
+// list's state filters are measured as without it. It returns the
+// workflow's id.
+func (e *env) waitingWorkflow(n int) string {
+	e.t.Helper()
+	w := gantry.Workflow{Name: "waiting", Jobs: []gantry.WorkflowJob{step(e.t, "root", nil)}}
+	w.Jobs[0].Opts = &gantry.EnqueueOpts{Delay: time.Hour}
+	for i := 1; i < n; i++ {
+		w.Jobs = append(w.Jobs, step(e.t, "s"+strconv.Itoa(i), []string{"root"}))
+	}
+	res, err := e.client.EnqueueWorkflow(context.Background(), w, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return res.Workflow.ID
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
