@@ -138,8 +138,8 @@ bench-dashboard: ## the dashboard's answers with 1,000,000 jobs, embedded then P
 	GANTRY_DASHBOARD_JOBS=1000000 $(GO) test -count=1 -timeout=60m -run '^TestDashboardLatency$$/^postgres$$' -v ./ui
 
 .PHONY: screenshots
-screenshots: ## the dashboard's browser test (headless Chromium), its screenshots written to docs/img
-	GANTRY_REQUIRE_BROWSER=1 GANTRY_TEST_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -race -count=1 -run '^TestBrowser$$' ./ui
+screenshots: ## the dashboard's browser tests (headless Chromium), its screenshots written to docs/img
+	GANTRY_REQUIRE_BROWSER=1 GANTRY_TEST_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -race -count=1 -run '^TestBrowser' ./ui
 
 # BENCH_HTTP_FLAGS are added to bench/httpbench by `make bench-http`,
 # e.g. BENCH_HTTP_FLAGS='--json' or '--cpuprofile cpu.prof'.

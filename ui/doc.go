@@ -14,8 +14,10 @@
 // scope for it (cancel, retry, pause and resume need admin; enqueue needs
 // enqueue), cross-origin requests that change state are refused and live
 // event streams count against the API's stream limits. The dashboard's
-// own endpoints (api/jobs/{id}: a job with its checkpoint and the stacks
-// of failed attempts) need the read scope.
+// own endpoints need the read scope: api/overview (the queues and nodes),
+// api/jobs/{id} (a job with its checkpoint and the stacks of failed
+// attempts), api/workflows/{id} (a workflow's jobs and edges, to draw it)
+// and api/push (the push targets Config.PushTargets reports).
 //
 // With tokens configured the page asks for one and keeps it only in the
 // tab's session storage; "log out" forgets it. Every answer carries a

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/push"
+	"github.com/gantry-dev/gantry/internal/server"
+	"github.com/gantry-dev/gantry/ui"
 )
 
 // gantry serve pushes the jobs of a configured kind to its target, signed
@@ -44,5 +47,35 @@ func TestServePushesToATarget(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics has no %s", want)
 		}
+	}
+	// The dashboard's push page reads the target and its push.
+	got := pushTargets(t, base)
+	if len(got) != 1 || got[0].Name != "thumbnail" || got[0].Queue != "default" || got[0].URL != tg.URL ||
+		got[0].Min != push.DefaultMinConcurrency || got[0].Max != push.DefaultMaxConcurrency || got[0].Limit < 1 ||
+		got[0].Requests != 1 || got[0].Overloads != 0 || got[0].LatencySeconds <= 0 {
+		t.Errorf("GET /ui/api/push: %+v", got)
+	}
+}
+
+// pushTargets reads the dashboard's GET api/push.
+func pushTargets(t *testing.T, base string) []ui.PushTarget {
+	t.Helper()
+	res, err := http.Get(base + server.UIPath + "api/push")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out ui.PushTargets
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /ui/api/push: %s, %v", res.Status, err)
+	}
+	return out.Targets
+}
+
+// Without push targets the dashboard's push page has none to show.
+func TestServeWithoutPushTargets(t *testing.T) {
+	t.Parallel()
+	if got := pushTargets(t, run(t, setup(t))); len(got) != 0 {
+		t.Errorf("GET /ui/api/push: %+v, want no targets", got)
 	}
 }
