@@ -28,13 +28,13 @@ func step(t *testing.T, ref string, deps []string, children ...gantry.WorkflowJo
 }
 
 // diamond enqueues a workflow of five jobs and five edges: a; b and c
-// depend on a; d depends on b and c and has a child e.
+// depend on a, and b has a child e; d depends on b and c.
 func (e *env) diamond() *gantry.EnqueuedWorkflow {
 	e.t.Helper()
 	t := e.t
 	w := gantry.Workflow{Name: "diamond", Jobs: []gantry.WorkflowJob{
-		step(t, "a", nil), step(t, "b", []string{"a"}), step(t, "c", []string{"a"}),
-		step(t, "d", []string{"b", "c"}, step(t, "e", nil)),
+		step(t, "a", nil), step(t, "b", []string{"a"}, step(t, "e", nil)), step(t, "c", []string{"a"}),
+		step(t, "d", []string{"b", "c"}),
 	}}
 	res, err := e.client.EnqueueWorkflow(context.Background(), w, nil)
 	if err != nil {
@@ -80,7 +80,7 @@ func TestWorkflow(t *testing.T) {
 		"b": {Ref: "b", DependsOn: []string{id("a")}},
 		"c": {Ref: "c", DependsOn: []string{id("a")}},
 		"d": {Ref: "d", DependsOn: []string{id("b"), id("c")}},
-		"e": {Ref: "e", DependsOn: []string{}, ParentID: id("d")},
+		"e": {Ref: "e", DependsOn: []string{}, ParentID: id("b")},
 	}
 	if len(got.Jobs) != len(want) {
 		t.Fatalf("%d jobs, want %d: %s", len(got.Jobs), len(want), body)
