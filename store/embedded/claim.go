@@ -54,7 +54,17 @@ func (r *claimReq) apply(tx *txn) {
 		return
 	}
 	allowed := q.claimLimit(p)
-	defer func() { r.rateWait = q.settleLimit(p, allowed, len(r.res)) }()
+	var keyWait time.Duration
+	defer func() {
+		r.rateWait = q.settleLimit(p, allowed, len(r.res))
+		if r.rateWait == 0 {
+			r.rateWait = keyWait
+		}
+	}()
+	if q.keyed != nil {
+		keyWait = r.claimKeyed(tx, q, allowed)
+		return
+	}
 	sc := &availScan{tx: tx, queue: p.Queue}
 	defer sc.close()
 	for prio := store.MinPriority; prio <= store.MaxPriority && len(r.res) < allowed; prio++ {
