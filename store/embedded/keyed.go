@@ -390,29 +390,17 @@ func (tx *txn) keyHead(it *pebble.Iterator, queue string, k *keyMem, filter kind
 
 // claimID leases the available job id.
 func (r *claimReq) claimID(tx *txn, id jobID) error {
-	p := r.p
 	x, err := tx.load(id)
 	if err != nil || x == nil {
 		tx.fail(fmt.Errorf("embedded: keyed entry names job %s: %v", idString(id), err))
+	} else {
+		err = r.lease(tx, x)
+	}
+	if tx.err != nil {
 		r.err = tx.err
 		return tx.err
 	}
-	if err := store.ClaimJob(&x.job, store.NewLeaseToken(x.job.Attempt+1), p.LeaseFor, p.Now); err != nil {
-		tx.fail(fmt.Errorf("embedded: keyed entry of a job that is %s", x.job.State))
-		r.err = tx.err
-		return tx.err
-	}
-	tx.save(x, p.Now)
-	out := x.job
-	if x.st.Waits || len(out.DependsOn) > 0 {
-		if err := tx.dependencies(&out); err != nil {
-			tx.fail(err)
-			r.err = err
-			return err
-		}
-	}
-	r.res = append(r.res, &out)
-	return nil
+	return err
 }
 
 // loadKeys rebuilds the keys of every keyed queue of m at open: the counts
