@@ -62,8 +62,8 @@ type keyMem struct {
 	tokens store.Tokens
 	// at is the key's index in ready, -1 when not there.
 	at int
-	// dropped is set once the key left keys.
-	dropped bool
+	// dropped is set once the key left keys, idle while it is in idle.
+	dropped, idle bool
 }
 
 type keyHeap []*keyMem
@@ -128,7 +128,8 @@ func (kq *keyedQueue) sync(k *keyMem, l store.Limits) {
 	if k.avail == 0 && k.running == 0 && k.seq == 0 && !k.dropped {
 		if l.PerKeyRate == "" {
 			kq.drop(k)
-		} else {
+		} else if !k.idle {
+			k.idle = true
 			kq.idle = append(kq.idle, k)
 		}
 	}
@@ -151,7 +152,8 @@ func (kq *keyedQueue) sweep(l store.Limits, now time.Time) {
 	for len(kq.idle) > 0 {
 		k := kq.idle[0]
 		if !k.dropped && (k.avail > 0 || k.running > 0 || k.seq > 0) {
-			kq.idle = kq.idle[1:] // busy again: sync lists it when idle
+			k.idle = false // busy again: sync lists it when idle
+			kq.idle = kq.idle[1:]
 			continue
 		}
 		if !k.dropped {
@@ -162,6 +164,7 @@ func (kq *keyedQueue) sweep(l store.Limits, now time.Time) {
 			}
 			kq.drop(k)
 		}
+		k.idle = false
 		kq.idle = kq.idle[1:]
 	}
 }
@@ -215,7 +218,9 @@ func (tx *txn) keyIndex(q *queueMem, r *rec, old, n *stateRec) {
 		pm := &k.prios[j.Priority]
 		pm.avail++
 		k.avail++
-		if bytes.Compare(pos[:], pm.cursor[:]) < 0 {
+		// The only entry of its priority, or one earlier than the
+		// cursor, moves the cursor to it.
+		if pm.avail == 1 || bytes.Compare(pos[:], pm.cursor[:]) < 0 {
 			pm.cursor = pos
 		}
 		k.maybe = true
@@ -239,7 +244,7 @@ func (tx *txn) keyIndex(q *queueMem, r *rec, old, n *stateRec) {
 		case isIn && !wasIn:
 			tx.set(append(keySeqPrefix(j.Queue, j.LimitKey), pos[:]...), []byte(j.Kind))
 			k.seq++
-			if bytes.Compare(pos[:], k.seqCursor[:]) < 0 {
+			if k.seq == 1 || bytes.Compare(pos[:], k.seqCursor[:]) < 0 {
 				k.seqCursor = pos
 			}
 		}

@@ -216,6 +216,28 @@ func testKeys(t *testing.T, open opener) {
 		}
 	})
 
+	t.Run("PerKeyRateIdleKey", func(t *testing.T) {
+		// A key whose jobs all finished keeps its bucket: its next job
+		// waits for a token.
+		h, _ := keyed(t, store.Limits{Key: "args.tenant", PerKeyRate: "1/s"})
+		for i := range 2 {
+			h.enqueue(tenant("a"))
+			jobs, wait := claimK(h, 10)
+			switch {
+			case i == 0 && len(jobs) == 1:
+				h.succeed(jobs[0])
+			case i == 0:
+				t.Fatalf("first claim: %d jobs, want 1", len(jobs))
+			case len(jobs) != 0 || wait != time.Second:
+				t.Errorf("a key idle for no time: %d jobs, RateWait %v; want none and 1s", len(jobs), wait)
+			}
+		}
+		h.advance(time.Second)
+		if jobs, _ := claimK(h, 10); len(jobs) != 1 {
+			t.Errorf("a second later: %d jobs, want 1", len(jobs))
+		}
+	})
+
 	t.Run("RateOnTop", func(t *testing.T) {
 		h, _ := keyed(t, store.Limits{Rate: "10/s", Burst: 3, Key: "args.tenant"})
 		h.enqueueMany(5, tenant("a"))
