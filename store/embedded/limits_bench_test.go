@@ -15,6 +15,8 @@ import (
 // args.tenant with no key at its limit (per_key_concurrency 1,000,000):
 // "manyKeys" spreads the backlog over 10,000 keys, "fewKeys" over 10,
 // "hotKey" puts 90% of it on one key and the rest on 1,000 others.
+// Besides jobs/s it reports jobs/cpu-s, jobs per second of the process's
+// CPU time, which other processes on a loaded machine sway less.
 // docs/benchmarks.md "Limits".
 func BenchmarkClaimLimits(b *testing.B) {
 	keyed := store.Limits{Key: "args.tenant", PerKeyConcurrency: 1_000_000}
@@ -47,7 +49,7 @@ func BenchmarkClaimLimits(b *testing.B) {
 				prefillKeys(b, s, b.N, tc.key)
 			}
 			b.ResetTimer()
-			start, now, got := time.Now(), benchNow, 0
+			start, cpu, now, got := time.Now(), processCPU(), benchNow, 0
 			for got < b.N {
 				now = now.Add(time.Millisecond)
 				res, err := s.Claim(ctx, &store.ClaimParams{Queue: "default", Max: 100, LeaseFor: time.Hour, Now: now})
@@ -60,6 +62,9 @@ func BenchmarkClaimLimits(b *testing.B) {
 				got += len(res.Jobs)
 			}
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "jobs/s")
+			if cpu > 0 {
+				b.ReportMetric(float64(b.N)/(processCPU()-cpu).Seconds(), "jobs/cpu-s")
+			}
 		})
 	}
 }
