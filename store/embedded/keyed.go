@@ -25,6 +25,8 @@ import (
 // are available, scheduled, retrying or running, in enqueue order: the
 // first is the key's head. Both are written only while the queue is keyed
 // (SetLimits rebuilds them when the key or the order changes).
+// Entries are removed with Delete, not SingleDelete: a rebuild writes
+// again, under a range deletion, keys that may have been written before.
 //
 // In memory each key has a keyMem: its available and running counts, a
 // cursor per priority past the entries already claimed, its virtual pass
@@ -208,7 +210,7 @@ func (tx *txn) keyIndex(q *queueMem, r *rec, old, n *stateRec) {
 	isAvail := n.State == store.StateAvailable
 	if wasAvail && !isAvail {
 		pos := makeAvailPos(old.Since, old.Seq)
-		tx.singleDel(append(keyAvailPrefix(j.Queue, j.LimitKey, j.Priority), pos[:]...))
+		tx.del(append(keyAvailPrefix(j.Queue, j.LimitKey, j.Priority), pos[:]...))
 		k.prios[j.Priority].avail--
 		k.avail--
 	}
@@ -238,7 +240,7 @@ func (tx *txn) keyIndex(q *queueMem, r *rec, old, n *stateRec) {
 		pos := seqPos(j, r.id)
 		switch {
 		case wasIn && !isIn:
-			tx.singleDel(append(keySeqPrefix(j.Queue, j.LimitKey), pos[:]...))
+			tx.del(append(keySeqPrefix(j.Queue, j.LimitKey), pos[:]...))
 			k.seq--
 			k.maybe = true
 		case isIn && !wasIn:
