@@ -147,7 +147,7 @@ func testKeys(t *testing.T, open opener) {
 
 	t.Run("PerKeyConcurrency", func(t *testing.T) {
 		h, _ := keyed(t, store.Limits{Key: "args.tenant", PerKeyConcurrency: 2})
-		h.enqueueMany(6, tenant("a"))
+		h.enqueueMany(7, tenant("a"))
 		h.enqueueMany(3, tenant("b"))
 		jobs, wait := claimK(h, 10)
 		if n := byKey(jobs); n["a"] != 2 || n["b"] != 2 || wait != 0 {
@@ -163,7 +163,7 @@ func testKeys(t *testing.T, open opener) {
 			}
 		}
 		// Every way out of running frees a slot: complete, fail with a
-		// retry, cancel, and a lease expiry.
+		// retry, cancel, snooze, and a lease expiry.
 		frees := []struct {
 			name string
 			free func(j *store.Job)
@@ -171,6 +171,9 @@ func testKeys(t *testing.T, open opener) {
 			{"complete", func(j *store.Job) { h.succeed(j) }},
 			{"fail", func(j *store.Job) { h.fail(j, time.Hour) }},
 			{"cancel", func(j *store.Job) { h.cancel(j.ID, "stop") }},
+			{"snooze", func(j *store.Job) {
+				h.mustFinish(store.FinishItem{ID: j.ID, LeaseToken: j.LeaseToken, Outcome: store.OutcomeSnoozed, RetryAt: h.now.Add(time.Hour)})
+			}},
 		}
 		for _, f := range frees {
 			f.free(a[0])
