@@ -54,7 +54,17 @@ func (r *claimReq) apply(tx *txn) {
 		return
 	}
 	allowed := q.claimLimit(p)
-	defer func() { r.rateWait = q.settleLimit(p, allowed, len(r.res)) }()
+	var keyWait time.Duration
+	defer func() {
+		r.rateWait = q.settleLimit(p, allowed, len(r.res))
+		if r.rateWait == 0 {
+			r.rateWait = keyWait
+		}
+	}()
+	if q.keyed != nil {
+		keyWait = r.claimKeyed(tx, q, allowed)
+		return
+	}
 	sc := &availScan{tx: tx, queue: p.Queue}
 	defer sc.close()
 	for prio := store.MinPriority; prio <= store.MaxPriority && len(r.res) < allowed; prio++ {
@@ -171,20 +181,29 @@ func (r *claimReq) claim(tx *txn, prio int, cands []candidate) error {
 			pm.cursor = c.pos.next()
 			tx.dirtyCursors[cursorID{p.Queue, c.kind.name, prio}] = struct{}{}
 		}
-		if err := store.ClaimJob(&x.job, store.NewLeaseToken(x.job.Attempt+1), p.LeaseFor, p.Now); err != nil {
-			tx.fail(fmt.Errorf("embedded: available entry of a job that is %s", x.job.State))
-			return tx.err
+		if err := r.lease(tx, x); err != nil {
+			return err
 		}
-		tx.save(x, p.Now)
-		out := x.job
-		if x.st.Waits || len(out.DependsOn) > 0 {
-			if err := tx.dependencies(&out); err != nil {
-				tx.fail(err)
-				return err
-			}
-		}
-		r.res = append(r.res, &out)
 	}
+	return nil
+}
+
+// lease leases the available job x and adds it to the claim's jobs.
+func (r *claimReq) lease(tx *txn, x *rec) error {
+	p := r.p
+	if err := store.ClaimJob(&x.job, store.NewLeaseToken(x.job.Attempt+1), p.LeaseFor, p.Now); err != nil {
+		tx.fail(fmt.Errorf("embedded: available entry of a job that is %s", x.job.State))
+		return tx.err
+	}
+	tx.save(x, p.Now)
+	out := x.job
+	if x.st.Waits || len(out.DependsOn) > 0 {
+		if err := tx.dependencies(&out); err != nil {
+			tx.fail(err)
+			return err
+		}
+	}
+	r.res = append(r.res, &out)
 	return nil
 }
 

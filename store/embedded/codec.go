@@ -21,9 +21,10 @@ import (
 // that wait only for their DependsOn. Spec version 3 (format 6) adds the
 // traceparent; older specs are read as jobs without one. State version 3
 // (format 4) adds the snooze count and the first snooze's time; older
-// records read as jobs never snoozed.
+// records read as jobs never snoozed. Spec version 4 (format 7) adds the
+// limit key; older specs read as jobs of the default key.
 const (
-	specVersion  = 3
+	specVersion  = 4
 	stateVersion = 3
 )
 
@@ -198,6 +199,7 @@ func encodeSpec(j *store.Job) []byte {
 	e.string(j.Ref)
 	e.string(string(j.IfDependencyFails))
 	e.string(j.TraceParent)
+	e.string(j.LimitKey)
 	return e.b
 }
 
@@ -237,6 +239,9 @@ func decodeSpec(b []byte, j *store.Job) error {
 	}
 	if v >= 3 {
 		j.TraceParent = d.string()
+	}
+	if v >= 4 {
+		j.LimitKey = d.string()
 	}
 	return d.done()
 }

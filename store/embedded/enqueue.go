@@ -304,6 +304,9 @@ func (tx *txn) insert(pl *planned, r *enqueueReq) *rec {
 		IfDependencyFails: nj.IfDependencyFails,
 		TraceParent:       nj.TraceParent,
 	}
+	if q := tx.m.queues[nj.Queue]; q != nil && q.limits.Keyed() {
+		x.job.LimitKey = q.limits.KeyOf(nj.Kind, nj.Queue, args)
+	}
 	if r.hasWF {
 		x.job.WorkflowID = idString(r.wf)
 		tx.set(wfJobKey(r.wf, x.id), nil)

@@ -31,6 +31,7 @@ import (
 //	n <queue>                                 -> queue limits (JSON; format 5, limits.go)
 //	i <idempotency key>                       -> hash, expiry, job ids
 //	e <expiry8> <idempotency key>             idempotency keys by expiry
+//	k <queue> 0 <len2> <key> ...              jobs of keyed queues by limit key (format 7, keyed.go)
 //	z <id16>                                  job spec (immutable), last: see below
 //
 // The specs, which hold the args and make up most of the data, sort after
@@ -56,6 +57,7 @@ const (
 	tCursor    = 'r'
 	tQueue     = 'q'
 	tLimits    = 'n'
+	tKeyed     = 'k'
 	tIdem      = 'i'
 	tIdemExpir = 'e'
 )
@@ -68,7 +70,7 @@ var (
 // formatVersion is the layout of the keys and records this code writes:
 // the version of the last migration (migrate.go). Open migrates a
 // directory written in an older format and refuses one written in a newer.
-const formatVersion = 6
+const formatVersion = 7
 
 type jobID = [16]byte
 

@@ -49,7 +49,9 @@ func (r *limitsReq) apply(tx *txn) {
 	if !q.limits.Equal(p.Limits) {
 		q.tokens = store.Tokens{} // full at the next claim
 	}
+	old := q.limits
 	q.limits = p.Limits
+	tx.rekey(q, old)
 }
 
 // loadLimits reads table 'n' into m at open.
@@ -91,4 +93,19 @@ func (q *queueMem) limitsOf() *store.Limits {
 	}
 	l := q.limits
 	return &l
+}
+
+// LimitStats reports how the limits of a queue hold its jobs back
+// (store.LimitStatsStore), from memory: it reads no job.
+func (s *Store) LimitStats(ctx context.Context, p *store.LimitStatsParams) (*store.LimitStats, error) {
+	return submit(ctx, s, &limitStatsReq{p: p}, applied)
+}
+
+type limitStatsReq struct {
+	reqBase[*store.LimitStats]
+	p *store.LimitStatsParams
+}
+
+func (r *limitStatsReq) apply(tx *txn) {
+	r.res = tx.m.queues[r.p.Queue].limitStats(r.p.Now, r.p.MaxKeys)
 }

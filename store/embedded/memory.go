@@ -72,7 +72,9 @@ type queueMem struct {
 	// limits mirror the queue's n record, and tokens are its rate's bucket.
 	limits store.Limits
 	tokens store.Tokens
-	kinds  map[string]*kindMem
+	// keyed, while limits have a Key, holds the queue's keys.
+	keyed *keyedQueue
+	kinds map[string]*kindMem
 	// kindList holds kinds sorted by name, for a stable claim order.
 	kindList []*kindMem
 }
@@ -164,6 +166,9 @@ func loadMemory(db *pebble.DB) (*memory, error) {
 	})
 	if err == nil {
 		err = loadLimits(db, m)
+	}
+	if err == nil {
+		err = loadKeys(db, m)
 	}
 	if err != nil {
 		return nil, err

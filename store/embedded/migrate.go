@@ -40,6 +40,7 @@ var migrations = []migration{
 	{4, "job states of version 3 count the job's snoozes and keep the first one's time", migrateNothing},
 	{5, "queue limits (table 'n')", migrateNothing},
 	{6, "job specs of version 3 hold the enqueuer's traceparent", migrateNothing},
+	{7, "job specs of version 4 hold the limit key; keyed queues' jobs by key (table 'k')", migrateNothing},
 }
 
 // migrateNothing is a step that only records the new version: the format

@@ -267,10 +267,10 @@ func TestOpensFormat2(t *testing.T) {
 		return nil
 	}))
 	check(scan(db, []byte{tSpec}, func(k, v []byte) error {
-		if v[0] != specVersion || !bytes.HasSuffix(v, []byte{0, 0, 0, 0}) {
-			t.Fatalf("spec %x is not a version 3 spec without workflow fields and traceparent", v)
+		if v[0] != specVersion || !bytes.HasSuffix(v, []byte{0, 0, 0, 0, 0}) {
+			t.Fatalf("spec %x is not a version 4 spec without workflow fields, traceparent and limit key", v)
 		}
-		old := append([]byte{1}, v[1:len(v)-4]...)
+		old := append([]byte{1}, v[1:len(v)-5]...)
 		return wb.Set(k, old, nil)
 	}))
 	check(scan(db, []byte{tState}, func(k, v []byte) error {

@@ -65,9 +65,10 @@ type Store struct {
 }
 
 var (
-	_ store.Driver   = (*Store)(nil)
-	_ store.Notifier = (*Store)(nil)
-	_ store.Liveness = (*Store)(nil)
+	_ store.Driver          = (*Store)(nil)
+	_ store.Notifier        = (*Store)(nil)
+	_ store.Liveness        = (*Store)(nil)
+	_ store.LimitStatsStore = (*Store)(nil)
 )
 
 // Open opens the store kept in dir, creating it if needed. opts may be nil

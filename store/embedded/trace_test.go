@@ -14,7 +14,7 @@ import (
 )
 
 // TestOpensFormat5: a data dir in format 5 (version 2 specs, without a
-// traceparent) opens in format 6 with its jobs as they were; a job
+// traceparent) opens in the current format with its jobs as they were; a job
 // enqueued then keeps its traceparent through a reopen and a claim.
 func TestOpensFormat5(t *testing.T) {
 	t.Parallel()
@@ -40,7 +40,7 @@ func TestOpensFormat5(t *testing.T) {
 	}
 
 	// Rewrite the data dir into format 5: version 2 specs end before the
-	// traceparent.
+	// traceparent (and the limit key of version 4).
 	db, err := pebble.Open(dir, &pebble.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -53,10 +53,10 @@ func TestOpensFormat5(t *testing.T) {
 		}
 	}
 	check(scan(db, []byte{tSpec}, func(k, v []byte) error {
-		if v[0] != 3 || !bytes.HasSuffix(v, []byte{0}) {
-			t.Fatalf("spec %x is not a version 3 spec without a traceparent", v)
+		if v[0] != 4 || !bytes.HasSuffix(v, []byte{0, 0}) {
+			t.Fatalf("spec %x is not a version 4 spec without a traceparent and a limit key", v)
 		}
-		old := append([]byte{2}, v[1:len(v)-1]...)
+		old := append([]byte{2}, v[1:len(v)-2]...)
 		return wb.Set(k, old, nil)
 	}))
 	check(wb.Set(keyFormat, binary.BigEndian.AppendUint32(nil, 5), nil))
@@ -70,8 +70,8 @@ func TestOpensFormat5(t *testing.T) {
 	if after := snapshot(t, s, ids); !reflect.DeepEqual(before, after) {
 		t.Errorf("after the migration the store holds\n%+v\nwant\n%+v", after, before)
 	}
-	if v, err := readFormat(s.db); err != nil || v != 6 {
-		t.Errorf("format after the migration: %d, %v; want 6", v, err)
+	if v, err := readFormat(s.db); err != nil || v != formatVersion {
+		t.Errorf("format after the migration: %d, %v; want %d", v, err, formatVersion)
 	}
 	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 	nj := benchJob()

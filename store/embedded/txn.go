@@ -239,6 +239,9 @@ func (tx *txn) save(r *rec, since time.Time) {
 			pm.cursor = pos
 		}
 	}
+	if q := tx.m.queues[j.Queue]; q != nil && q.keyed != nil && (old.State != n.State || r.isNew) {
+		tx.keyIndex(q, r, &old, n)
+	}
 	// Scheduled, lease and finished indexes.
 	tx.moveTimeIndex(tSched, &tx.m.schedLow, id, isSched(old.State), old.RunAt, isSched(n.State), n.RunAt)
 	if isSched(n.State) && (tx.m.schedNext.IsZero() || n.RunAt.Before(tx.m.schedNext)) {

@@ -596,6 +596,9 @@ func jobDiff(got, want *store.Job) string {
 	if got.Timeout != want.Timeout {
 		add("Timeout", got.Timeout, want.Timeout)
 	}
+	if got.LimitKey != want.LimitKey {
+		add("LimitKey", got.LimitKey, want.LimitKey)
+	}
 	if got.UniqueKey != want.UniqueKey {
 		add("UniqueKey", got.UniqueKey, want.UniqueKey)
 	}

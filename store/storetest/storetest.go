@@ -22,7 +22,7 @@
 // may return them in any location.
 //
 // The suite is grouped by concern (Enqueue, Transitions, Leases, Order,
-// Unique, Idempotency, Pause, List, Counts, Prune, Times, Dependencies, Workflows, Spawn, Limits, SnoozeCap, Tokens, Notifier,
+// Unique, Idempotency, Pause, List, Counts, Prune, Times, Dependencies, Workflows, Spawn, Limits, Keys, SnoozeCap, Tokens, Notifier,
 // Concurrency, Close); run one group or case with -run, e.g.
 // -run 'TestConformance/Leases/Fenced'. Under testing.Short the concurrency
 // tests use fewer jobs.
@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Driver) {
 		{"Workflows", testWorkflows},
 		{"Spawn", testSpawn},
 		{"Limits", testLimits},
+		{"Keys", testKeys},
 		{"SnoozeCap", testSnoozeCap},
 		{"Tokens", testTokens},
 		{"Notifier", testNotifier},
