@@ -1,0 +1,633 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/gantry-dev/gantry/store"
+)
+
+// keyedRefresh is how long a store trusts its set of keyed queues before
+// reading it again: a Limits.Key set on another node reaches this one's
+// enqueues and claims within it.
+const keyedRefresh = time.Second
+
+// keyedCache is the set of queues whose limits have a Key, as last read.
+// Enqueues read the limits of those queues only, and claims of other
+// queues take the unkeyed path, so unlimited queues pay one map lookup.
+type keyedCache struct {
+	mu       sync.Mutex
+	names    map[string]bool
+	readAt   time.Time
+	repaired map[string]time.Time // when reactivateKeys last ran, by queue
+}
+
+// keyRepair is how often a store's claims of a keyed queue look for keys
+// left idle with available jobs (reactivateKeys).
+const keyRepair = 5 * time.Second
+
+// repairDue reports whether the claims of queue should run
+// reactivateKeys now, and if so records that they do.
+func (s *Store) repairDue(queue string) bool {
+	c := &s.keyed
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.repaired == nil {
+		c.repaired = map[string]time.Time{}
+	}
+	if t, ok := c.repaired[queue]; ok && time.Since(t) < keyRepair {
+		return false
+	}
+	c.repaired[queue] = time.Now()
+	return true
+}
+
+// keyedQueues returns the queues whose limits have a Key, read again when
+// the set is older than keyedRefresh.
+func (s *Store) keyedQueues(ctx context.Context) (map[string]bool, error) {
+	c := &s.keyed
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.names != nil && time.Since(c.readAt) < keyedRefresh {
+		return c.names, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT name FROM `+s.q.queues+` WHERE limits ? 'key'`)
+	if err != nil {
+		return nil, err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	c.names = make(map[string]bool, len(names))
+	for _, n := range names {
+		c.names[n] = true
+	}
+	c.readAt = time.Now()
+	return c.names, nil
+}
+
+// forgetKeyed makes the next keyedQueues read the set again.
+func (s *Store) forgetKeyed() {
+	s.keyed.mu.Lock()
+	s.keyed.names = nil
+	s.keyed.mu.Unlock()
+}
+
+// keyJobs sets the LimitKey of the jobs of keyed queues, reading those
+// queues' limits through db (the enqueue's transaction, when it has one).
+func (s *Store) keyJobs(ctx context.Context, db dbtx, jobs []newRow) error {
+	keyed, err := s.keyedQueues(ctx)
+	if err != nil {
+		return err
+	}
+	if len(keyed) == 0 {
+		return nil
+	}
+	var queues []string
+	for _, r := range jobs {
+		if keyed[r.job.Queue] && !slices.Contains(queues, r.job.Queue) {
+			queues = append(queues, r.job.Queue)
+		}
+	}
+	if len(queues) == 0 {
+		return nil
+	}
+	rows, err := db.Query(ctx, `SELECT name, limits FROM `+s.q.queues+` WHERE name = ANY($1) AND limits ? 'key'`, queues)
+	if err != nil {
+		return err
+	}
+	byQueue := map[string]store.Limits{}
+	var name string
+	var raw []byte
+	if _, err := pgx.ForEachRow(rows, []any{&name, &raw}, func() error {
+		var l store.Limits
+		if err := json.Unmarshal(raw, &l); err != nil {
+			return err
+		}
+		byQueue[name] = l
+		return nil
+	}); err != nil {
+		return err
+	}
+	for i := range jobs {
+		if l, ok := byQueue[jobs[i].job.Queue]; ok {
+			j := jobs[i].job
+			j.LimitKey = l.KeyOf(j.Kind, j.Queue, j.Args)
+			jobs[i].keyed = true
+		}
+	}
+	return nil
+}
+
+// keyWindow is how many keys a keyed claim reads at a time, by pass: the
+// claim reads further windows while keys at their limits leave it short.
+const (
+	keyWindowExtra = 16
+	maxKeyWindows  = 8
+)
+
+// keyRow is one key a keyed claim considered.
+type keyRow struct {
+	key        string
+	pass       float64
+	weight     int
+	tokens     pgtype.Float8 // refilled to now, when the queue has a per-key rate
+	running    pgtype.Int8   // up to PerKeyConcurrency, when it has one
+	available  int           // up to the claim's Max
+	headID     pgtype.Text   // fifo: the head of the sequence
+	headState  pgtype.Text
+	headKind   pgtype.Text
+	capacity   int  // jobs the key may give the claim
+	take       int  // jobs the claim takes from the key (share)
+	tokenBound bool // the key's tokens bound its capacity
+}
+
+// queueRow is the locked row of a keyed queue.
+type queueRow struct {
+	paused      bool
+	limits      store.Limits
+	concurrency int
+	perSecond   float64
+}
+
+// claimKeyed is Claim for a queue whose limits have a Key: in one
+// transaction it locks the queue's row (so claims of the queue from every
+// node take turns and PerKeyConcurrency holds globally), promotes due
+// jobs, reads the active keys in order of pass (queue_keys_pass_idx) with
+// each one's running jobs, tokens and available jobs (all bounded index
+// probes), shares the claim out between them as a weighted round robin,
+// then leases each key's share on jobs_key_claim_idx. It reports ok false
+// when the queue turns out to have no Key: the caller claims as usual.
+func (s *Store) claimKeyed(ctx context.Context, p *store.ClaimParams) (res *store.ClaimResult, ok bool, err error) {
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer c.Release()
+	done := false
+	defer func() {
+		if !done {
+			// A failed claim's transaction is rolled back; if that fails
+			// too, the connection is closed on Release.
+			_, _ = c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	now := pgTime(p.Now)
+	exclude := p.ExcludeKinds
+	if exclude == nil {
+		exclude = []string{}
+	}
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(claimSettings)
+	b.Queue(s.q.sql(`SELECT paused, limits, coalesce(key_concurrency, 0), coalesce(key_per_second, 0)
+		FROM {queues} WHERE name = $1 FOR UPDATE`), p.Queue)
+	b.Queue(s.q.sql(`UPDATE {jobs} j SET state = 'available', available_at = j.run_at
+		FROM (SELECT id FROM {jobs}
+			WHERE queue = $1 AND state IN ('scheduled', 'retrying') AND run_at <= $2
+			ORDER BY run_at LIMIT $3 FOR UPDATE SKIP LOCKED) due
+		WHERE j.id = due.id
+		RETURNING j.id::text, j.queue, j.kind, j.state`), p.Queue, now, promoteBatch)
+	b.Queue(s.q.sql(takeTokens), p.Queue, now)
+	br := c.SendBatch(ctx, b)
+	var q queueRow
+	var raw []byte
+	var changes []store.Change
+	var bk bucket
+	err = func() error {
+		for range 2 {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		if err := br.QueryRow().Scan(&q.paused, &raw, &q.concurrency, &q.perSecond); err != nil && err != pgx.ErrNoRows {
+			return err
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		if changes, err = scanChanges(rows); err != nil {
+			return err
+		}
+		bk, err = readBucket(br)
+		return err
+	}()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if raw != nil {
+		if err := json.Unmarshal(raw, &q.limits); err != nil {
+			return nil, false, err
+		}
+	}
+	if !q.limits.Keyed() {
+		s.forgetKeyed()
+		return nil, false, nil
+	}
+	res = &store.ClaimResult{}
+	limit := p.Max
+	if bk.ok {
+		limit = min(limit, int(bk.tokens))
+	}
+	var keys []*keyRow
+	if !q.paused && limit > 0 {
+		if keys, err = s.readKeys(ctx, c, p, &q, limit, exclude); err != nil {
+			return nil, false, err
+		}
+	}
+	total := share(keys, limit)
+	var cs []claimed
+	if total > 0 || len(keys) > 0 {
+		if cs, err = s.leaseKeys(ctx, c, p, &q, keys, exclude); err != nil {
+			return nil, false, err
+		}
+	}
+	if _, err := c.Exec(ctx, "COMMIT"); err != nil {
+		return nil, false, err
+	}
+	done = true
+	res.RateWait = bk.rateWait(p.Max, len(cs))
+	if res.RateWait == 0 && len(cs) < p.Max {
+		res.RateWait = keyRateWait(keys, q.perSecond)
+	}
+	if s.repairDue(p.Queue) {
+		if err := s.reactivateKeys(ctx, p.Queue); err != nil {
+			return nil, false, err
+		}
+	}
+	res, err = s.finishClaim(ctx, res, changes, cs)
+	return res, err == nil, err
+}
+
+// readKeys reads the active keys of a keyed queue in order of pass, a
+// window at a time, until their capacities cover limit jobs.
+func (s *Store) readKeys(ctx context.Context, c dbtx, p *store.ClaimParams, q *queueRow, limit int, exclude []string) ([]*keyRow, error) {
+	now := pgTime(p.Now)
+	window := limit + keyWindowExtra
+	var keys []*keyRow
+	afterPass, afterKey, first := 0.0, "", true
+	for range maxKeyWindows {
+		rows, err := c.Query(ctx, s.q.sql(`SELECT k.key, k.pass,
+				coalesce((q.limits->'weights'->>k.key)::int, 1),
+				CASE WHEN q.key_per_second IS NOT NULL THEN least(q.key_burst, coalesce(k.tokens, q.key_burst) +
+					q.key_per_second * greatest(0, extract(epoch FROM ($2::timestamptz - coalesce(k.tokens_at, $2::timestamptz))))) END,
+				CASE WHEN q.key_concurrency > 0 THEN (SELECT count(*) FROM (SELECT 1 FROM {jobs} r
+					WHERE r.queue = $1 AND r.limit_key = k.key AND r.state = 'running' AND r.limit_key IS NOT NULL
+					LIMIT q.key_concurrency) x) END,
+				(SELECT count(*) FROM (SELECT 1 FROM {jobs} a
+					WHERE a.queue = $1 AND a.limit_key = k.key AND a.state = 'available' AND a.limit_key IS NOT NULL
+						AND ($3::text[] IS NULL OR a.kind = ANY($3::text[])) AND NOT (a.kind = ANY($4::text[]))
+					LIMIT $5) x),
+				h.id::text, h.state, h.kind
+			FROM {queues} q JOIN {keys} k ON k.queue = q.name
+			LEFT JOIN LATERAL (SELECT id, state, kind FROM {jobs} hj
+				WHERE q.limits->>'order' = 'fifo' AND hj.queue = $1 AND hj.limit_key = k.key AND hj.limit_key IS NOT NULL
+					AND hj.state IN ('available', 'scheduled', 'retrying', 'running')
+				ORDER BY hj.created_at, hj.id LIMIT 1) h ON true
+			WHERE q.name = $1 AND k.active AND ($6 OR (k.pass, k.key) > ($7, $8))
+			ORDER BY k.pass, k.key LIMIT $9`),
+			p.Queue, now, p.Kinds, exclude, limit, first, afterPass, afterKey, window)
+		if err != nil {
+			return nil, err
+		}
+		page, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*keyRow, error) {
+			k := &keyRow{}
+			err := r.Scan(&k.key, &k.pass, &k.weight, &k.tokens, &k.running, &k.available, &k.headID, &k.headState, &k.headKind)
+			return k, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range page {
+			capacityOf(k, q, p)
+		}
+		keys = append(keys, page...)
+		if len(page) < window || share(keys, limit) >= limit {
+			break
+		}
+		last := page[len(page)-1]
+		afterPass, afterKey, first = last.pass, last.key, false
+	}
+	return keys, nil
+}
+
+// capacityOf sets k.capacity to the most jobs the key may give a claim now:
+// its available jobs, bounded by its free concurrency and whole tokens;
+// for a sequence, its head alone when that is available.
+func capacityOf(k *keyRow, q *queueRow, p *store.ClaimParams) {
+	n := k.available
+	if q.limits.Order == store.OrderFIFO {
+		n = 0
+		if k.headState.String == string(store.StateAvailable) && kindAllowed(k.headKind.String, p) {
+			n = 1
+		}
+	}
+	if q.concurrency > 0 && k.running.Valid {
+		n = min(n, max(0, q.concurrency-int(k.running.Int64)))
+	}
+	if k.tokens.Valid && int(k.tokens.Float64) < n {
+		n = int(k.tokens.Float64)
+		k.tokenBound = true
+	}
+	k.capacity = n
+}
+
+// kindAllowed reports whether a job of kind passes p's kind filters.
+func kindAllowed(kind string, p *store.ClaimParams) bool {
+	return (p.Kinds == nil || slices.Contains(p.Kinds, kind)) && !slices.Contains(p.ExcludeKinds, kind)
+}
+
+// share turns each key's capacity into its share (take) of a claim of at
+// most limit jobs, and returns their sum: the weighted round robin takes
+// the next job of the key with the smallest pass, whose pass then grows by
+// 1/weight, until limit jobs or no key has capacity left.
+func share(keys []*keyRow, limit int) int {
+	pass := make([]float64, len(keys))
+	for i, k := range keys {
+		pass[i], k.take = k.pass, 0
+	}
+	total := 0
+	for total < limit {
+		best := -1
+		for i, k := range keys {
+			if k.take < k.capacity && (best < 0 || pass[i] < pass[best] ||
+				(pass[i] == pass[best] && k.key < keys[best].key)) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		keys[best].take++
+		pass[best] += 1 / float64(keys[best].weight)
+		total++
+	}
+	return total
+}
+
+// leaseKeys leases the shares of the keys, spends the tokens and advances
+// the passes of the keys that gave jobs, marks idle the keys left with no
+// available job, and commits.
+func (s *Store) leaseKeys(ctx context.Context, c dbtx, p *store.ClaimParams, q *queueRow, keys []*keyRow, exclude []string) ([]claimed, error) {
+	now := pgTime(p.Now)
+	expires := pgTime(now.Add(p.LeaseFor))
+	var names, heads, drained []string
+	var counts []int32
+	for _, k := range keys {
+		switch {
+		case q.limits.Order == store.OrderFIFO && k.take > 0:
+			heads = append(heads, k.headID.String)
+		case k.take > 0:
+			names = append(names, k.key)
+			counts = append(counts, int32(k.take))
+		}
+		if k.available <= k.take && p.Kinds == nil && len(p.ExcludeKinds) == 0 {
+			drained = append(drained, k.key)
+		}
+	}
+	if heads == nil {
+		heads = []string{}
+	}
+	rows, err := c.Query(ctx, s.q.sql(`WITH pick AS (
+			SELECT j.id FROM unnest($2::text[], $3::int[]) AS a(key, n)
+			CROSS JOIN LATERAL (SELECT id FROM {jobs}
+				WHERE queue = $1 AND limit_key = a.key AND state = 'available' AND limit_key IS NOT NULL
+					AND ($4::text[] IS NULL OR kind = ANY($4::text[])) AND NOT (kind = ANY($5::text[]))
+				ORDER BY priority, available_at, id LIMIT a.n FOR UPDATE SKIP LOCKED) j
+		), head AS (
+			SELECT id FROM {jobs} WHERE id = ANY($6::uuid[]) AND state = 'available' FOR UPDATE SKIP LOCKED
+		), u AS (UPDATE {jobs} j SET state = 'running', attempt = j.attempt + 1, started_at = $7,
+				lease_token = (j.attempt + 1)::text || '.' || encode(
+					substring(uuid_send(gen_random_uuid()) FROM 1 FOR 6) ||
+					substring(uuid_send(gen_random_uuid()) FROM 11 FOR 6), 'hex'),
+				lease_expires_at = $8
+			WHERE j.id IN (SELECT id FROM pick UNION ALL SELECT id FROM head)
+			RETURNING `+jobColsOf("j")+`, j.available_at, j.has_waits
+		), `+claimSpend+`, spent AS (UPDATE {keys} k SET
+				pass = k.pass + n.n / coalesce((q.limits->'weights'->>k.key)::int, 1),
+				tokens = CASE WHEN q.key_per_second IS NOT NULL THEN least(q.key_burst, coalesce(k.tokens, q.key_burst) +
+					q.key_per_second * greatest(0, extract(epoch FROM ($7::timestamptz - coalesce(k.tokens_at, $7::timestamptz))))) - n.n END,
+				tokens_at = CASE WHEN q.key_per_second IS NOT NULL THEN greatest(coalesce(k.tokens_at, $7::timestamptz), $7::timestamptz) END
+			FROM (SELECT limit_key, count(*)::float8 AS n FROM u GROUP BY limit_key) n, {queues} q
+			WHERE q.name = $1 AND k.queue = $1 AND k.key = n.limit_key)
+		SELECT * FROM u`),
+		p.Queue, names, counts, p.Kinds, exclude, heads, now, expires)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (claimed, error) {
+		var c claimed
+		var err error
+		c.job, err = scanJob(r, &c.at, &c.waits)
+		return c, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(drained) > 0 {
+		// A key whose row another transaction holds (a job of it becoming
+		// available) stays active.
+		if _, err := c.Exec(ctx, s.q.sql(`UPDATE {keys} k SET active = false
+			FROM (SELECT key FROM {keys} WHERE queue = $1 AND key = ANY($2) FOR UPDATE SKIP LOCKED) l
+			WHERE k.queue = $1 AND k.key = l.key AND NOT EXISTS (SELECT 1 FROM {jobs} a
+				WHERE a.queue = $1 AND a.limit_key = k.key AND a.state = 'available' AND a.limit_key IS NOT NULL)`),
+			p.Queue, drained); err != nil {
+			return nil, err
+		}
+	}
+	return cs, nil
+}
+
+// keyRateWait is how long until the earliest of the keys that were out of
+// tokens has one.
+func keyRateWait(keys []*keyRow, perSecond float64) time.Duration {
+	var wait time.Duration
+	for _, k := range keys {
+		if !k.tokenBound || !k.tokens.Valid {
+			continue
+		}
+		w := store.TokenWait(k.tokens.Float64-float64(k.take), perSecond)
+		if w > 0 && (wait == 0 || w < wait) {
+			wait = w
+		}
+	}
+	return wait
+}
+
+// reactivateKeys marks active the keys of a keyed queue that have
+// available jobs but were marked idle: a job that became available while
+// a claim drained its key. It walks the distinct keys of the available
+// jobs on jobs_key_claim_idx (one probe a key).
+func (s *Store) reactivateKeys(ctx context.Context, queue string) error {
+	_, err := s.pool.Exec(ctx, s.q.sql(`WITH RECURSIVE k(key) AS (
+			(SELECT limit_key FROM {jobs} WHERE queue = $1 AND state = 'available' AND limit_key IS NOT NULL
+				ORDER BY limit_key LIMIT 1)
+			UNION ALL
+			SELECT (SELECT limit_key FROM {jobs} WHERE queue = $1 AND state = 'available' AND limit_key IS NOT NULL
+				AND limit_key > k.key ORDER BY limit_key LIMIT 1) FROM k WHERE k.key IS NOT NULL)
+		INSERT INTO {keys} AS q (queue, key, pass)
+			SELECT $1, key, coalesce((SELECT min(pass) FROM {keys} WHERE queue = $1 AND active), 0) FROM k
+			WHERE key IS NOT NULL
+		ON CONFLICT (queue, key) DO UPDATE SET active = true,
+			pass = greatest(q.pass, coalesce((SELECT min(pass) FROM {keys} WHERE queue = $1 AND active), q.pass))
+			WHERE NOT q.active`), queue)
+	return err
+}
+
+// setKeyLimits records the per-key part of l in the queue's row, within
+// tx, and gives the key "" to the unfinished jobs of the queue that have
+// none (enqueued while the queue had no Key): jobs keep the key they got.
+func (s *Store) setKeyLimits(ctx context.Context, tx pgx.Tx, queue string, l store.Limits) error {
+	var raw []byte
+	var conc pgtype.Int4
+	var perSecond pgtype.Float8
+	var burst pgtype.Int4
+	if !l.Zero() {
+		var err error
+		if raw, err = json.Marshal(l); err != nil {
+			return err
+		}
+	}
+	if l.PerKeyConcurrency > 0 {
+		conc = pgtype.Int4{Int32: int32(l.PerKeyConcurrency), Valid: true}
+	}
+	if ps, b := l.KeyBucket(); ps > 0 {
+		perSecond = pgtype.Float8{Float64: ps, Valid: true}
+		burst = pgtype.Int4{Int32: int32(b), Valid: true}
+	}
+	var old []byte
+	if err := tx.QueryRow(ctx, `SELECT limits FROM `+s.q.queues+` WHERE name = $1 FOR UPDATE`, queue).Scan(&old); err != nil {
+		return err
+	}
+	var was store.Limits
+	if old != nil {
+		if err := json.Unmarshal(old, &was); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE `+s.q.queues+` SET limits = $2, key_concurrency = $3, key_per_second = $4, key_burst = $5
+		WHERE name = $1`, queue, raw, conc, perSecond, burst); err != nil {
+		return err
+	}
+	if was.PerKeyRate != l.PerKeyRate || was.PerKeyBurst != l.PerKeyBurst {
+		if _, err := tx.Exec(ctx, s.q.sql(`UPDATE {keys} SET tokens = NULL, tokens_at = NULL WHERE queue = $1`), queue); err != nil {
+			return err
+		}
+	}
+	if l.Keyed() && !was.Keyed() {
+		if _, err := tx.Exec(ctx, s.q.sql(`UPDATE {jobs} SET limit_key = '' WHERE queue = $1 AND limit_key IS NULL
+			AND state IN ('waiting', 'scheduled', 'available', 'running', 'retrying')`), queue); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LimitStats reports how the limits of a queue hold its jobs back
+// (store.LimitStatsStore). Keys and TopKeys cover the queue's active keys
+// and the keys with running jobs; the counts are bounded per key, so
+// that a report costs O(keys), not O(jobs).
+func (s *Store) LimitStats(ctx context.Context, p *store.LimitStatsParams) (*store.LimitStats, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	now := pgTime(p.Now)
+	var raw []byte
+	var rate pgtype.Text
+	var burst pgtype.Int4
+	var tokens pgtype.Float8
+	err := s.pool.QueryRow(ctx, `SELECT limits, rate, burst,
+			CASE WHEN per_second IS NOT NULL THEN least(burst, coalesce(tokens, burst) +
+				per_second * greatest(0, extract(epoch FROM ($2::timestamptz - coalesce(tokens_at, $2::timestamptz))))) END
+		FROM `+s.q.queues+` WHERE name = $1`, p.Queue, now).Scan(&raw, &rate, &burst, &tokens)
+	if err == pgx.ErrNoRows {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, s.wrap("limit stats", err)
+	}
+	l := limitsOf(raw, rate, burst)
+	if l == nil {
+		return nil, nil
+	}
+	st := &store.LimitStats{Limits: *l, Tokens: tokens.Float64}
+	queueEmpty := tokens.Valid && tokens.Float64 < 1
+	if !l.Keyed() {
+		if queueEmpty {
+			if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+s.q.jobs+` WHERE queue = $1 AND state = 'available'`,
+				p.Queue).Scan(&st.Held); err != nil {
+				return nil, s.wrap("limit stats", err)
+			}
+		}
+		return st, nil
+	}
+	const perKeyCap = 1_000_000
+	rows, err := s.pool.Query(ctx, s.q.sql(`SELECT k.key,
+			(SELECT count(*) FROM (SELECT 1 FROM {jobs} a WHERE a.queue = $1 AND a.limit_key = k.key
+				AND a.state = 'available' AND a.limit_key IS NOT NULL LIMIT $3) x),
+			(SELECT count(*) FROM (SELECT 1 FROM {jobs} r WHERE r.queue = $1 AND r.limit_key = k.key
+				AND r.state = 'running' AND r.limit_key IS NOT NULL LIMIT $3) x),
+			CASE WHEN q.key_per_second IS NOT NULL THEN least(q.key_burst, coalesce(k.tokens, q.key_burst) +
+				q.key_per_second * greatest(0, extract(epoch FROM ($2::timestamptz - coalesce(k.tokens_at, $2::timestamptz))))) END,
+			(SELECT h.state FROM {jobs} h WHERE q.limits->>'order' = 'fifo' AND h.queue = $1 AND h.limit_key = k.key
+				AND h.limit_key IS NOT NULL AND h.state IN ('available', 'scheduled', 'retrying', 'running')
+				ORDER BY h.created_at, h.id LIMIT 1)
+		FROM {queues} q JOIN {keys} k ON k.queue = q.name
+		WHERE q.name = $1 AND (k.active OR EXISTS (SELECT 1 FROM {jobs} r WHERE r.queue = $1 AND r.limit_key = k.key
+			AND r.state = 'running' AND r.limit_key IS NOT NULL))`), p.Queue, now, perKeyCap)
+	if err != nil {
+		return nil, s.wrap("limit stats", err)
+	}
+	var all []store.KeyStats
+	var (
+		ks                 store.KeyStats
+		available, running int
+		keyTokens          pgtype.Float8
+		head               pgtype.Text
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&ks.Key, &available, &running, &keyTokens, &head}, func() error {
+		if available == 0 && running == 0 {
+			return nil
+		}
+		k := store.KeyStats{Key: ks.Key, Available: available, Running: running, Tokens: keyTokens.Float64}
+		k.Held = available > 0 && (queueEmpty ||
+			(l.PerKeyConcurrency > 0 && running >= l.PerKeyConcurrency) ||
+			(keyTokens.Valid && keyTokens.Float64 < 1) ||
+			(l.Order == store.OrderFIFO && head.String != string(store.StateAvailable)))
+		if k.Held {
+			st.Held += available
+		} else if l.Order == store.OrderFIFO && available > 1 {
+			st.Held += available - 1
+		}
+		all = append(all, k)
+		return nil
+	}); err != nil {
+		return nil, s.wrap("limit stats", err)
+	}
+	st.Keys = len(all)
+	slices.SortFunc(all, func(a, b store.KeyStats) int {
+		if a.Available != b.Available {
+			return b.Available - a.Available
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
+	if len(all) > p.MaxKeys {
+		all = all[:max(0, p.MaxKeys)]
+	}
+	if len(all) > 0 {
+		st.TopKeys = all
+	}
+	return st, nil
+}
