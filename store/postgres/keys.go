@@ -263,7 +263,7 @@ func (s *Store) claimKeyed(ctx context.Context, p *store.ClaimParams) (res *stor
 		res.RateWait = keyRateWait(keys, q.perSecond)
 	}
 	if s.repairDue(p.Queue) {
-		if err := s.reactivateKeys(ctx, p.Queue); err != nil {
+		if err := s.reactivateKeys(ctx, s.pool, p.Queue); err != nil {
 			return nil, false, err
 		}
 	}
@@ -470,8 +470,8 @@ func keyRateWait(keys []*keyRow, perSecond float64) time.Duration {
 // available jobs but were marked idle: a job that became available while
 // a claim drained its key. It walks the distinct keys of the available
 // jobs on jobs_key_claim_idx (one probe a key).
-func (s *Store) reactivateKeys(ctx context.Context, queue string) error {
-	_, err := s.pool.Exec(ctx, s.q.sql(`WITH RECURSIVE k(key) AS (
+func (s *Store) reactivateKeys(ctx context.Context, db dbtx, queue string) error {
+	_, err := db.Exec(ctx, s.q.sql(`WITH RECURSIVE k(key) AS (
 			(SELECT limit_key FROM {jobs} WHERE queue = $1 AND state = 'available' AND limit_key IS NOT NULL
 				ORDER BY limit_key LIMIT 1)
 			UNION ALL
@@ -531,6 +531,7 @@ func (s *Store) setKeyLimits(ctx context.Context, tx pgx.Tx, queue string, l sto
 			AND state IN ('waiting', 'scheduled', 'available', 'running', 'retrying')`), queue); err != nil {
 			return err
 		}
+		return s.reactivateKeys(ctx, tx, queue)
 	}
 	return nil
 }
