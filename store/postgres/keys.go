@@ -134,6 +134,16 @@ const (
 	maxKeyWindows  = 8
 )
 
+// keyedSettings, after claimSettings in a keyed claim's transaction,
+// leaves the planner index probes only: every step of a keyed claim is a
+// bounded probe of an index by key (the key table by pass, then each key's
+// jobs), which a schema whose statistics predate its keys would otherwise
+// plan as scans of the whole key table or of the queue's backlog
+// (jobs_claim_idx filtered by key). JIT compilation, which the costs of
+// the disabled plans would trigger, is off too.
+const keyedSettings = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
+	set_config('enable_material', 'off', true), set_config('jit', 'off', true)`
+
 // keyRow is one key a keyed claim considered.
 type keyRow struct {
 	key        string
@@ -188,6 +198,7 @@ func (s *Store) claimKeyed(ctx context.Context, p *store.ClaimParams) (res *stor
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue(claimSettings)
+	b.Queue(keyedSettings)
 	b.Queue(s.q.sql(`SELECT paused, limits, coalesce(key_concurrency, 0), coalesce(key_per_second, 0)
 		FROM {queues} WHERE name = $1 FOR UPDATE`), p.Queue)
 	b.Queue(s.q.sql(`UPDATE {jobs} j SET state = 'available', available_at = j.run_at
@@ -203,7 +214,7 @@ func (s *Store) claimKeyed(ctx context.Context, p *store.ClaimParams) (res *stor
 	var changes []store.Change
 	var bk bucket
 	err = func() error {
-		for range 2 {
+		for range 3 {
 			if _, err := br.Exec(); err != nil {
 				return err
 			}
@@ -405,7 +416,7 @@ func (s *Store) leaseKeys(ctx context.Context, c dbtx, p *store.ClaimParams, q *
 			CROSS JOIN LATERAL (SELECT id FROM {jobs}
 				WHERE queue = $1 AND limit_key = a.key AND state = 'available' AND limit_key IS NOT NULL
 					AND ($4::text[] IS NULL OR kind = ANY($4::text[])) AND NOT (kind = ANY($5::text[]))
-				ORDER BY priority, available_at, id LIMIT a.n FOR UPDATE SKIP LOCKED) j
+				ORDER BY limit_key, priority, available_at, id LIMIT a.n FOR UPDATE SKIP LOCKED) j
 		), head AS (
 			SELECT id FROM {jobs} WHERE id = ANY($6::uuid[]) AND state = 'available' FOR UPDATE SKIP LOCKED
 		), u AS (UPDATE {jobs} j SET state = 'running', attempt = j.attempt + 1, started_at = $7,
@@ -413,7 +424,8 @@ func (s *Store) leaseKeys(ctx context.Context, c dbtx, p *store.ClaimParams, q *
 					substring(uuid_send(gen_random_uuid()) FROM 1 FOR 6) ||
 					substring(uuid_send(gen_random_uuid()) FROM 11 FOR 6), 'hex'),
 				lease_expires_at = $8
-			WHERE j.id IN (SELECT id FROM pick UNION ALL SELECT id FROM head)
+			FROM (SELECT id FROM pick UNION ALL SELECT id FROM head) c
+			WHERE j.id = c.id
 			RETURNING `+jobColsOf("j")+`, j.available_at, j.has_waits
 		), `+claimSpend+`, spent AS (UPDATE {keys} k SET
 				pass = k.pass + n.n / coalesce((q.limits->'weights'->>k.key)::int, 1),
