@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gantry-dev/gantry/store"
 )
@@ -208,8 +209,10 @@ func (s *Store) claimKeyed(ctx context.Context, p *store.ClaimParams) (res *stor
 		WHERE j.id = due.id
 		RETURNING j.id::text, j.queue, j.kind, j.state`), p.Queue, now, promoteBatch)
 	b.Queue(s.q.sql(takeTokens), p.Queue, now)
+	b.Queue(s.q.sql(keysSQL), p.Queue, now, p.Kinds, exclude, p.Max, true, 0.0, "", p.Max+keyWindowExtra)
 	br := c.SendBatch(ctx, b)
 	var q queueRow
+	var page []*keyRow
 	var raw []byte
 	var changes []store.Change
 	var bk bucket
@@ -229,7 +232,13 @@ func (s *Store) claimKeyed(ctx context.Context, p *store.ClaimParams) (res *stor
 		if changes, err = scanChanges(rows); err != nil {
 			return err
 		}
-		bk, err = readBucket(br)
+		if bk, err = readBucket(br); err != nil {
+			return err
+		}
+		if rows, err = br.Query(); err != nil {
+			return err
+		}
+		page, err = scanKeys(rows)
 		return err
 	}()
 	if cerr := br.Close(); err == nil {
@@ -254,18 +263,18 @@ func (s *Store) claimKeyed(ctx context.Context, p *store.ClaimParams) (res *stor
 	}
 	var keys []*keyRow
 	if !q.paused && limit > 0 {
-		if keys, err = s.readKeys(ctx, c, p, &q, limit, exclude); err != nil {
+		if keys, err = s.readKeys(ctx, c, p, &q, limit, exclude, page); err != nil {
 			return nil, false, err
 		}
 	}
 	total := share(keys, limit)
 	var cs []claimed
 	if total > 0 || len(keys) > 0 {
-		if cs, err = s.leaseKeys(ctx, c, p, &q, keys, exclude); err != nil {
-			return nil, false, err
-		}
+		cs, err = s.leaseKeys(ctx, c, p, &q, keys, exclude)
+	} else {
+		_, err = c.Exec(ctx, "COMMIT")
 	}
-	if _, err := c.Exec(ctx, "COMMIT"); err != nil {
+	if err != nil {
 		return nil, false, err
 	}
 	done = true
@@ -283,14 +292,38 @@ func (s *Store) claimKeyed(ctx context.Context, p *store.ClaimParams) (res *stor
 }
 
 // readKeys reads the active keys of a keyed queue in order of pass, a
-// window at a time, until their capacities cover limit jobs.
-func (s *Store) readKeys(ctx context.Context, c dbtx, p *store.ClaimParams, q *queueRow, limit int, exclude []string) ([]*keyRow, error) {
+// window at a time, until their capacities cover limit jobs. The claim's
+// first round trip read the first window, page.
+func (s *Store) readKeys(ctx context.Context, c dbtx, p *store.ClaimParams, q *queueRow, limit int, exclude []string, page []*keyRow) ([]*keyRow, error) {
 	now := pgTime(p.Now)
-	window := limit + keyWindowExtra
+	window := p.Max + keyWindowExtra
 	var keys []*keyRow
-	afterPass, afterKey, first := 0.0, "", true
-	for range maxKeyWindows {
-		rows, err := c.Query(ctx, s.q.sql(`SELECT k.key, k.pass,
+	for i := range maxKeyWindows {
+		for _, k := range page {
+			capacityOf(k, q, p)
+		}
+		keys = append(keys, page...)
+		if len(page) < window || share(keys, limit) >= limit || i == maxKeyWindows-1 {
+			break
+		}
+		last := page[len(page)-1]
+		rows, err := c.Query(ctx, s.q.sql(keysSQL),
+			p.Queue, now, p.Kinds, exclude, p.Max, false, last.pass, last.key, window)
+		if err != nil {
+			return nil, err
+		}
+		if page, err = scanKeys(rows); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
+}
+
+// keysSQL reads a window of the active keys of queue $1 in order of pass
+// (from the first, $6, or after ($7, $8)), at most $9, each with its
+// weight, tokens refilled to $2, running jobs, available jobs of the kinds
+// $3 less $4 (up to $5) and, for a sequence, its head.
+const keysSQL = `SELECT k.key, k.pass,
 				coalesce((q.limits->'weights'->>k.key)::int, 1),
 				CASE WHEN q.key_per_second IS NOT NULL THEN least(q.key_burst, coalesce(k.tokens, q.key_burst) +
 					q.key_per_second * greatest(0, extract(epoch FROM ($2::timestamptz - coalesce(k.tokens_at, $2::timestamptz))))) END,
@@ -308,30 +341,15 @@ func (s *Store) readKeys(ctx context.Context, c dbtx, p *store.ClaimParams, q *q
 					AND hj.state IN ('available', 'scheduled', 'retrying', 'running')
 				ORDER BY hj.created_at, hj.id LIMIT 1) h ON true
 			WHERE q.name = $1 AND k.active AND ($6 OR (k.pass, k.key) > ($7, $8))
-			ORDER BY k.pass, k.key LIMIT $9`),
-			p.Queue, now, p.Kinds, exclude, limit, first, afterPass, afterKey, window)
-		if err != nil {
-			return nil, err
-		}
-		page, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*keyRow, error) {
-			k := &keyRow{}
-			err := r.Scan(&k.key, &k.pass, &k.weight, &k.tokens, &k.running, &k.available, &k.headID, &k.headState, &k.headKind)
-			return k, err
-		})
-		if err != nil {
-			return nil, err
-		}
-		for _, k := range page {
-			capacityOf(k, q, p)
-		}
-		keys = append(keys, page...)
-		if len(page) < window || share(keys, limit) >= limit {
-			break
-		}
-		last := page[len(page)-1]
-		afterPass, afterKey, first = last.pass, last.key, false
-	}
-	return keys, nil
+			ORDER BY k.pass, k.key LIMIT $9`
+
+// scanKeys reads the rows of keysSQL.
+func scanKeys(rows pgx.Rows) ([]*keyRow, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*keyRow, error) {
+		k := &keyRow{}
+		err := r.Scan(&k.key, &k.pass, &k.weight, &k.tokens, &k.running, &k.available, &k.headID, &k.headState, &k.headKind)
+		return k, err
+	})
 }
 
 // capacityOf sets k.capacity to the most jobs the key may give a claim now:
@@ -390,8 +408,8 @@ func share(keys []*keyRow, limit int) int {
 
 // leaseKeys leases the shares of the keys, spends the tokens and advances
 // the passes of the keys that gave jobs, marks idle the keys left with no
-// available job, and commits.
-func (s *Store) leaseKeys(ctx context.Context, c dbtx, p *store.ClaimParams, q *queueRow, keys []*keyRow, exclude []string) ([]claimed, error) {
+// available job, and commits, in one round trip.
+func (s *Store) leaseKeys(ctx context.Context, c *pgxpool.Conn, p *store.ClaimParams, q *queueRow, keys []*keyRow, exclude []string) ([]claimed, error) {
 	now := pgTime(p.Now)
 	expires := pgTime(now.Add(p.LeaseFor))
 	var names, heads, drained []string
@@ -411,7 +429,8 @@ func (s *Store) leaseKeys(ctx context.Context, c dbtx, p *store.ClaimParams, q *
 	if heads == nil {
 		heads = []string{}
 	}
-	rows, err := c.Query(ctx, s.q.sql(`WITH pick AS (
+	b := &pgx.Batch{}
+	b.Queue(s.q.sql(`WITH pick AS (
 			SELECT j.id FROM unnest($2::text[], $3::int[]) AS a(key, n)
 			CROSS JOIN LATERAL (SELECT id FROM {jobs}
 				WHERE queue = $1 AND limit_key = a.key AND state = 'available' AND limit_key IS NOT NULL
@@ -436,30 +455,42 @@ func (s *Store) leaseKeys(ctx context.Context, c dbtx, p *store.ClaimParams, q *
 			WHERE q.name = $1 AND k.queue = $1 AND k.key = n.limit_key)
 		SELECT * FROM u`),
 		p.Queue, names, counts, p.Kinds, exclude, heads, now, expires)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (claimed, error) {
-		var c claimed
-		var err error
-		c.job, err = scanJob(r, &c.at, &c.waits)
-		return c, err
-	})
-	if err != nil {
-		return nil, err
-	}
 	if len(drained) > 0 {
 		// A key whose row another transaction holds (a job of it becoming
 		// available) stays active.
-		if _, err := c.Exec(ctx, s.q.sql(`UPDATE {keys} k SET active = false
+		b.Queue(s.q.sql(`UPDATE {keys} k SET active = false
 			FROM (SELECT key FROM {keys} WHERE queue = $1 AND key = ANY($2) FOR UPDATE SKIP LOCKED) l
 			WHERE k.queue = $1 AND k.key = l.key AND NOT EXISTS (SELECT 1 FROM {jobs} a
 				WHERE a.queue = $1 AND a.limit_key = k.key AND a.state = 'available' AND a.limit_key IS NOT NULL)`),
-			p.Queue, drained); err != nil {
+			p.Queue, drained)
+	}
+	b.Queue("COMMIT")
+	br := c.SendBatch(ctx, b)
+	cs, err := func() ([]claimed, error) {
+		rows, err := br.Query()
+		if err != nil {
 			return nil, err
 		}
+		cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (claimed, error) {
+			var c claimed
+			var err error
+			c.job, err = scanJob(r, &c.at, &c.waits)
+			return c, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for range b.Len() - 1 {
+			if _, err := br.Exec(); err != nil {
+				return nil, err
+			}
+		}
+		return cs, nil
+	}()
+	if cerr := br.Close(); err == nil {
+		err = cerr
 	}
-	return cs, nil
+	return cs, err
 }
 
 // keyRateWait is how long until the earliest of the keys that were out of
