@@ -152,7 +152,8 @@ type keyRow struct {
 	weight     int
 	tokens     pgtype.Float8 // refilled to now, when the queue has a per-key rate
 	running    pgtype.Int8   // up to PerKeyConcurrency, when it has one
-	available  int           // up to the claim's Max
+	ids        []string      // its available jobs in claim order, up to the claim's Max
+	available  int           // len(ids)
 	headID     pgtype.Text   // fifo: the head of the sequence
 	headState  pgtype.Text
 	headKind   pgtype.Text
@@ -270,7 +271,7 @@ func (s *Store) claimKeyed(ctx context.Context, p *store.ClaimParams) (res *stor
 	total := share(keys, limit)
 	var cs []claimed
 	if total > 0 || len(keys) > 0 {
-		cs, err = s.leaseKeys(ctx, c, p, &q, keys, exclude)
+		cs, err = s.leaseKeys(ctx, c, p, &q, keys)
 	} else {
 		_, err = c.Exec(ctx, "COMMIT")
 	}
@@ -321,8 +322,9 @@ func (s *Store) readKeys(ctx context.Context, c dbtx, p *store.ClaimParams, q *q
 
 // keysSQL reads a window of the active keys of queue $1 in order of pass
 // (from the first, $6, or after ($7, $8)), at most $9, each with its
-// weight, tokens refilled to $2, running jobs, available jobs of the kinds
-// $3 less $4 (up to $5) and, for a sequence, its head.
+// weight, tokens refilled to $2, running jobs, the ids of its available
+// jobs of the kinds $3 less $4 in claim order (up to $5) and, for a
+// sequence, its head.
 const keysSQL = `SELECT k.key, k.pass,
 				coalesce((q.limits->'weights'->>k.key)::int, 1),
 				CASE WHEN q.key_per_second IS NOT NULL THEN least(q.key_burst, coalesce(k.tokens, q.key_burst) +
@@ -330,10 +332,10 @@ const keysSQL = `SELECT k.key, k.pass,
 				CASE WHEN q.key_concurrency > 0 THEN (SELECT count(*) FROM (SELECT 1 FROM {jobs} r
 					WHERE r.queue = $1 AND r.limit_key = k.key AND r.state = 'running' AND r.limit_key IS NOT NULL
 					LIMIT q.key_concurrency) x) END,
-				(SELECT count(*) FROM (SELECT 1 FROM {jobs} a
+				(SELECT array_agg(x.id) FROM (SELECT a.id::text FROM {jobs} a
 					WHERE a.queue = $1 AND a.limit_key = k.key AND a.state = 'available' AND a.limit_key IS NOT NULL
 						AND ($3::text[] IS NULL OR a.kind = ANY($3::text[])) AND NOT (a.kind = ANY($4::text[]))
-					LIMIT $5) x),
+					ORDER BY a.limit_key, a.priority, a.available_at, a.id LIMIT $5) x),
 				h.id::text, h.state, h.kind
 			FROM {queues} q JOIN {keys} k ON k.queue = q.name
 			LEFT JOIN LATERAL (SELECT id, state, kind FROM {jobs} hj
@@ -347,7 +349,8 @@ const keysSQL = `SELECT k.key, k.pass,
 func scanKeys(rows pgx.Rows) ([]*keyRow, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*keyRow, error) {
 		k := &keyRow{}
-		err := r.Scan(&k.key, &k.pass, &k.weight, &k.tokens, &k.running, &k.available, &k.headID, &k.headState, &k.headKind)
+		err := r.Scan(&k.key, &k.pass, &k.weight, &k.tokens, &k.running, &k.ids, &k.headID, &k.headState, &k.headKind)
+		k.available = len(k.ids)
 		return k, err
 	})
 }
@@ -409,52 +412,45 @@ func share(keys []*keyRow, limit int) int {
 // leaseKeys leases the shares of the keys, spends the tokens and advances
 // the passes of the keys that gave jobs, marks idle the keys left with no
 // available job, and commits, in one round trip.
-func (s *Store) leaseKeys(ctx context.Context, c *pgxpool.Conn, p *store.ClaimParams, q *queueRow, keys []*keyRow, exclude []string) ([]claimed, error) {
+func (s *Store) leaseKeys(ctx context.Context, c *pgxpool.Conn, p *store.ClaimParams, q *queueRow, keys []*keyRow) ([]claimed, error) {
 	now := pgTime(p.Now)
 	expires := pgTime(now.Add(p.LeaseFor))
-	var names, heads, drained []string
-	var counts []int32
+	var ids, drained []string
 	for _, k := range keys {
 		switch {
 		case q.limits.Order == store.OrderFIFO && k.take > 0:
-			heads = append(heads, k.headID.String)
+			ids = append(ids, k.headID.String)
 		case k.take > 0:
-			names = append(names, k.key)
-			counts = append(counts, int32(k.take))
+			ids = append(ids, k.ids[:k.take]...)
 		}
 		if k.available <= k.take && p.Kinds == nil && len(p.ExcludeKinds) == 0 {
 			drained = append(drained, k.key)
 		}
 	}
-	if heads == nil {
-		heads = []string{}
+	if ids == nil {
+		ids = []string{}
 	}
 	b := &pgx.Batch{}
 	b.Queue(s.q.sql(`WITH pick AS (
-			SELECT j.id FROM unnest($2::text[], $3::int[]) AS a(key, n)
-			CROSS JOIN LATERAL (SELECT id FROM {jobs}
-				WHERE queue = $1 AND limit_key = a.key AND state = 'available' AND limit_key IS NOT NULL
-					AND ($4::text[] IS NULL OR kind = ANY($4::text[])) AND NOT (kind = ANY($5::text[]))
-				ORDER BY limit_key, priority, available_at, id LIMIT a.n FOR UPDATE SKIP LOCKED) j
-		), head AS (
-			SELECT id FROM {jobs} WHERE id = ANY($6::uuid[]) AND state = 'available' FOR UPDATE SKIP LOCKED
-		), u AS (UPDATE {jobs} j SET state = 'running', attempt = j.attempt + 1, started_at = $7,
+			SELECT j.id FROM unnest($2::uuid[]) AS a(id)
+			CROSS JOIN LATERAL (SELECT id FROM {jobs} WHERE id = a.id AND state = 'available' FOR UPDATE SKIP LOCKED) j
+		), u AS (UPDATE {jobs} j SET state = 'running', attempt = j.attempt + 1, started_at = $3,
 				lease_token = (j.attempt + 1)::text || '.' || encode(
 					substring(uuid_send(gen_random_uuid()) FROM 1 FOR 6) ||
 					substring(uuid_send(gen_random_uuid()) FROM 11 FOR 6), 'hex'),
-				lease_expires_at = $8
-			FROM (SELECT id FROM pick UNION ALL SELECT id FROM head) c
+				lease_expires_at = $4
+			FROM pick c
 			WHERE j.id = c.id
 			RETURNING `+jobColsOf("j")+`, j.available_at, j.has_waits
 		), `+claimSpend+`, spent AS (UPDATE {keys} k SET
 				pass = k.pass + n.n / coalesce((q.limits->'weights'->>k.key)::int, 1),
 				tokens = CASE WHEN q.key_per_second IS NOT NULL THEN least(q.key_burst, coalesce(k.tokens, q.key_burst) +
-					q.key_per_second * greatest(0, extract(epoch FROM ($7::timestamptz - coalesce(k.tokens_at, $7::timestamptz))))) - n.n END,
-				tokens_at = CASE WHEN q.key_per_second IS NOT NULL THEN greatest(coalesce(k.tokens_at, $7::timestamptz), $7::timestamptz) END
+					q.key_per_second * greatest(0, extract(epoch FROM ($3::timestamptz - coalesce(k.tokens_at, $3::timestamptz))))) - n.n END,
+				tokens_at = CASE WHEN q.key_per_second IS NOT NULL THEN greatest(coalesce(k.tokens_at, $3::timestamptz), $3::timestamptz) END
 			FROM (SELECT limit_key, count(*)::float8 AS n FROM u GROUP BY limit_key) n, {queues} q
 			WHERE q.name = $1 AND k.queue = $1 AND k.key = n.limit_key)
 		SELECT * FROM u`),
-		p.Queue, names, counts, p.Kinds, exclude, heads, now, expires)
+		p.Queue, ids, now, expires)
 	if len(drained) > 0 {
 		// A key whose row another transaction holds (a job of it becoming
 		// available) stays active.
