@@ -50,7 +50,7 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimRe
 	if err := store.CheckLeaseFor(p.Now, p.LeaseFor); err != nil {
 		return nil, err
 	}
-	keyed, err := s.keyedQueues(ctx)
+	keyed, err := s.keyedQueues(ctx, s.pool)
 	if err != nil {
 		return nil, s.wrap("claim", err)
 	}

@@ -50,42 +50,53 @@ func (s *Store) repairDue(queue string) bool {
 	return true
 }
 
-// keyedQueues returns the queues whose limits have a Key, read again when
-// the set is older than keyedRefresh.
-func (s *Store) keyedQueues(ctx context.Context) (map[string]bool, error) {
+// keyedQueues returns the queues whose limits have a Key, read again
+// through db when the set is older than keyedRefresh. db is the caller's
+// connection or transaction: an enqueue's transaction holds a connection
+// of the pool already, and taking a second one while every enqueue does
+// would exhaust the pool. The read runs outside the mutex.
+func (s *Store) keyedQueues(ctx context.Context, db dbtx) (map[string]bool, error) {
 	c := &s.keyed
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.names != nil && time.Since(c.readAt) < keyedRefresh {
-		return c.names, nil
+	names, readAt := c.names, c.readAt
+	c.mu.Unlock()
+	if names != nil && time.Since(readAt) < keyedRefresh {
+		return names, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT name FROM `+s.q.queues+` WHERE limits ? 'key'`)
+	started := time.Now()
+	rows, err := db.Query(ctx, `SELECT name FROM `+s.q.queues+` WHERE limits ? 'key'`)
 	if err != nil {
 		return nil, err
 	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	list, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return nil, err
 	}
-	c.names = make(map[string]bool, len(names))
-	for _, n := range names {
-		c.names[n] = true
+	names = make(map[string]bool, len(list))
+	for _, n := range list {
+		names[n] = true
 	}
-	c.readAt = time.Now()
-	return c.names, nil
+	c.mu.Lock()
+	if c.readAt.Before(started) { // not forgotten since the read began
+
+		c.names, c.readAt = names, started
+	}
+	c.mu.Unlock()
+	return names, nil
 }
 
-// forgetKeyed makes the next keyedQueues read the set again.
+// forgetKeyed makes the next keyedQueues read the set again, and drops
+// the answers of reads that began before.
 func (s *Store) forgetKeyed() {
 	s.keyed.mu.Lock()
-	s.keyed.names = nil
+	s.keyed.names, s.keyed.readAt = nil, time.Now()
 	s.keyed.mu.Unlock()
 }
 
 // keyJobs sets the LimitKey of the jobs of keyed queues, reading those
 // queues' limits through db (the enqueue's transaction, when it has one).
 func (s *Store) keyJobs(ctx context.Context, db dbtx, jobs []newRow) error {
-	keyed, err := s.keyedQueues(ctx)
+	keyed, err := s.keyedQueues(ctx, db)
 	if err != nil {
 		return err
 	}
