@@ -189,10 +189,22 @@ type queueRow struct {
 // probes), shares the claim out between them as a weighted round robin,
 // then leases each key's share on jobs_key_claim_idx. It reports ok false
 // when the queue turns out to have no Key: the caller claims as usual.
-func (s *Store) claimKeyed(ctx context.Context, p *store.ClaimParams) (res *store.ClaimResult, ok bool, err error) {
+func (s *Store) claimKeyed(ctx context.Context, p *store.ClaimParams) (*store.ClaimResult, bool, error) {
+	res, changes, cs, ok, err := s.claimKeyedTx(ctx, p)
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	// After the claim's connection went back to the pool: dependencies
+	// takes one of its own.
+	res, err = s.finishClaim(ctx, res, changes, cs)
+	return res, err == nil, err
+}
+
+// claimKeyedTx is the transaction of claimKeyed, on one connection.
+func (s *Store) claimKeyedTx(ctx context.Context, p *store.ClaimParams) (res *store.ClaimResult, changes []store.Change, cs []claimed, ok bool, err error) {
 	c, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, nil, false, err
 	}
 	defer c.Release()
 	done := false
@@ -226,7 +238,6 @@ func (s *Store) claimKeyed(ctx context.Context, p *store.ClaimParams) (res *stor
 	var q queueRow
 	var page []*keyRow
 	var raw []byte
-	var changes []store.Change
 	var bk bucket
 	err = func() error {
 		for range 3 {
@@ -257,16 +268,16 @@ func (s *Store) claimKeyed(ctx context.Context, p *store.ClaimParams) (res *stor
 		err = cerr
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, nil, nil, false, err
 	}
 	if raw != nil {
 		if err := json.Unmarshal(raw, &q.limits); err != nil {
-			return nil, false, err
+			return nil, nil, nil, false, err
 		}
 	}
 	if !q.limits.Keyed() {
 		s.forgetKeyed()
-		return nil, false, nil
+		return nil, nil, nil, false, nil
 	}
 	res = &store.ClaimResult{}
 	limit := p.Max
@@ -276,18 +287,17 @@ func (s *Store) claimKeyed(ctx context.Context, p *store.ClaimParams) (res *stor
 	var keys []*keyRow
 	if !q.paused && limit > 0 {
 		if keys, err = s.readKeys(ctx, c, p, &q, limit, exclude, page); err != nil {
-			return nil, false, err
+			return nil, nil, nil, false, err
 		}
 	}
 	total := share(keys, limit)
-	var cs []claimed
 	if total > 0 || len(keys) > 0 {
 		cs, err = s.leaseKeys(ctx, c, p, &q, keys)
 	} else {
 		_, err = c.Exec(ctx, "COMMIT")
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, nil, nil, false, err
 	}
 	done = true
 	res.RateWait = bk.rateWait(p.Max, len(cs))
@@ -295,12 +305,13 @@ func (s *Store) claimKeyed(ctx context.Context, p *store.ClaimParams) (res *stor
 		res.RateWait = keyRateWait(keys, q.perSecond)
 	}
 	if s.repairDue(p.Queue) {
-		if err := s.reactivateKeys(ctx, s.pool, p.Queue); err != nil {
-			return nil, false, err
+		// The claim has committed: a failed repair waits for the next.
+		// It runs on the claim's connection, outside its transaction.
+		if err := s.reactivateKeys(ctx, c, p.Queue); err != nil {
+			s.log.Warn("postgres: reactivating limit keys", "queue", p.Queue, "err", err)
 		}
 	}
-	res, err = s.finishClaim(ctx, res, changes, cs)
-	return res, err == nil, err
+	return res, changes, cs, true, nil
 }
 
 // readKeys reads the active keys of a keyed queue in order of pass, a
