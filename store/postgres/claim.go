@@ -50,6 +50,19 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimRe
 	if err := store.CheckLeaseFor(p.Now, p.LeaseFor); err != nil {
 		return nil, err
 	}
+	keyed, err := s.keyedQueues(ctx, s.pool)
+	if err != nil {
+		return nil, s.wrap("claim", err)
+	}
+	if keyed[p.Queue] {
+		res, ok, err := s.claimKeyed(ctx, p)
+		if err != nil {
+			return nil, s.wrap("claim", err)
+		}
+		if ok {
+			return res, nil
+		}
+	}
 	br := s.pool.SendBatch(ctx, s.claimBatch(p))
 	changes, bk, cs, err := readClaim(br)
 	if cerr := br.Close(); err == nil {
@@ -58,8 +71,18 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimRe
 	if err != nil {
 		return nil, s.wrap("claim", err)
 	}
+	res, err := s.finishClaim(ctx, &store.ClaimResult{RateWait: bk.rateWait(p.Max, len(cs))}, changes, cs)
+	if err != nil {
+		return nil, s.wrap("claim", err)
+	}
+	return res, nil
+}
+
+// finishClaim puts the claimed jobs in res in claim order, announces the
+// changes of the claim and reads the dependencies of jobs that wait.
+func (s *Store) finishClaim(ctx context.Context, res *store.ClaimResult, changes []store.Change, cs []claimed) (*store.ClaimResult, error) {
 	slices.SortFunc(cs, claimOrder)
-	res := &store.ClaimResult{Jobs: make([]*store.Job, len(cs)), RateWait: bk.rateWait(p.Max, len(cs))}
+	res.Jobs = make([]*store.Job, len(cs))
 	var waiting []string
 	for i, c := range cs {
 		res.Jobs[i] = c.job
@@ -71,7 +94,7 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) (*store.ClaimRe
 	s.out.add(changes)
 	if len(waiting) > 0 {
 		if err := s.dependencies(ctx, res.Jobs, waiting); err != nil {
-			return nil, s.wrap("claim", err)
+			return nil, err
 		}
 	}
 	return res, nil

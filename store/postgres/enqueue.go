@@ -29,7 +29,7 @@ const maxValuesRows = 1000
 var insertCols = []string{"id", "kind", "queue", "state", "args", "priority", "attempt", "max_attempts",
 	"timeout_ns", "unique_key", "depends_on", "parent_id", "run_at", "available_at", "created_at",
 	"finished_at", "cancel_reason", "blob_key", "blob_size", "blob_sha256", "blob_content_type", "pending_deps",
-	"workflow_id", "ref", "if_dependency_fails", "has_waits", "trace_parent"}
+	"workflow_id", "ref", "if_dependency_fails", "has_waits", "trace_parent", "limit_key"}
 
 // Enqueue records new jobs, all or none, in one transaction. A batch
 // without unique keys and dependencies is a single INSERT (or COPY, from
@@ -121,13 +121,14 @@ type newRow struct {
 	job     *store.Job
 	pending int
 	waits   bool
+	keyed   bool // the job's queue has a limit key: LimitKey is its key
 }
 
 func (b *batch) newJobs() []newRow {
 	out := make([]newRow, 0, len(b.jobs))
 	for i, j := range b.jobs {
 		if j != nil {
-			out = append(out, newRow{j, b.pending[i], b.g != nil && len(b.g.Waits[i]) > 0})
+			out = append(out, newRow{j, b.pending[i], b.g != nil && len(b.g.Waits[i]) > 0, false})
 		}
 	}
 	return out
@@ -576,6 +577,9 @@ func (s *Store) insertJobs(ctx context.Context, db dbtx, jobs []newRow) error {
 	if len(jobs) == 0 {
 		return nil
 	}
+	if err := s.keyJobs(ctx, db, jobs); err != nil {
+		return err
+	}
 	if len(jobs) >= s.opts.CopyThreshold {
 		rows := make([][]any, len(jobs))
 		for i, r := range jobs {
@@ -644,7 +648,7 @@ func insertRow(r newRow, binary bool) []any {
 		availableAt, j.CreatedAt, timestamptz(j.FinishedAt), text(j.CancelReason),
 		blobKey, blobSize, blobSHA, blobType, int32(pending),
 		uuidText(j.WorkflowID, binary), text(j.Ref), text(string(j.IfDependencyFails)), r.waits,
-		text(j.TraceParent)}
+		text(j.TraceParent), pgtype.Text{String: j.LimitKey, Valid: r.keyed}}
 }
 
 // uuidText is a nullable uuid column's value: a uuid.UUID for COPY, text

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,16 +28,30 @@ func (s *Store) SetLimits(ctx context.Context, p *store.SetLimitsParams) error {
 		perSecond = pgtype.Float8{Float64: ps, Valid: true}
 		burst = pgtype.Int4{Int32: int32(b), Valid: true}
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO `+s.q.queues+` AS q (name, rate, per_second, burst) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (name) DO UPDATE SET rate = $2, per_second = $3, burst = $4,
-			tokens = CASE WHEN q.per_second IS NOT DISTINCT FROM $3 AND q.burst IS NOT DISTINCT FROM $4 THEN q.tokens END,
-			tokens_at = CASE WHEN q.per_second IS NOT DISTINCT FROM $3 AND q.burst IS NOT DISTINCT FROM $4 THEN q.tokens_at END`,
-		p.Queue, rate, perSecond, burst)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO `+s.q.queues+` AS q (name, rate, per_second, burst) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (name) DO UPDATE SET rate = $2, per_second = $3, burst = $4,
+				tokens = CASE WHEN q.per_second IS NOT DISTINCT FROM $3 AND q.burst IS NOT DISTINCT FROM $4 THEN q.tokens END,
+				tokens_at = CASE WHEN q.per_second IS NOT DISTINCT FROM $3 AND q.burst IS NOT DISTINCT FROM $4 THEN q.tokens_at END`,
+			p.Queue, rate, perSecond, burst); err != nil {
+			return err
+		}
+		return s.setKeyLimits(ctx, tx, p.Queue, p.Limits)
+	})
+	s.forgetKeyed()
 	return s.wrap("set limits", err)
 }
 
-// limitsOf returns the limits a queue row records, nil when none.
-func limitsOf(rate pgtype.Text, burst pgtype.Int4) *store.Limits {
+// limitsOf returns the limits a queue row records, nil when none: the
+// whole Limits (migration 0007), or the rate and burst of a row written
+// before.
+func limitsOf(raw []byte, rate pgtype.Text, burst pgtype.Int4) *store.Limits {
+	if raw != nil {
+		var l store.Limits
+		if json.Unmarshal(raw, &l) == nil && !l.Zero() {
+			return &l
+		}
+	}
 	if !rate.Valid {
 		return nil
 	}

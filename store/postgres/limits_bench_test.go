@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -9,23 +10,46 @@ import (
 
 // BenchmarkClaimLimits: claims of 100 from a backlog of b.N jobs, without
 // limits and with a rate no claim reaches (1,000,000/s, burst 1,000,000):
-// what the bucket (its row's update and lock) costs a claim.
+// what the bucket (its row's update and lock) costs a claim. The keyed
+// cases split the backlog by args.tenant with a per-key concurrency no key
+// reaches: over 10,000 keys (manyKeys), 10 (fewKeys) and one (hotKey).
 // docs/benchmarks.md "Limits".
 func BenchmarkClaimLimits(b *testing.B) {
+	keyed := store.Limits{Key: "args.tenant", PerKeyConcurrency: 1_000_000}
 	for _, tc := range []struct {
 		name   string
 		limits store.Limits
+		keys   int
 	}{
-		{"off", store.Limits{}},
-		{"on", store.Limits{Rate: "1000000/s", Burst: 1000000}},
+		{"off", store.Limits{}, 0},
+		{"on", store.Limits{Rate: "1000000/s", Burst: 1000000}, 0},
+		{"manyKeys", keyed, 10_000},
+		{"fewKeys", keyed, 10},
+		{"hotKey", keyed, 1},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			s := setup(b, nil)
-			for n := b.N; n > 0; n -= 1000 {
-				if _, err := s.Enqueue(b.Context(), &store.EnqueueParams{Jobs: newJobs(min(n, 1000)), Now: t0}); err != nil {
+			if tc.limits.Keyed() {
+				// Keys are read at enqueue: the limits come first.
+				if err := s.SetLimits(b.Context(), &store.SetLimitsParams{Queue: "default", Limits: tc.limits}); err != nil {
 					b.Fatal(err)
 				}
 			}
+			i := 0
+			for n := b.N; n > 0; n -= 1000 {
+				jobs := newJobs(min(n, 1000), func(j *store.NewJob) {
+					if tc.keys > 0 {
+						j.Args = []byte(fmt.Sprintf(`{"tenant":"t%d"}`, i%tc.keys))
+					}
+					i++
+				})
+				if _, err := s.Enqueue(b.Context(), &store.EnqueueParams{Jobs: jobs, Now: t0}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			// The planner's statistics as autovacuum keeps them: a schema
+			// never analyzed plans the key lookups as scans.
+			exec(b, `ANALYZE "`+s.Schema()+`".jobs, "`+s.Schema()+`".queue_keys`)
 			if err := s.SetLimits(b.Context(), &store.SetLimitsParams{Queue: "default", Limits: tc.limits}); err != nil {
 				b.Fatal(err)
 			}

@@ -127,13 +127,14 @@ func (s *Store) Queues(ctx context.Context) ([]store.QueueInfo, error) {
 	var paused bool
 	var rate pgtype.Text
 	var burst pgtype.Int4
-	rows, err = s.pool.Query(ctx, `SELECT name, paused, rate, burst FROM `+s.q.queues+` WHERE name NOT LIKE '/%'`) // not the token buckets (TakeTokens)
+	var raw []byte
+	rows, err = s.pool.Query(ctx, `SELECT name, paused, rate, burst, limits FROM `+s.q.queues+` WHERE name NOT LIKE '/%'`) // not the token buckets (TakeTokens)
 	if err != nil {
 		return nil, s.wrap("queues", err)
 	}
-	if _, err := pgx.ForEachRow(rows, []any{&name, &paused, &rate, &burst}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&name, &paused, &rate, &burst, &raw}, func() error {
 		info(name).Paused = paused
-		info(name).Limits = limitsOf(rate, burst)
+		info(name).Limits = limitsOf(raw, rate, burst)
 		return nil
 	}); err != nil {
 		return nil, s.wrap("queues", err)

@@ -175,6 +175,7 @@ type Store struct {
 	listen    listener
 	out       outbox
 	lead      elector
+	keyed     keyedCache
 }
 
 var (
@@ -338,6 +339,7 @@ type queries struct {
 	jobs    string // quoted schema.jobs
 	deps    string
 	queues  string
+	keys    string // quoted schema.queue_keys
 	idem    string
 	wf      string // quoted schema.workflows
 	channel string // the notification channel, unquoted
@@ -351,15 +353,16 @@ func newQueries(schema string) queries {
 		jobs:    q + ".jobs",
 		deps:    q + ".job_deps",
 		queues:  q + ".queues",
+		keys:    q + ".queue_keys",
 		idem:    q + ".idempotency_keys",
 		wf:      q + ".workflows",
 		channel: schema + "_changes",
-		repl: strings.NewReplacer("{jobs}", q+".jobs", "{deps}", q+".job_deps", "{queues}", q+".queues",
+		repl: strings.NewReplacer("{jobs}", q+".jobs", "{deps}", q+".job_deps", "{queues}", q+".queues", "{keys}", q+".queue_keys",
 			"{workflows}", q+".workflows"),
 	}
 }
 
-// sql replaces {jobs}, {deps}, {queues} and {workflows} in a statement.
+// sql replaces {jobs}, {deps}, {queues}, {keys} and {workflows} in a statement.
 func (q queries) sql(s string) string {
 	return q.repl.Replace(s)
 }

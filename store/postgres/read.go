@@ -22,7 +22,7 @@ const jobCols = `id, kind, queue, state, args, priority, attempt, max_attempts, 
 	unique_key, depends_on, parent_id, run_at, created_at, started_at, finished_at,
 	progress_percent, progress_message, result, errors, checkpoint, cancel_reason,
 	blob_key, blob_size, blob_sha256, blob_content_type, lease_token, lease_expires_at,
-	workflow_id::text, ref, if_dependency_fails, trace_parent, snoozes, first_snoozed_at`
+	workflow_id::text, ref, if_dependency_fails, trace_parent, snoozes, first_snoozed_at, limit_key`
 
 // jobColsOf is jobCols qualified by a table alias.
 func jobColsOf(alias string) string {
@@ -51,12 +51,13 @@ func scanJob(row pgx.Row, extra ...any) (*store.Job, error) {
 		errs                                []byte
 		workflowID, ref, policy, traceP     pgtype.Text
 		firstSnoozed                        pgtype.Timestamptz
+		limitKey                            pgtype.Text
 	)
 	dest := []any{&j.ID, &j.Kind, &j.Queue, &state, &j.Args, &priority, &j.Attempt, &j.MaxAttempts, &timeoutNS,
 		&uniqueKey, &dependsOn, &parentID, &j.RunAt, &j.CreatedAt, &startedAt, &finishedAt,
 		&progressPct, &progressMsg, &j.Result, &errs, &j.Checkpoint, &cancelReason,
 		&blobKey, &blobSize, &blobSHA, &blobType, &leaseToken, &leaseExpires,
-		&workflowID, &ref, &policy, &traceP, &j.Snoozes, &firstSnoozed}
+		&workflowID, &ref, &policy, &traceP, &j.Snoozes, &firstSnoozed, &limitKey}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
@@ -71,6 +72,7 @@ func scanJob(row pgx.Row, extra ...any) (*store.Job, error) {
 	j.Ref = ref.String
 	j.IfDependencyFails = store.DependencyPolicy(policy.String)
 	j.TraceParent = traceP.String
+	j.LimitKey = limitKey.String
 	j.FirstSnoozedAt = utc(firstSnoozed)
 	j.RunAt = j.RunAt.UTC()
 	j.CreatedAt = j.CreatedAt.UTC()
