@@ -248,3 +248,59 @@ func TestLimitsJSONError(t *testing.T) {
 		t.Errorf("LimitsJSONError(nil) = %v", err)
 	}
 }
+
+// TestLimitsRateWaitedHook: a claim that a queue's rate held back tells
+// Hooks.RateWaited the queue and the wait, from the client's workers and
+// from Workers.Lease.
+func TestLimitsRateWaitedHook(t *testing.T) {
+	t.Parallel()
+	type waited struct {
+		queue string
+		wait  time.Duration
+	}
+	// watch returns a RateWaited hook and a check that it was called for
+	// queue.
+	watch := func() (func(string, time.Duration), func(*testing.T, string)) {
+		got := make(chan waited, 100)
+		hook := func(queue string, wait time.Duration) {
+			select {
+			case got <- waited{queue, wait}:
+			default:
+			}
+		}
+		return hook, func(t *testing.T, queue string) {
+			t.Helper()
+			select {
+			case w := <-got:
+				if w.queue != queue || w.wait <= 0 || w.wait > time.Second {
+					t.Errorf("RateWaited(%q, %v), want queue %q and a wait of at most 1s", w.queue, w.wait, queue)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("RateWaited was not called")
+			}
+		}
+	}
+	t.Run("workers", func(t *testing.T) {
+		hook, check := watch()
+		reg := gantry.NewRegistry()
+		gantry.Register(reg, gantry.HandlerFunc[greetArgs](func(context.Context, *gantry.Task[greetArgs]) error { return nil }))
+		c := setup(t, reg, &gantry.Config{Hooks: gantry.Hooks{RateWaited: hook},
+			Limits: map[string]gantry.Limits{gantry.DefaultQueue: {Rate: "2/s"}}})
+		enqueueGreets(t, c, 5)
+		check(t, gantry.DefaultQueue)
+	})
+	t.Run("lease", func(t *testing.T) {
+		hook, check := watch()
+		c := setup(t, gantry.NewRegistry(), &gantry.Config{Hooks: gantry.Hooks{RateWaited: hook},
+			Limits: map[string]gantry.Limits{"ext": {Rate: "2/s"}}})
+		for range 3 {
+			if _, err := c.Enqueue(context.Background(), greetArgs{Name: "x"}, &gantry.EnqueueOpts{Queue: "ext"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := c.Workers().Lease(context.Background(), &gantry.LeaseParams{Queue: "ext", Max: 3}); err != nil {
+			t.Fatal(err)
+		}
+		check(t, "ext")
+	})
+}
