@@ -16,11 +16,18 @@ import (
 
 // Limits are a queue's flow-control limits: Rate ("50/s", "3000/m",
 // "10/h") caps how many of its jobs start, as a token bucket holding at
-// most Burst tokens (zero means 1). They are kept in the store, so they
-// hold for every client on it (across nodes on PostgreSQL), survive
-// restarts, and apply to in-process handlers, leased workers and push
-// targets alike: each claim takes one token a job. See docs/limits.md.
+// most Burst tokens (zero means 1); Key splits its jobs by a key read at
+// enqueue (Job.LimitKey), served in turn (weighted by Weights), each key
+// limited by PerKeyConcurrency and PerKeyRate, and with Order OrderFIFO a
+// sequence. They are kept in the store, so they hold for every client on
+// it (across nodes on PostgreSQL), survive restarts, and apply to
+// in-process handlers, leased workers and push targets alike. See
+// docs/limits.md.
 type Limits = store.Limits
+
+// OrderFIFO is Limits.Order for sequences: each key's jobs run one at a
+// time, in enqueue order.
+const OrderFIFO = store.OrderFIFO
 
 // ErrNoLimits: the store keeps no queue limits (it lacks
 // store.LimitStore).
