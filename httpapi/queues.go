@@ -61,7 +61,7 @@ func (s *Server) queueResource(qi gantry.QueueInfo) *QueueResource {
 		q.Limits.MaxPending = &n
 	}
 	if l := qi.Limits; l != nil {
-		setLimits(&q.Limits, *l)
+		showLimits(&q.Limits, *l)
 	}
 	if rate, ok := s.adm.rate(qi.Name); ok {
 		q.DrainRate = &rate
@@ -155,8 +155,8 @@ func (s *Server) setPaused(ctx context.Context, in *queueIn, paused bool) (*repl
 	return &reply{status: http.StatusOK, body: s.queueResource(qi)}, nil
 }
 
-// setLimits shows the stored limits l in q.
-func setLimits(q *QueueLimits, l gantry.Limits) {
+// showLimits shows the stored limits l in q.
+func showLimits(q *QueueLimits, l gantry.Limits) {
 	str := func(s string) *string {
 		if s == "" {
 			return nil
@@ -227,11 +227,10 @@ func (req *LimitsRequest) limits() (gantry.Limits, error) {
 			*m.out = *m.in
 		}
 	}
-	l.Weights = req.Weights
-	if err := gantry.LimitsJSONError(l.Validate()); err != nil {
-		return l, err
+	if len(req.Weights) > 0 {
+		l.Weights = req.Weights
 	}
-	return l, nil
+	return l, gantry.LimitsJSONError(l.Validate())
 }
 
 // limitsIn is a PUT /v1/queues/{name}/limits request.
