@@ -111,7 +111,7 @@ starts). See docs/limits.md.`)
 	perKeyConc := fs.Int("per-key-concurrency", 0, "most jobs of one key running at once, across all nodes")
 	perKeyRate := fs.String("per-key-rate", "", "each key's rate, N/s, N/m or N/h")
 	perKeyBurst := fs.Int("per-key-burst", 0, "how many jobs of one key may start at once after a quiet spell (default 1)")
-	fs.Func("weight", "a key's `KEY=N` weight in the turns between keys, 1 to 1000 (default 1); repeatable", func(v string) error {
+	fs.Func("weight", "the weight of a key in the turns between keys, as `KEY=N` with N 1 to 1000 (others weigh 1); repeatable", func(v string) error {
 		// The last '=': a key may hold one, a weight does not.
 		i := strings.LastIndexByte(v, '=')
 		if i < 0 {
