@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -20,6 +21,9 @@ const MaxLimitKeys = 20
 // rate) to an hour ("1/h").
 var limitBuckets = []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}
 
+// topKeys ends the help of the per-key series.
+var topKeys = fmt.Sprintf(" (at most %d a queue).", MaxLimitKeys)
+
 // The limit series computed at scrape time from store.LimitStatsStore, for
 // the queues that have limits.
 var (
@@ -30,9 +34,9 @@ var (
 	limitKeysDesc = prometheus.NewDesc(Namespace+"_limit_keys",
 		"Keys of a keyed queue with available or running jobs.", []string{"queue"}, nil)
 	limitKeyHeldDesc = prometheus.NewDesc(Namespace+"_limit_key_held_jobs",
-		"Available jobs of one key that a limit holds back now, for the queue's keys with the most available jobs (at most 20 a queue).", []string{"queue", "key"}, nil)
+		"Available jobs of one key that a limit holds back now, for the queue's keys with the most available jobs"+topKeys, []string{"queue", "key"}, nil)
 	limitKeyRunningDesc = prometheus.NewDesc(Namespace+"_limit_key_running",
-		"Running jobs of one key, for the queue's keys with the most available jobs (at most 20 a queue).", []string{"queue", "key"}, nil)
+		"Running jobs of one key, for the queue's keys with the most available jobs"+topKeys, []string{"queue", "key"}, nil)
 )
 
 // limitDescs are the scrape-time limit series.
