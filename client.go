@@ -122,6 +122,11 @@ type Hooks struct {
 	// or reported by an external worker (Workers.Complete, Workers.Fail).
 	// Refused reports (a stale lease) are not outcomes.
 	Finished func(j *Job, took time.Duration)
+	// RateWaited is called when a claim of queue (by the client's workers,
+	// or Workers.Lease) got fewer jobs than it asked for because the
+	// queue's rate limits (Limits.Rate, Limits.PerKeyRate) held them back
+	// for wait, until the next token.
+	RateWaited func(queue string, wait time.Duration)
 }
 
 // QueueConfig configures one queue.

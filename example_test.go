@@ -101,3 +101,25 @@ func ExampleEnqueueOpts_dependsOn() {
 	// available waiting
 	// cancelled
 }
+
+// Per-key limits: each customer's emails at most two at once and five a
+// second, all customers together fifty a second, acme served three turns
+// for each of another customer's. LimitsDiff names what a change changes,
+// as the warning of a node whose config differs from the stored limits.
+func ExampleLimitsDiff() {
+	old := gantry.Limits{Rate: "50/s", Key: "args.customer_id", PerKeyConcurrency: 2, PerKeyRate: "5/s",
+		Weights: map[string]int{"acme": 3}}
+	if err := old.Validate(); err != nil {
+		log.Fatal(err)
+	}
+	changed := old
+	changed.PerKeyConcurrency = 1
+	changed.Weights = map[string]int{"acme": 5}
+	fmt.Println(gantry.LimitsDiff(old, changed))
+	// A sequence: one job of each account at a time, in enqueue order.
+	ledger := gantry.Limits{Key: "args.account", PerKeyConcurrency: 1, Order: gantry.OrderFIFO}
+	fmt.Println(ledger.Validate())
+	// Output:
+	// per_key_concurrency 2 -> 1, weights["acme"] 3 -> 5
+	// <nil>
+}

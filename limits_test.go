@@ -3,6 +3,8 @@ package gantry_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"os"
@@ -192,4 +194,113 @@ func TestLimitsInvalidConfig(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "Rate") {
 		t.Errorf("NewClient with a bad rate: %v, want an error naming Rate", err)
 	}
+}
+
+func TestLimitsDiff(t *testing.T) {
+	t.Parallel()
+	many := map[string]int{}
+	for i := range 12 {
+		many[fmt.Sprintf("k%02d", i)] = 2
+	}
+	for _, tc := range []struct {
+		a, b gantry.Limits
+		want string
+	}{
+		{gantry.Limits{}, gantry.Limits{}, ""},
+		{gantry.Limits{Rate: "5/s", Weights: map[string]int{"a": 2}}, gantry.Limits{Rate: "5/s", Weights: map[string]int{"a": 2}}, ""},
+		{gantry.Limits{Rate: "50/s", Burst: 10}, gantry.Limits{Rate: "20/s", Burst: 10}, `rate "50/s" -> "20/s"`},
+		{gantry.Limits{Rate: "50/s"}, gantry.Limits{Rate: "50/s", Burst: 3}, `burst 0 -> 3`},
+		{gantry.Limits{}, gantry.Limits{Key: "args.customer", PerKeyConcurrency: 1, PerKeyRate: "5/s", PerKeyBurst: 2, Order: "fifo"},
+			`key "" -> "args.customer", per_key_concurrency 0 -> 1, per_key_rate "" -> "5/s", per_key_burst 0 -> 2, order "" -> "fifo"`},
+		{gantry.Limits{Key: "kind", Weights: map[string]int{"a": 3, "b": 1, "c": 2}}, gantry.Limits{Key: "kind", Weights: map[string]int{"a": 1, "c": 2, "d": 5}},
+			`weights["a"] 3 -> 1, weights["b"] 1 -> 0, weights["d"] 0 -> 5`},
+		{gantry.Limits{Key: "kind"}, gantry.Limits{Key: "kind", Weights: many},
+			`weights["k00"] 0 -> 2, weights["k01"] 0 -> 2, weights["k02"] 0 -> 2, weights["k03"] 0 -> 2, weights["k04"] 0 -> 2, weights["k05"] 0 -> 2, weights["k06"] 0 -> 2, weights["k07"] 0 -> 2, weights["k08"] 0 -> 2, weights["k09"] 0 -> 2, and 2 more weights`},
+	} {
+		if got := gantry.LimitsDiff(tc.a, tc.b); got != tc.want {
+			t.Errorf("LimitsDiff(%+v, %+v) =\n%s\nwant\n%s", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
+
+// TestLimitsJSONError: errors of Limits.Validate name the fields and the
+// fields their reasons mention by their JSON names.
+func TestLimitsJSONError(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		l    gantry.Limits
+		want string
+	}{
+		{gantry.Limits{Rate: "fast"}, "rate: must be N/s, N/m or N/h with N a positive number"},
+		{gantry.Limits{Key: "kind", PerKeyBurst: 2}, "per_key_burst: needs per_key_rate"},
+		{gantry.Limits{Burst: 2}, "burst: needs rate"},
+		{gantry.Limits{PerKeyConcurrency: 2}, "key: must be set with per-key limits, weights or order"},
+		{gantry.Limits{Key: "kind", Order: "fifo", PerKeyConcurrency: 2}, `per_key_concurrency: must be 1 with order "fifo"`},
+		{gantry.Limits{Key: "kind", Weights: map[string]int{"Rate": 0}}, `weights: weight of key "Rate" must be between 1 and 1000`},
+	} {
+		err := gantry.LimitsJSONError(tc.l.Validate())
+		var fe *gantry.FieldError
+		if !errors.As(err, &fe) || err.Error() != tc.want {
+			t.Errorf("%+v: %v, want a *FieldError %q", tc.l, err, tc.want)
+		}
+	}
+	if err := gantry.LimitsJSONError(nil); err != nil {
+		t.Errorf("LimitsJSONError(nil) = %v", err)
+	}
+}
+
+// TestLimitsRateWaitedHook: a claim that a queue's rate held back tells
+// Hooks.RateWaited the queue and the wait, from the client's workers and
+// from Workers.Lease.
+func TestLimitsRateWaitedHook(t *testing.T) {
+	t.Parallel()
+	type waited struct {
+		queue string
+		wait  time.Duration
+	}
+	// watch returns a RateWaited hook and a check that it was called for
+	// queue.
+	watch := func() (func(string, time.Duration), func(*testing.T, string)) {
+		got := make(chan waited, 100)
+		hook := func(queue string, wait time.Duration) {
+			select {
+			case got <- waited{queue, wait}:
+			default:
+			}
+		}
+		return hook, func(t *testing.T, queue string) {
+			t.Helper()
+			select {
+			case w := <-got:
+				if w.queue != queue || w.wait <= 0 || w.wait > time.Second {
+					t.Errorf("RateWaited(%q, %v), want queue %q and a wait of at most 1s", w.queue, w.wait, queue)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("RateWaited was not called")
+			}
+		}
+	}
+	t.Run("workers", func(t *testing.T) {
+		hook, check := watch()
+		reg := gantry.NewRegistry()
+		gantry.Register(reg, gantry.HandlerFunc[greetArgs](func(context.Context, *gantry.Task[greetArgs]) error { return nil }))
+		c := setup(t, reg, &gantry.Config{Hooks: gantry.Hooks{RateWaited: hook},
+			Limits: map[string]gantry.Limits{gantry.DefaultQueue: {Rate: "2/s"}}})
+		enqueueGreets(t, c, 5)
+		check(t, gantry.DefaultQueue)
+	})
+	t.Run("lease", func(t *testing.T) {
+		hook, check := watch()
+		c := setup(t, gantry.NewRegistry(), &gantry.Config{Hooks: gantry.Hooks{RateWaited: hook},
+			Limits: map[string]gantry.Limits{"ext": {Rate: "2/s"}}})
+		for range 3 {
+			if _, err := c.Enqueue(context.Background(), greetArgs{Name: "x"}, &gantry.EnqueueOpts{Queue: "ext"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := c.Workers().Lease(context.Background(), &gantry.LeaseParams{Queue: "ext", Max: 3}); err != nil {
+			t.Fatal(err)
+		}
+		check(t, "ext")
+	})
 }

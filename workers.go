@@ -251,6 +251,9 @@ func (c *Client) claim(ctx context.Context, p *store.ClaimParams) ([]*Job, time.
 			h(j)
 		}
 	}
+	if h := c.cfg.Hooks.RateWaited; h != nil && res.RateWait > 0 {
+		h(p.Queue, res.RateWait)
+	}
 	return res.Jobs, res.RateWait, nil
 }
 

@@ -1,10 +1,13 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gantry-dev/gantry/store"
 )
 
 func TestJSONField(t *testing.T) {
@@ -45,6 +48,21 @@ func TestJSONNamesExist(t *testing.T) {
 	for goName, name := range jsonNames {
 		if !members[name] {
 			t.Errorf("jsonNames maps %s to %q, which no request body or query of the API has", goName, name)
+		}
+	}
+}
+
+// TestJobResourceLimitKey: a job's limit key is shown when it has one
+// (the stores set it at enqueue in keyed queues), and left out otherwise.
+func TestJobResourceLimitKey(t *testing.T) {
+	t.Parallel()
+	for key, want := range map[string]string{"acme": `"limit_key":"acme"`, "": ""} {
+		b, err := json.Marshal(jobResource(&store.Job{ID: "j", Kind: "k", Queue: "q", LimitKey: key}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(b), `"limit_key"`); got != (want != "") || !strings.Contains(string(b), want) {
+			t.Errorf("limit key %q: %s, want it to contain %q", key, b, want)
 		}
 	}
 }

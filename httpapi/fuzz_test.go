@@ -139,6 +139,20 @@ func FuzzLeaseBody(f *testing.F) {
 	})
 }
 
+func FuzzLimitsBody(f *testing.F) {
+	for _, s := range []string{
+		`{"rate":"50/s","burst":10,"key":"args.customer_id","per_key_concurrency":2,"per_key_rate":"5/s","per_key_burst":3,"weights":{"acme":3}}`,
+		`{"key":"kind","per_key_concurrency":1,"order":"fifo"}`, `{}`, `{"rate":null}`, `{"key":""}`, `{"weights":{"a":1e9}}`,
+		`{"key":"args.a.b.c.d.e.f.g.h.i"}`, `{"per_key_burst":-1}`, `{"weights":{"a":1,"a":2}}`,
+	} {
+		f.Add("email", []byte(s))
+	}
+	s := newFuzzServer(f)
+	f.Fuzz(func(t *testing.T, queue string, body []byte) {
+		s.serve(t, "PUT", &url.URL{Path: "/v1/queues/" + queue + "/limits", RawPath: "/v1/queues/" + url.PathEscape(queue) + "/limits"}, "application/json", body)
+	})
+}
+
 func FuzzWorkerBodies(f *testing.F) {
 	for _, s := range []string{
 		`{"lease_token":"TOKEN","progress":40,"message":"resizing","checkpoint":{"p":1},"extend":"30s"}`,

@@ -60,9 +60,8 @@ func (s *Server) queueResource(qi gantry.QueueInfo) *QueueResource {
 	if n := s.cfg.limitFor(qi.Name); n > 0 {
 		q.Limits.MaxPending = &n
 	}
-	if l := qi.Limits; l != nil && l.Rate != "" {
-		rate, burst := l.Rate, max(l.Burst, 1)
-		q.Limits.Rate, q.Limits.Burst = &rate, &burst
+	if l := qi.Limits; l != nil {
+		showLimits(&q.Limits, *l)
 	}
 	if rate, ok := s.adm.rate(qi.Name); ok {
 		q.DrainRate = &rate
@@ -156,13 +155,82 @@ func (s *Server) setPaused(ctx context.Context, in *queueIn, paused bool) (*repl
 	return &reply{status: http.StatusOK, body: s.queueResource(qi)}, nil
 }
 
+// showLimits shows the stored limits l in q.
+func showLimits(q *QueueLimits, l gantry.Limits) {
+	str := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
+	num := func(n int) *int {
+		if n == 0 {
+			return nil
+		}
+		return &n
+	}
+	q.Rate, q.Key, q.PerKeyRate, q.Order = str(l.Rate), str(l.Key), str(l.PerKeyRate), str(l.Order)
+	q.PerKeyConcurrency, q.Weights = num(l.PerKeyConcurrency), l.Weights
+	if l.Rate != "" {
+		q.Burst = num(max(l.Burst, 1))
+	}
+	if l.PerKeyRate != "" {
+		q.PerKeyBurst = num(max(l.PerKeyBurst, 1))
+	}
+}
+
 // LimitsRequest is the JSON body of PUT /v1/queues/{name}/limits: the
-// queue's stored limits as a whole. A null or absent rate removes them.
+// queue's stored limits as a whole, by the names of gantry.Limits' JSON
+// tags. A null or absent member is unset; an empty object removes every
+// limit.
 type LimitsRequest struct {
 	// Rate is "N/s", "N/m" or "N/h".
 	Rate *string `json:"rate"`
 	// Burst is how many tokens the bucket holds at most; default 1.
 	Burst *int `json:"burst"`
+	// Key is where each job's limit key is read at enqueue:
+	// "args.FIELD[.FIELD...]", "kind" or "queue".
+	Key *string `json:"key"`
+	// PerKeyConcurrency is the most jobs of one key running at once.
+	PerKeyConcurrency *int `json:"per_key_concurrency"`
+	// PerKeyRate and PerKeyBurst are each key's token bucket.
+	PerKeyRate  *string `json:"per_key_rate"`
+	PerKeyBurst *int    `json:"per_key_burst"`
+	// Weights are the keys' weights in the round-robin between keys.
+	Weights map[string]int `json:"weights"`
+	// Order is "fifo" for sequences.
+	Order *string `json:"order"`
+}
+
+// limits returns the gantry.Limits of req, or a problem naming the member
+// that is an empty string (null stands for none).
+func (req *LimitsRequest) limits() (gantry.Limits, error) {
+	var l gantry.Limits
+	for _, m := range []struct {
+		name string
+		in   *string
+		out  *string
+	}{{"rate", req.Rate, &l.Rate}, {"key", req.Key, &l.Key}, {"per_key_rate", req.PerKeyRate, &l.PerKeyRate}, {"order", req.Order, &l.Order}} {
+		if m.in == nil {
+			continue
+		}
+		if *m.in == "" {
+			return l, invalidField(m.name, "%s must not be empty; null or absent for none", m.name)
+		}
+		*m.out = *m.in
+	}
+	for _, m := range []struct {
+		in  *int
+		out *int
+	}{{req.Burst, &l.Burst}, {req.PerKeyConcurrency, &l.PerKeyConcurrency}, {req.PerKeyBurst, &l.PerKeyBurst}} {
+		if m.in != nil {
+			*m.out = *m.in
+		}
+	}
+	if len(req.Weights) > 0 {
+		l.Weights = req.Weights
+	}
+	return l, gantry.LimitsJSONError(l.Validate())
 }
 
 // limitsIn is a PUT /v1/queues/{name}/limits request.
@@ -180,19 +248,9 @@ func (in *limitsIn) bind(s *Server, w http.ResponseWriter, r *http.Request) erro
 	if err := bindRequiredJSON(s, w, r, &req); err != nil {
 		return err
 	}
-	if req.Rate != nil {
-		in.limits.Rate = *req.Rate
-		if in.limits.Rate == "" {
-			return invalidField("rate", "rate must be N/s, N/m or N/h, or null for none")
-		}
-	}
-	if req.Burst != nil {
-		if req.Rate == nil {
-			return invalidField("burst", "burst needs a rate")
-		}
-		in.limits.Burst = *req.Burst
-	}
-	return nil
+	var err error
+	in.limits, err = req.limits()
+	return err
 }
 
 // setLimits answers PUT /v1/queues/{name}/limits: it records the queue's

@@ -35,6 +35,9 @@ type JobResource struct {
 	Timeout      string            `json:"timeout,omitempty"`
 	UniqueKey    string            `json:"unique_key,omitempty"`
 	CancelReason string            `json:"cancel_reason,omitempty"`
+	// LimitKey is the job's key under its queue's limits (Limits.Key),
+	// read at enqueue; absent for the default key and in unkeyed queues.
+	LimitKey string `json:"limit_key,omitempty"`
 	// IfDependencyFails is "cancel" or "run" when the job said so.
 	IfDependencyFails string `json:"if_dependency_fails,omitempty"`
 }
@@ -103,6 +106,7 @@ func jobResource(j *store.Job) *JobResource {
 		DependsOn:    j.DependsOn,
 		UniqueKey:    j.UniqueKey,
 		CancelReason: j.CancelReason,
+		LimitKey:     j.LimitKey,
 	}
 	if len(r.Args) == 0 {
 		r.Args = json.RawMessage("{}")
@@ -194,10 +198,11 @@ type QueueResource struct {
 type QueueLimits struct {
 	// MaxPending is the admission limit; null when there is none.
 	MaxPending *int `json:"max_pending"`
-	// Rate and Burst are the queue's stored rate limit (gantry.Limits),
-	// for every node; null when it has none.
-	Rate  *string `json:"rate"`
-	Burst *int    `json:"burst"`
+	// LimitsRequest holds the queue's stored limits (gantry.Limits), for
+	// every node, by the members PUT /v1/queues/{name}/limits takes: each
+	// null when unset, but burst and per_key_burst, shown as 1 when their
+	// rate is set without them.
+	LimitsRequest
 }
 
 // QueueList is the answer of GET /v1/queues.

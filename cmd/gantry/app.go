@@ -79,7 +79,7 @@ func commands() []*command {
 		{name: "queues ls", summary: "list queues with their counts per state", run: runQueuesList},
 		{name: "queues pause", args: "NAME", summary: "stop claiming jobs of a queue", run: runQueuesPause},
 		{name: "queues resume", args: "NAME", summary: "claim jobs of a paused queue again", run: runQueuesResume},
-		{name: "queues limits", args: "NAME", summary: "show or set a queue's rate limit, for every node", run: runQueuesLimits},
+		{name: "queues limits", args: "NAME", summary: "show or set a queue's limits (rate, per key), for every node", run: runQueuesLimits},
 		{name: "migrate status", summary: "show the PostgreSQL schema version", run: runMigrateStatus},
 		{name: "migrate up", summary: "apply pending PostgreSQL migrations", run: runMigrateUp},
 		{name: "migrate down", summary: "revert PostgreSQL migrations", run: runMigrateDown},

@@ -91,7 +91,7 @@ func printQueueTable(w io.Writer, qs []*httpapi.QueueResource, now time.Time) {
 		return
 	}
 	tw := table(w)
-	fmt.Fprintln(tw, "QUEUE\tPAUSED\tAVAILABLE\tRUNNING\tSCHEDULED\tRETRYING\tWAITING\tSUCCEEDED\tFAILED\tCANCELLED\tOLDEST\tLIMIT")
+	fmt.Fprintln(tw, "QUEUE\tPAUSED\tAVAILABLE\tRUNNING\tSCHEDULED\tRETRYING\tWAITING\tSUCCEEDED\tFAILED\tCANCELLED\tOLDEST\tLIMIT\tRATE/KEY")
 	for _, q := range qs {
 		paused := "no"
 		if q.Paused {
@@ -105,10 +105,21 @@ func printQueueTable(w io.Writer, qs []*httpapi.QueueResource, now time.Time) {
 		if q.Limits.MaxPending != nil {
 			limit = fmt.Sprint(*q.Limits.MaxPending)
 		}
+		// The stored rate and key; gantry queues limits NAME shows the rest.
+		var flow []string
+		if r := q.Limits.Rate; r != nil {
+			flow = append(flow, *r)
+		}
+		if k := q.Limits.Key; k != nil {
+			flow = append(flow, "key "+*k)
+		}
+		if len(flow) == 0 {
+			flow = []string{"-"}
+		}
 		c := q.Counts
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", q.Name, paused,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", q.Name, paused,
 			c[gantry.StateAvailable], c[gantry.StateRunning], c[gantry.StateScheduled], c[gantry.StateRetrying], c[gantry.StateWaiting],
-			c[gantry.StateSucceeded], c[gantry.StateFailed], c[gantry.StateCancelled], oldest, limit)
+			c[gantry.StateSucceeded], c[gantry.StateFailed], c[gantry.StateCancelled], oldest, limit, strings.Join(flow, " "))
 	}
 	tw.Flush()
 }

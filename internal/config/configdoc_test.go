@@ -154,7 +154,11 @@ func TestConfigurationDoc(t *testing.T) {
 	qt := reflect.TypeFor[Queue]()
 	for i := range qt.NumField() {
 		tag, _, _ := strings.Cut(qt.Field(i).Tag.Get("json"), ",")
-		wantQueue["queues.NAME."+tag] = fmt.Sprint(reflect.Zero(qt.Field(i).Type))
+		deflt := fmt.Sprint(reflect.Zero(qt.Field(i).Type))
+		if qt.Field(i).Type.Kind() == reflect.Map {
+			deflt = "none" // not "map[]"
+		}
+		wantQueue["queues.NAME."+tag] = deflt
 	}
 	for _, r := range queues {
 		want, ok := wantQueue[r.key]

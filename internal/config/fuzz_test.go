@@ -21,6 +21,8 @@ func FuzzConfigFile(f *testing.F) {
 	f.Add([]byte(`{"tokens":"admin:s3cret-value"}`))
 	f.Add([]byte(`{"max_json_bytes":"12 furlongs","workers":-1}`))
 	f.Add([]byte(`{"queues":{"":{"workers":1e400}}}`))
+	f.Add([]byte(`{"queues":{"q":{"rate":"5/s","key":"args.a.b","per_key_concurrency":1,"order":"fifo","weights":{"x":3}}}}`))
+	f.Add([]byte(`{"queues":{"q":{"key":"args.","per_key_rate":"1/0s","per_key_burst":-1,"weights":{"":0}}}}`))
 	f.Add([]byte(`{"addr":1,"addr":2}`))
 	f.Add([]byte(`[`))
 	dir := f.TempDir()

@@ -18,7 +18,6 @@ import (
 	"github.com/gantry-dev/gantry/blob/s3"
 	"github.com/gantry-dev/gantry/httpapi"
 	"github.com/gantry-dev/gantry/internal/jsonkeys"
-	"github.com/gantry-dev/gantry/internal/ratelimit"
 	"github.com/gantry-dev/gantry/store"
 )
 
@@ -145,19 +144,33 @@ type Queue struct {
 	// MaxPending is its admission limit, overriding max_pending; zero:
 	// none.
 	MaxPending int `json:"max_pending"`
-	// Rate and Burst are its stored limits (gantry.Limits), applied at
-	// start when Rate is set: the last node to start wins.
-	Rate  string `json:"rate"`
-	Burst int    `json:"burst"`
+	// Rate and Burst, Key, PerKeyConcurrency, PerKeyRate, PerKeyBurst,
+	// Weights and Order are its stored limits (gantry.Limits, whose JSON
+	// names these keys share), applied at start when Rate or Key is set:
+	// the last node to start wins.
+	Rate              string         `json:"rate"`
+	Burst             int            `json:"burst"`
+	Key               string         `json:"key"`
+	PerKeyConcurrency int            `json:"per_key_concurrency"`
+	PerKeyRate        string         `json:"per_key_rate"`
+	PerKeyBurst       int            `json:"per_key_burst"`
+	Weights           map[string]int `json:"weights"`
+	Order             string         `json:"order"`
+}
+
+// limits returns the stored limits q sets.
+func (q Queue) limits() gantry.Limits {
+	return gantry.Limits{Rate: q.Rate, Burst: q.Burst, Key: q.Key, PerKeyConcurrency: q.PerKeyConcurrency,
+		PerKeyRate: q.PerKeyRate, PerKeyBurst: q.PerKeyBurst, Weights: q.Weights, Order: q.Order}
 }
 
 // Limits returns the stored limits the file sets for each queue: those
-// with a rate.
+// with a rate or a key.
 func (s *Serve) Limits() map[string]gantry.Limits {
 	out := map[string]gantry.Limits{}
 	for name, q := range s.Queues {
-		if q.Rate != "" {
-			out[name] = gantry.Limits{Rate: q.Rate, Burst: q.Burst}
+		if l := q.limits(); !l.Zero() {
+			out[name] = l
 		}
 	}
 	return out
@@ -374,15 +387,12 @@ func (s *Serve) Validate() error {
 			return fmt.Errorf("queues.%s.workers %d must be between 0 and %d", name, q.Workers, gantry.MaxWorkers)
 		case q.MaxPending < 0:
 			return fmt.Errorf("queues.%s.max_pending %d must not be negative", name, q.MaxPending)
-		case q.Burst != 0 && q.Rate == "":
-			return fmt.Errorf("queues.%s.burst needs a rate", name)
-		case q.Burst < 0 || q.Burst > store.MaxBurst:
-			return fmt.Errorf("queues.%s.burst %d must be between 0 and %d", name, q.Burst, store.MaxBurst)
 		}
-		if q.Rate != "" {
-			if _, err := ratelimit.Parse(q.Rate); err != nil {
-				return fmt.Errorf("queues.%s.rate: %w", name, err)
-			}
+		// Limits.Validate owns the rules; its errors name the fields by
+		// their JSON names, the keys of the file.
+		// ("rate: must be N/s...", a *store.FieldError).
+		if err := gantry.LimitsJSONError(q.limits().Validate()); err != nil {
+			return fmt.Errorf("queues.%s.%v", name, err)
 		}
 	}
 	return nil

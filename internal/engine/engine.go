@@ -79,6 +79,10 @@ type Hooks struct {
 	// Finished is called when an attempt's outcome is recorded; j is the
 	// job as the store returned it, took is the attempt's run time.
 	Finished func(j *store.Job, took time.Duration)
+	// RateWaited is called when a claim of queue got fewer jobs than it
+	// asked for because the queue's rate limits held them back, wait being
+	// the claim's store.ClaimResult.RateWait.
+	RateWaited func(queue string, wait time.Duration)
 }
 
 // Periodic is a job enqueued once per tick of a schedule.

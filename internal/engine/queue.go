@@ -117,6 +117,9 @@ func (q *queue) fetch() {
 		if res.RateWait > 0 {
 			// The queue's rate held the claim back: claim again when the
 			// next token is there, not sooner, whatever wakes come.
+			if h := e.cfg.Hooks.RateWaited; h != nil {
+				h(q.name, res.RateWait)
+			}
 			timer.Reset(res.RateWait)
 			select {
 			case <-timer.C:

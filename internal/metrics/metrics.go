@@ -27,6 +27,13 @@
 //	gantry_queue_jobs{queue,state}                       jobs per queue and state, at scrape time
 //	gantry_queue_oldest_available_age_seconds{queue}     age of the job available the longest (0: none)
 //	gantry_queue_paused{queue}                           1 when the queue is paused
+//	gantry_limit_held_jobs{queue}                        available jobs the queue's limits hold back, at scrape time
+//	gantry_limit_tokens{queue}                           tokens in the queue's bucket (queues with a rate)
+//	gantry_limit_keys{queue}                             keys with available or running jobs (keyed queues)
+//	gantry_limit_key_held_jobs{queue,key}                available jobs of a key held back, and running jobs of
+//	gantry_limit_key_running{queue,key}                  a key, for the MaxLimitKeys keys with most available jobs
+//	gantry_limit_delays_total{queue}                     claims that the queue's rate limits held back
+//	gantry_limit_delay_seconds{queue}                    histogram: how long they held them back
 //	gantry_store_up                                      1 when the last scrape could read the queues
 //	gantry_http_requests_total{route,code}               requests by route pattern and status code
 //	gantry_http_request_duration_seconds{route,code}     histogram of their latency
@@ -86,6 +93,10 @@ type Config struct {
 	// Queues is asked for the queues at every scrape. Nil: the queue gauges
 	// and gantry_store_up are not exported.
 	Queues QueueLister
+	// Limits, when set, is asked at every scrape how the limits of each
+	// queue with limits stand (the gantry_limit_* gauges); a store has it
+	// when store.As finds store.LimitStatsStore. Nil: no limit gauges.
+	Limits store.LimitStatsStore
 	// ScrapeTimeout bounds the Queues call of one scrape. Default
 	// DefaultScrapeTimeout.
 	ScrapeTimeout time.Duration
@@ -114,6 +125,8 @@ type Metrics struct {
 	httpRequests, problems      *prometheus.CounterVec
 	httpDuration                *prometheus.HistogramVec
 	endToEnd                    *prometheus.HistogramVec // latency.go
+	delays                      *prometheus.CounterVec   // limits.go
+	delay                       *prometheus.HistogramVec
 }
 
 // New returns Metrics registered on a new registry.
@@ -178,10 +191,11 @@ func New(cfg *Config) *Metrics {
 			Help: "HTTP requests answered with an error, by problem code; queue_full (429) and draining (503) are load shedding.",
 		}, []string{"code"}),
 	}
-	m.reg.MustRegister(m.enqueued, m.started, m.finished, m.wait, m.run, m.httpRequests, m.httpDuration, m.problems)
+	m.delays, m.delay = newLimitDelays()
+	m.reg.MustRegister(m.enqueued, m.started, m.finished, m.wait, m.run, m.httpRequests, m.httpDuration, m.problems, m.delays, m.delay)
 	m.registerLatency()
 	if c.Queues != nil {
-		m.reg.MustRegister(newQueueCollector(m, c.Queues, c.ScrapeTimeout))
+		m.reg.MustRegister(newQueueCollector(m, c.Queues, c.Limits, c.ScrapeTimeout))
 	}
 	if !c.DisableRuntime {
 		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -16,14 +16,15 @@ import (
 type queueCollector struct {
 	m       *Metrics
 	src     QueueLister
+	limits  store.LimitStatsStore // nil: no limit series
 	timeout time.Duration
 
 	jobs, oldest, paused, up *prometheus.Desc
 }
 
-func newQueueCollector(m *Metrics, src QueueLister, timeout time.Duration) *queueCollector {
+func newQueueCollector(m *Metrics, src QueueLister, limits store.LimitStatsStore, timeout time.Duration) *queueCollector {
 	return &queueCollector{
-		m: m, src: src, timeout: timeout,
+		m: m, src: src, limits: limits, timeout: timeout,
 		jobs: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "queue", "jobs"),
 			"Jobs per queue and state, read from the store at scrape time.", []string{"queue", "state"}, nil),
 		oldest: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "queue", "oldest_available_age_seconds"),
@@ -40,6 +41,11 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.oldest
 	ch <- c.paused
 	ch <- c.up
+	if c.limits != nil {
+		for _, d := range limitDescs {
+			ch <- d
+		}
+	}
 }
 
 // queueStats are the gauges of one queue label.
@@ -99,4 +105,5 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, paused, label)
 	}
+	c.collectLimits(ctx, ch, qs)
 }

@@ -13,7 +13,10 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/server"
+	"github.com/gantry-dev/gantry/store"
+	"github.com/gantry-dev/gantry/store/embedded"
 )
 
 // The Grafana dashboard, the alert rules and docs/observability.md name
@@ -22,7 +25,11 @@ import (
 // histograms and counters with labels have series to show.
 func TestObservabilityDocsNameRealMetrics(t *testing.T) {
 	t.Parallel()
-	base := run(t, setup(t))
+	// The default queue has limits (a rate and a key), and more jobs than
+	// its rate lets start at once, so that the limit series have values.
+	cfg := setup(t)
+	cfg.Queues = map[string]config.Queue{"default": {Rate: "2/s", Key: "args.k"}}
+	base := run(t, cfg)
 	res, err := http.Post(base+"/v1/jobs", "application/json", strings.NewReader(`{"kind":"`+server.KindEcho+`","args":{}}`))
 	if err != nil {
 		t.Fatal(err)
@@ -41,12 +48,30 @@ func TestObservabilityDocsNameRealMetrics(t *testing.T) {
 	}
 	res.Body.Close()
 
+	for range 4 {
+		res, err := http.Post(base+"/v1/jobs", "application/json", strings.NewReader(`{"kind":"`+server.KindEcho+`","args":{"k":"a"}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	// The limit gauges come from the store's LimitStats: a store without
+	// it (found on a store of the same kind) exports none of them.
+	st, err := embedded.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, limitStats := store.As[store.LimitStatsStore](st)
+	st.Close()
+	limitGauges := []string{"gantry_limit_held_jobs", "gantry_limit_tokens", "gantry_limit_keys", "gantry_limit_key_held_jobs", "gantry_limit_key_running"}
+
 	// The job's final state is visible (the long-poll ends) a moment
 	// before the attempt's end is counted: scrape until it is.
 	var exported map[string]bool
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		exported = scrapeNames(t, base)
-		if exported["gantry_job_end_to_end_seconds"] && exported["gantry_jobs_finished_total"] {
+		if exported["gantry_job_end_to_end_seconds"] && exported["gantry_jobs_finished_total"] &&
+			exported["gantry_limit_delays_total"] && (!limitStats || exported["gantry_limit_key_running"]) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -93,6 +118,12 @@ func TestObservabilityDocsNameRealMetrics(t *testing.T) {
 	}
 
 	name := regexp.MustCompile(`\bgantry_[a-z0-9_]*[a-z0-9]`)
+	if !limitStats {
+		t.Logf("the embedded store has no LimitStats: %v are not checked", limitGauges)
+		for _, n := range limitGauges {
+			exported[n] = true
+		}
+	}
 	for _, doc := range []string{"grafana-dashboard.json", "alerts.yaml", "observability.md"} {
 		b, err := os.ReadFile(filepath.Join("..", "..", "docs", doc))
 		if err != nil {

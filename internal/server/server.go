@@ -146,7 +146,8 @@ func Open(ctx context.Context, cfg *config.Serve, opts *Options) (_ *Server, err
 			return nil, &config.UsageError{Err: err}
 		}
 	}
-	s.metrics = metrics.New(&metrics.Config{Queues: s.store, Logger: s.log})
+	limitStats, _ := store.As[store.LimitStatsStore](s.store)
+	s.metrics = metrics.New(&metrics.Config{Queues: s.store, Limits: limitStats, Logger: s.log})
 	if s.client, err = gantry.NewClient(metrics.InstrumentStore(s.store, s.metrics), s.clientConfig()); err != nil {
 		return nil, err
 	}
@@ -211,7 +212,7 @@ func (s *Server) clientConfig() *gantry.Config {
 		Limits:    s.cfg.Limits(),
 		Retention: s.cfg.Retention,
 		Logger:    s.log,
-		Hooks:     gantry.Hooks{Started: s.metrics.JobStarted, Finished: s.metrics.JobFinished},
+		Hooks:     gantry.Hooks{Started: s.metrics.JobStarted, Finished: s.metrics.JobFinished, RateWaited: s.metrics.LimitDelayed},
 		OnPrune:   s.deleteBlobs,
 		// nil: the global provider.
 		TracerProvider: s.tp,
