@@ -136,8 +136,13 @@ func BenchmarkWorkflowChain1000(b *testing.B) {
 // BenchmarkIndependent10k: the baseline of the fan-out: 10,001
 // independent no-op jobs in one workflow without edges, same workers.
 // The fan-out's overhead is its time divided by this one's.
-func BenchmarkIndependent10k(b *testing.B) {
-	const n = 10001
+func BenchmarkIndependent10k(b *testing.B) { benchIndependent(b, 10001) }
+
+// BenchmarkIndependent1000: the baseline of the chain: 1,000 independent
+// no-op jobs in one workflow, same workers.
+func BenchmarkIndependent1000(b *testing.B) { benchIndependent(b, 1000) }
+
+func benchIndependent(b *testing.B, n int) {
 	for name, open := range wfBenchStores(b) {
 		b.Run(name, func(b *testing.B) {
 			runWorkflowBench(b, open, n, func() gantry.Workflow {

@@ -167,7 +167,7 @@ func (tx *txn) retry(x *rec, now time.Time) error {
 			r := g.recs[id]
 			r.st.DepsLeft = rv.Pending[j.ID]
 			if r.job.State == r.old.State {
-				tx.set(idKey(tState, r.id), encodeState(&r.st))
+				tx.deferDepsLeft(r)
 				continue
 			}
 			tx.save(r, now)

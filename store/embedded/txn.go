@@ -31,6 +31,9 @@ type txn struct {
 	cascade []cascadeItem
 	// wfs caches the workflow records the group read or changed.
 	wfs map[jobID]*wfEntry
+	// fanin holds the waiting jobs the group counted down and has not
+	// written yet (see deferDepsLeft).
+	fanin map[jobID]*rec
 }
 
 // wfEntry is a workflow record loaded by a group.
@@ -120,6 +123,9 @@ func (tx *txn) load(id jobID) (*rec, error) {
 	if x, ok := tx.m.running[id]; ok {
 		c := *x
 		return &c, nil
+	}
+	if x, ok := tx.deferred(id); ok {
+		return x, nil
 	}
 	return loadRec(tx.b, id)
 }
@@ -280,6 +286,7 @@ func (tx *txn) save(r *rec, since time.Time) {
 		tx.set(idKey(tSpec, id), encodeSpec(j))
 	}
 	tx.set(idKey(tState, id), encodeState(n))
+	delete(tx.fanin, id)
 
 	if old.State != n.State || r.isNew {
 		tx.change(r, false)
@@ -354,7 +361,7 @@ func (tx *txn) runCascades() {
 			if runs {
 				r.st.DepsLeft--
 				if r.st.DepsLeft > 0 {
-					tx.set(idKey(tState, r.id), encodeState(&r.st))
+					tx.deferDepsLeft(r)
 					tx.m.remember(r)
 					continue
 				}
@@ -456,6 +463,7 @@ func (tx *txn) writeMemory() {
 		}
 		tx.set(idKey(tWorkflow, id), encodeWorkflow(&w.rec))
 	}
+	tx.writeDeferred()
 	if tx.dirtySeq {
 		tx.set(keyNextSeq, binary.BigEndian.AppendUint64(nil, tx.m.seq))
 	}

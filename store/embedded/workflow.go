@@ -1,7 +1,9 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -9,24 +11,106 @@ import (
 )
 
 // dependencies fills j.Dependencies with the outcomes of the jobs j waits
-// for, their results capped at store.MaxDependencyResults in all.
+// for, their results capped at store.MaxDependencyResults in all. The
+// edges list them in id order, so one iterator per table reads them all
+// (a parent of 10,000 children reads its children in a walk, not in 20,000
+// point reads).
 func (tx *txn) dependencies(j *store.Job) error {
 	id, _ := parseID(j.ID)
 	waits, err := tx.edges(tBlocked, id)
 	if err != nil || len(waits) == 0 {
 		return err
 	}
+	rr, err := tx.newRecReader()
+	if err != nil {
+		return err
+	}
 	budget := store.MaxDependencyResults
 	for _, d := range waits {
-		x, err := tx.load(d)
+		x, err := rr.load(d)
 		if err != nil {
+			rr.close()
 			return err
 		}
 		if x != nil {
 			store.AddDependency(j, &x.job, &budget)
 		}
 	}
-	return nil
+	return rr.close()
+}
+
+// recReader loads jobs in ascending id order, as tx.load does, with one
+// iterator over the states and one over the specs: each seek moves
+// forward from the last, which costs less than a point read per table
+// when the ids are close together (the jobs of one workflow are).
+type recReader struct {
+	tx          *txn
+	state, spec *pebble.Iterator
+}
+
+func (tx *txn) newRecReader() (*recReader, error) {
+	state, err := tx.b.NewIter(&pebble.IterOptions{LowerBound: []byte{tState}, UpperBound: []byte{tState + 1}})
+	if err != nil {
+		return nil, err
+	}
+	spec, err := tx.b.NewIter(&pebble.IterOptions{LowerBound: []byte{tSpec}, UpperBound: []byte{tSpec + 1}})
+	if err != nil {
+		state.Close()
+		return nil, err
+	}
+	return &recReader{tx: tx, state: state, spec: spec}, nil
+}
+
+// load returns the job with the given id, or nil when there is none; ids
+// must come in ascending order.
+func (rr *recReader) load(id jobID) (*rec, error) {
+	if x, ok := rr.tx.m.running[id]; ok {
+		c := *x
+		return &c, nil
+	}
+	if x, ok := rr.tx.deferred(id); ok {
+		return x, nil
+	}
+	sv, ok, err := seekValue(rr.state, idKey(tState, id))
+	if err != nil || !ok {
+		return nil, err
+	}
+	x := &rec{id: id}
+	if err := decodeState(sv, &x.st); err != nil {
+		return nil, fmt.Errorf("embedded: job %s: state: %w", idString(id), err)
+	}
+	v, ok, err := seekValue(rr.spec, idKey(tSpec, id))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("embedded: job %s has a state but no spec", idString(id))
+	}
+	if err := decodeSpec(v, &x.job); err != nil {
+		return nil, fmt.Errorf("embedded: job %s: spec: %w", idString(id), err)
+	}
+	x.job.ID = idString(id)
+	x.st.toJob(&x.job)
+	x.old = x.st
+	return x, nil
+}
+
+// seekValue moves it to k and returns k's value, valid until it moves
+// again, or false when k does not exist.
+func seekValue(it *pebble.Iterator, k []byte) ([]byte, bool, error) {
+	if !it.SeekGE(k) || !bytes.Equal(it.Key(), k) {
+		return nil, false, it.Error()
+	}
+	v, err := it.ValueAndErr()
+	return v, err == nil, err
+}
+
+func (rr *recReader) close() error {
+	err := rr.state.Close()
+	if e := rr.spec.Close(); err == nil {
+		err = e
+	}
+	return err
 }
 
 // Workflow returns the workflow with the given id, or store.ErrNotFound.
