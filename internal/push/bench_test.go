@@ -48,9 +48,9 @@ func TestDownstreamBench(t *testing.T) {
 		t.Errorf("error rate after settling %.2f%%, want below 1%%", e*100)
 	}
 
-	// The rule of the first cut, beside it (decision 0012, v1).
-	old := drive(t, newDS(), newV1Limiter(1, 64, nil), 20*time.Second, 10*time.Second, nil)
-	row("| adaptive 1..64, rule v1 | %.0f | %.1f | %.2f%% | the first cut's rule, for comparison; median limit %d |",
+	// The candidate rule probing, beside it (decision 0012).
+	old := drive(t, newDS(), newProbingLimiter(1, 64, nil), 20*time.Second, 10*time.Second, nil)
+	row("| adaptive 1..64, candidate rule probing | %.0f | %.1f | %.2f%% | median limit %d |",
 		old.goodput(), old.p99()*1000, old.errorRate()*100, median(old.limits[100:]))
 
 	// 2. Fixed concurrencies.
@@ -74,7 +74,7 @@ func TestDownstreamBench(t *testing.T) {
 			fixed64.p99()*1000, fixed64.errorRate()*100, ad.p99()*1000, ad.errorRate()*100)
 	}
 	row("")
-	row("Adaptive goodput is %.0f%% of the best fixed concurrency (%d); with rule v1, %.0f%%.", 100*ad.goodput()/best, bestN, 100*old.goodput()/best)
+	row("Adaptive goodput is %.0f%% of the best fixed concurrency (%d); with the candidate rule probing, %.0f%%.", 100*ad.goodput()/best, bestN, 100*old.goodput()/best)
 
 	// 3. C halves at 10 s and comes back at 20 s.
 	ds := newDS()

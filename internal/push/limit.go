@@ -3,7 +3,6 @@ package push
 import (
 	"context"
 	"math"
-	"slices"
 	"sync"
 	"time"
 )
@@ -22,19 +21,9 @@ const (
 	// to two windows, so that it follows a downstream whose base latency
 	// moved.
 	DefaultBaselineWindow = 10 * time.Second
-	// probeWaitMin and probeWaitMax bound how many good rounds the limit
-	// waits before it steps up to a limit whose step last failed (the
-	// ceiling): the wait doubles with each failed probe and halves when a
-	// probe holds.
-	probeWaitMin = 4
-	probeWaitMax = 64
-	// stepMargin: a step up from n fails when the mean latency grew by
-	// more than this times (n+1)/n, so that the throughput, by Little's
-	// law n over the mean latency, did not grow (5% allows for noise).
-	stepMargin = 1.05
-	// roundMin is the fewest samples of a round, so that its median means
-	// something at a small limit too.
-	roundMin = 8
+	// probeRounds is how many good rounds the limit waits before it grows
+	// back to the limit of the last decrease.
+	probeRounds = 4
 )
 
 // Sample is how one request that held a slot of a Limiter went.
@@ -105,9 +94,8 @@ func NewLimiter(lo, hi int, now func() time.Time) *Limiter {
 	t := now()
 	return &Limiter{
 		min: float64(lo), max: float64(hi), limit: float64(lo),
-		rule: &aimd{ratio: DefaultBackoffRatio, tol: DefaultTolerance, window: DefaultBaselineWindow,
-			windowStart: t, wait: probeWaitMin},
-		now: now, wake: make(chan struct{}, 1),
+		rule: &aimd{windowStart: t},
+		now:  now, wake: make(chan struct{}, 1),
 	}
 }
 
@@ -182,155 +170,78 @@ func (s *Slot) Release(smp Sample) {
 
 // aimd is the rule of a Limiter (see Limiter).
 type aimd struct {
-	ratio, tol  float64
-	window      time.Duration
-	minCur      time.Duration // least round median of the current window
-	minPrev     time.Duration // and of the one before
-	windowStart time.Time
-	// the current round: its latencies, and whether at least half the
-	// limit was in use during it; warm is how many samples after a change
-	// are left out before the round starts
-	round []time.Duration
-	used  bool
-	warm  int
-	// ceil is the limit whose first round last failed (0: none); a step up
-	// to it waits for wait good rounds, counted in good. stepped: the limit
-	// was just raised and no round has judged it yet.
-	ceil    float64
-	wait    int
+	minCur, minPrev time.Duration // least latency of the current window and of the one before
+	windowStart     time.Time
+	// the current round: samples, their summed latency, and whether at
+	// least half the limit was in use during it
+	roundN    int
+	roundSum  time.Duration
+	roundUsed bool
+	// lastMax is the limit at the last decrease; good counts the good
+	// rounds since the last change.
+	lastMax float64
 	good    int
-	stepped bool
-	// prevMean is the trimmed mean latency of the last good round; slow
-	// counts the slow rounds in a row.
-	prevMean time.Duration
-	slow     int
-	// settled: the limit decreased at least once.
-	settled bool
 }
 
-// update adapts the limit. Samples of requests that started before the
-// limit last changed are left out: they tell of the limit before, and
-// would hide the effect of an increase for a round.
+// update adapts the limit. Samples of requests whose slot was taken
+// before the limit last changed (stale) are left out: they tell of the
+// limit before, and would hide the effect of an increase for a round.
 func (a *aimd) update(l *Limiter, stale bool, smp Sample) {
+	now := l.now()
+	if now.Sub(a.windowStart) >= DefaultBaselineWindow {
+		a.minPrev, a.minCur, a.windowStart = a.minCur, 0, now
+	}
+	if !smp.Overload && smp.Latency > 0 && (a.minCur == 0 || smp.Latency < a.minCur) {
+		a.minCur = smp.Latency
+	}
 	if stale {
 		return
 	}
-	now := l.now()
 	if smp.Overload {
 		a.decrease(l)
 		return
 	}
-	// Until the first decrease, the limit grows by one a round trip (a
-	// round of one sample per slot, no warm-up), as TCP's slow start
-	// grows fast until the first loss.
-	if a.warm > 0 && a.settled {
-		a.warm--
+	a.roundN++
+	a.roundSum += smp.Latency
+	a.roundUsed = a.roundUsed || 2*(l.inFlight+1) >= int(l.limit)
+	// A round is about one request per slot, so about one round trip; a
+	// slow half round is enough to decrease, since at an overloaded target
+	// the rest of the round would take the longest.
+	n := int(l.limit)
+	if a.roundN < (n+1)/2 {
 		return
 	}
-	a.round = append(a.round, smp.Latency)
-	a.used = a.used || 2*(l.inFlight+1) >= int(l.limit)
-	if n := int(l.limit); len(a.round) < n || a.settled && len(a.round) < roundMin {
-		return
-	}
-	slices.Sort(a.round)
-	med, mean := a.round[len(a.round)/2], trimmedMean(a.round)
-	base := a.baseline()
-	a.observe(now, med)
-	slow := base > 0 && float64(med) > a.tol*float64(base)
-	if slow {
-		a.slow++
-	} else {
-		a.slow = 0
-	}
-	switch {
-	case slow && (a.stepped || a.slow >= 2):
-		// One slow round right after a step condemns it; at a limit that
-		// held, a slow round may be the machine, so two in a row decrease.
+	avg := a.roundSum / time.Duration(a.roundN)
+	if base := a.baseline(); base > 0 && float64(avg) > DefaultTolerance*float64(base) {
 		a.decrease(l)
-	case slow:
-	case a.stepped && float64(mean)*(l.limit-1) >= stepMargin*float64(a.prevMean)*l.limit:
-		// By Little's law the step cost more in latency than it brought
-		// in requests in flight: the target's throughput did not grow.
-		a.fail(l)
-	case a.used:
-		a.prevMean = mean
-		a.grow(l)
+		return
 	}
-	a.round, a.used = a.round[:0], false
-}
-
-// trimmedMean is the mean of sorted latencies but the slowest eighth, so
-// that a stray slow sample does not count.
-func trimmedMean(sorted []time.Duration) time.Duration {
-	keep := sorted[:len(sorted)-len(sorted)/8]
-	var sum time.Duration
-	for _, d := range keep {
-		sum += d
+	if a.roundN < n {
+		return
 	}
-	return sum / time.Duration(len(keep))
-}
-
-// grow follows a good round in which the limit was in use.
-func (a *aimd) grow(l *Limiter) {
-	a.stepped = false
-	if a.ceil > 0 && l.limit >= a.ceil {
-		// The probe held: the target takes more than it did.
-		a.ceil, a.wait = 0, max(probeWaitMin, a.wait/2)
-	}
-	if a.ceil > 0 && l.limit+1 >= a.ceil {
-		if a.good++; a.good < a.wait {
-			return
+	if a.roundUsed {
+		a.good++
+		// Going back to the limit of the last decrease costs every request
+		// if the target is still saturated there: do it only after
+		// probeRounds good rounds (as BIC and CUBIC slow down near the last
+		// maximum); elsewhere grow by one a round.
+		if math.Abs(l.limit+1-a.lastMax) >= 1 || a.good >= probeRounds {
+			l.set(l.limit + 1)
+			a.good = 0
 		}
-		a.good = 0
 	}
-	if l.limit < l.max {
-		l.set(l.limit + 1)
-		a.stepped, a.warm = true, int(l.limit)
-	}
+	a.roundN, a.roundSum, a.roundUsed = 0, 0, false
 }
 
-// fail undoes a step up that did not raise the target's throughput: the
-// limit goes back and becomes the ceiling.
-func (a *aimd) fail(l *Limiter) {
-	a.failed(l)
-	l.set(l.limit - 1)
-	a.round, a.used, a.warm = a.round[:0], false, int(l.limit)
-}
-
-// failed marks the limit, just reached by a step that failed, as the
-// ceiling; if the step was a probe of the ceiling, the next waits twice as
-// long.
-func (a *aimd) failed(l *Limiter) {
-	if a.ceil > 0 && l.limit >= a.ceil {
-		a.wait = min(2*a.wait, probeWaitMax)
-	}
-	a.ceil, a.good, a.stepped, a.settled = l.limit, 0, false, true
-}
-
-// decrease multiplies the limit by the ratio and starts a new round. A
-// decrease in the first round after a step up makes that limit the
-// ceiling; if the step was a probe of the ceiling, the next waits twice as
-// long.
+// decrease multiplies the limit by the ratio and starts a new round.
 func (a *aimd) decrease(l *Limiter) {
-	if a.stepped {
-		a.failed(l)
-	}
-	a.stepped = false
-	l.set(math.Floor(l.limit * a.ratio))
-	a.round, a.used, a.warm, a.slow, a.settled = a.round[:0], false, int(l.limit), 0, true
+	a.lastMax = l.limit
+	a.good = 0
+	l.set(math.Floor(l.limit * DefaultBackoffRatio))
+	a.roundN, a.roundSum, a.roundUsed = 0, 0, false
 }
 
-// observe adds a round's median to the baseline's window.
-func (a *aimd) observe(now time.Time, med time.Duration) {
-	if now.Sub(a.windowStart) >= a.window {
-		a.minPrev, a.minCur, a.windowStart = a.minCur, 0, now
-	}
-	if med > 0 && (a.minCur == 0 || med < a.minCur) {
-		a.minCur = med
-	}
-}
-
-// baseline is the least round median of the last one or two windows.
+// baseline is the least latency of the last one or two windows.
 func (a *aimd) baseline() time.Duration {
 	switch {
 	case a.minPrev == 0:
