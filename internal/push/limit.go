@@ -11,18 +11,17 @@ import (
 const (
 	// DefaultBackoffRatio is the multiplicative decrease on overload.
 	DefaultBackoffRatio = 0.9
-	// DefaultTolerance is how far above its baseline a round's median
+	// DefaultTolerance is how far above its baseline a round's mean
 	// latency may go before it counts as overload: 1.5 times the baseline,
 	// well below the doubling that one request queued at a saturated target
 	// costs every request (docs/decisions/0012).
 	DefaultTolerance = 1.5
-	// DefaultBaselineWindow is how long a round's median latency stays in
-	// the baseline: the baseline is the least round median of the last one
-	// to two windows, so that it follows a downstream whose base latency
-	// moved.
+	// DefaultBaselineWindow is how long a minimum latency stays the
+	// baseline: the baseline is the least latency of the last one to two
+	// windows, so that it follows a downstream whose base latency moved.
 	DefaultBaselineWindow = 10 * time.Second
 	// probeRounds is how many good rounds the limit waits before it grows
-	// back to the limit of the last decrease.
+	// past the limit of the last decrease.
 	probeRounds = 4
 )
 
@@ -42,25 +41,15 @@ type Sample struct {
 // bound between min and max with AIMD (additive increase, multiplicative
 // decrease; Chiu and Jain 1989, as in TCP congestion avoidance and the
 // AIMD limit of Netflix's concurrency-limits) on a latency signal as in TCP
-// Vegas (Brakmo and Peterson 1995), probing past the last limit that
-// failed less and less often, as BBR's bandwidth probing does (Cardwell et
-// al. 2016).
-//
-// Samples are taken in rounds of one per slot (about one round trip),
-// counting only requests that started after the limit last changed, so
-// that each round judges the limit in force and one congestion event
-// decreases the limit once. A round's signal is its median latency, so
-// that a few slow samples (a busy machine's scheduling delays) do not
-// count as queueing; the baseline is the least round median of the last
-// 10 to 20 s. A round whose median passes DefaultTolerance times the
-// baseline (judged after half a round already) multiplies the limit by
-// DefaultBackoffRatio, and so does any overload at once. Any other round
-// adds one if at least half the limit was in use during it (an idle target
-// earns nothing), except that the step to the ceiling, the limit whose
-// first round last failed, waits for 4 to 64 good rounds: each failed
-// probe doubles the wait, each probe that holds halves it and lifts the
-// ceiling. At a steady downstream the limit thus sits one below its
-// capacity and pays for a probe once every 64 rounds.
+// Vegas (Brakmo and Peterson 1995): the baseline is the least latency seen
+// lately. Samples are taken in rounds of one per slot (about one round
+// trip); a round whose mean latency is above DefaultTolerance times the
+// baseline multiplies the limit by DefaultBackoffRatio, and so does any
+// overload at once; any other round adds one, but only if at least half
+// the limit was in use during it, so that an idle target does not earn a
+// large limit. Samples of requests that started before the limit last
+// changed are left out, so that each round judges the limit in force, and
+// one congestion event decreases the limit once.
 //
 // Acquire is meant for one goroutine (the target's dispatcher); Release
 // and the readers are safe from any.
