@@ -154,7 +154,7 @@ bench-engine: ## the engine benchmarks of docs/benchmarks.md (embedded store, 3 
 	$(GO) test -run='^$$' -bench='EnqueueParallel64|EnqueueBatch1000|PickupLatency' -benchtime=3s -count=3 .
 	$(GO) test -run='^$$' -bench='EndToEnd64|Backlog' -benchtime=1000000x -count=3 -timeout=30m .
 
-bench-push: ## the push downstream benchmark of docs/benchmarks.md "Push" (about 90 s): figures on stdout, the plot into docs/img/push-adaptive.png
+bench-push: ## the push downstream benchmark of docs/benchmarks.md "Push" (about 110 s): figures on stdout, the plot into docs/img/push-adaptive.png
 	GANTRY_PUSH_BENCH=1 GANTRY_PUSH_BENCH_OUT=$(CURDIR)/docs $(GO) test -run='^TestDownstreamBench$$' -count=1 -v -timeout=10m ./internal/push
 
 bench-http: ## the HTTP enqueue benchmark of docs/benchmarks.md (about 40 s): bench/httpbench

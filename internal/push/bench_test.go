@@ -16,13 +16,13 @@ const benchEnv = "GANTRY_PUSH_BENCH"
 
 // TestDownstreamBench is the full downstream check of docs/benchmarks.md
 // ("Push"): the bounds, a sweep of fixed concurrencies, a capacity
-// that halves and comes back, with a plot. About 90 s; set
+// that halves and comes back, with a plot. About 110 s; set
 // GANTRY_PUSH_BENCH=1 (make bench-push). GANTRY_PUSH_BENCH_OUT names the
 // directory docs/ to write the plot into (docs/img/push-adaptive.png) and
 // prints the figures as a Markdown table.
 func TestDownstreamBench(t *testing.T) {
 	if os.Getenv(benchEnv) == "" {
-		t.Skipf("the full downstream benchmark takes about 90 s: set %s=1 (make bench-push)", benchEnv)
+		t.Skipf("the full downstream benchmark takes about 110 s: set %s=1 (make bench-push)", benchEnv)
 	}
 	const L, C = 10 * time.Millisecond, 16
 	newDS := func() *downstream {
@@ -37,7 +37,7 @@ func TestDownstreamBench(t *testing.T) {
 	}
 
 	// 1. Adaptive from min 1: settling, errors, goodput.
-	ad := drive(t, newDS(), 1, 64, 20*time.Second, 10*time.Second, nil)
+	ad := drive(t, newDS(), NewLimiter(1, 64, nil), 20*time.Second, 10*time.Second, nil)
 	settle := settledAt(ad.limits, C, 0.2)
 	row("| adaptive 1..64 | %.0f | %.1f | %.2f%% | limit settled within 20%% of C at %.1f s, median limit %d |",
 		ad.goodput(), ad.p99()*1000, ad.errorRate()*100, float64(settle)/10, median(ad.limits[100:]))
@@ -48,11 +48,16 @@ func TestDownstreamBench(t *testing.T) {
 		t.Errorf("error rate after settling %.2f%%, want below 1%%", e*100)
 	}
 
+	// The candidate rule probing, beside it (decision 0012).
+	old := drive(t, newDS(), newProbingLimiter(1, 64, nil), 20*time.Second, 10*time.Second, nil)
+	row("| adaptive 1..64, candidate rule probing | %.0f | %.1f | %.2f%% | median limit %d |",
+		old.goodput(), old.p99()*1000, old.errorRate()*100, median(old.limits[100:]))
+
 	// 2. Fixed concurrencies.
 	best, bestN := 0.0, 0
 	var fixed64 *run
 	for _, n := range []int{4, 8, 12, 16, 20, 24, 32, 64} {
-		r := drive(t, newDS(), n, n, 5*time.Second, time.Second, nil)
+		r := drive(t, newDS(), NewLimiter(n, n, nil), 5*time.Second, time.Second, nil)
 		row("| fixed %d | %.0f | %.1f | %.2f%% | |", n, r.goodput(), r.p99()*1000, r.errorRate()*100)
 		if r.goodput() > best {
 			best, bestN = r.goodput(), n
@@ -69,11 +74,11 @@ func TestDownstreamBench(t *testing.T) {
 			fixed64.p99()*1000, fixed64.errorRate()*100, ad.p99()*1000, ad.errorRate()*100)
 	}
 	row("")
-	row("Adaptive goodput is %.0f%% of the best fixed concurrency (%d).", 100*ad.goodput()/best, bestN)
+	row("Adaptive goodput is %.0f%% of the best fixed concurrency (%d); with the candidate rule probing, %.0f%%.", 100*ad.goodput()/best, bestN, 100*old.goodput()/best)
 
 	// 3. C halves at 10 s and comes back at 20 s.
 	ds := newDS()
-	ch := drive(t, ds, 1, 64, 30*time.Second, 0, func(el time.Duration) {
+	ch := drive(t, ds, NewLimiter(1, 64, nil), 30*time.Second, 0, func(el time.Duration) {
 		switch {
 		case el >= 20*time.Second:
 			ds.C.Store(C)

@@ -49,13 +49,14 @@ type run struct {
 	took      time.Duration
 }
 
-// drive pushes an endless backlog to ds through a runner of [lo, hi] for
-// dur; change, when set, is called every tick with the time since the start
-// (to change the capacity). Figures count from skip on.
-func drive(t testing.TB, ds *downstream, lo, hi int, dur, skip time.Duration, change func(time.Duration)) *run {
+// drive pushes an endless backlog to ds through a runner limited by lim
+// for dur; change, when set, is called every tick with the time since the
+// start (to change the capacity). Figures count from skip on.
+func drive(t testing.TB, ds *downstream, lim *Limiter, dur, skip time.Duration, change func(time.Duration)) *run {
 	t.Helper()
 	srv := httptest.NewServer(ds)
 	defer srv.Close()
+	lo, hi := int(lim.min), int(lim.max)
 	tg := Target{Name: "bench", URL: srv.URL, Min: lo, Max: hi, Timeout: 5 * time.Second}.WithDefaults()
 	var (
 		mu       sync.Mutex
@@ -63,7 +64,7 @@ func drive(t testing.TB, ds *downstream, lo, hi int, dur, skip time.Duration, ch
 		counting atomic.Bool
 		seq      atomic.Int64
 	)
-	r := &runner{t: tg, lim: NewLimiter(lo, hi, nil), http: NewHTTPClient(hi), now: time.Now}
+	r := &runner{t: tg, lim: lim, http: NewHTTPClient(hi), now: time.Now}
 	r.log = nil
 	r.lease = func(ctx context.Context, n int) ([]*gantry.Job, error) {
 		jobs := make([]*gantry.Job, n)
@@ -177,7 +178,7 @@ func TestAdaptsToTheDownstream(t *testing.T) {
 	}
 	ds := &downstream{L: 40 * time.Millisecond}
 	ds.C.Store(16)
-	r := drive(t, ds, 1, 64, 4*time.Second, 2*time.Second, nil)
+	r := drive(t, ds, NewLimiter(1, 64, nil), 4*time.Second, 2*time.Second, nil)
 	first := firstWithin(r.limits, 16, 0.2)
 	if first < 0 || first > 20 {
 		t.Fatalf("the limit reached 16±20%% at tick %d (of 100 ms); limits %v", first, r.limits)

@@ -54,27 +54,21 @@ type Sample struct {
 // Acquire is meant for one goroutine (the target's dispatcher); Release
 // and the readers are safe from any.
 type Limiter struct {
-	mu          sync.Mutex
-	min, max    float64
-	limit       float64
-	inFlight    int
-	ratio, tol  float64
-	window      time.Duration
-	minCur      time.Duration // least latency of the current window
-	minPrev     time.Duration // and of the one before
-	windowStart time.Time
-	lastChange  time.Time // of the limit
-	// the current round: samples, their summed latency, and whether at
-	// least half the limit was in use during it
-	roundN    int
-	roundSum  time.Duration
-	roundUsed bool
-	// lastMax is the limit at the last decrease; good counts the good
-	// rounds since the last change.
-	lastMax float64
-	good    int
-	now     func() time.Time
-	wake    chan struct{}
+	mu       sync.Mutex
+	min, max float64
+	limit    float64
+	inFlight int
+	gen      uint64 // of the limit: how many times it changed
+	rule     rule
+	now      func() time.Time
+	wake     chan struct{}
+}
+
+// A rule adapts a Limiter's limit to each sample; stale says the
+// request's slot was taken before the limit last changed. l.mu is held.
+// The rule of Gantry is aimd; the tests compare it with others.
+type rule interface {
+	update(l *Limiter, stale bool, smp Sample)
 }
 
 // NewLimiter returns a limiter between lo and hi (1 <= lo <= hi) that
@@ -86,11 +80,18 @@ func NewLimiter(lo, hi int, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
+	t := now()
 	return &Limiter{
 		min: float64(lo), max: float64(hi), limit: float64(lo),
-		ratio: DefaultBackoffRatio, tol: DefaultTolerance, window: DefaultBaselineWindow,
-		now: now, windowStart: now(), wake: make(chan struct{}, 1),
+		rule: &aimd{windowStart: t},
+		now:  now, wake: make(chan struct{}, 1),
 	}
+}
+
+// set sets the limit, within [min, max]; l.mu is held.
+func (l *Limiter) set(limit float64) {
+	l.limit = math.Max(l.min, math.Min(l.max, limit))
+	l.gen++
 }
 
 // Limit returns the current limit.
@@ -116,8 +117,8 @@ func (l *Limiter) Free() int {
 
 // Slot is a slot taken from a Limiter; Release gives it back.
 type Slot struct {
-	l     *Limiter
-	Start time.Time
+	l   *Limiter
+	gen uint64 // the limit's when the slot was taken
 }
 
 // Acquire takes a slot, waiting while the limit is reached, or returns
@@ -127,7 +128,7 @@ func (l *Limiter) Acquire(ctx context.Context) (*Slot, error) {
 		l.mu.Lock()
 		if l.inFlight < int(l.limit) {
 			l.inFlight++
-			s := &Slot{l: l, Start: l.now()}
+			s := &Slot{l: l, gen: l.gen}
 			l.mu.Unlock()
 			return s, nil
 		}
@@ -147,7 +148,7 @@ func (s *Slot) Release(smp Sample) {
 	l.mu.Lock()
 	l.inFlight--
 	if !smp.Ignore {
-		l.update(s.Start, smp)
+		l.rule.update(l, s.gen != l.gen, smp)
 	}
 	l.mu.Unlock()
 	select {
@@ -156,77 +157,88 @@ func (s *Slot) Release(smp Sample) {
 	}
 }
 
-// update adapts the limit; l.mu is held. Samples of requests that started
-// before the limit last changed are left out: they tell of the limit
-// before, and would hide the effect of an increase for a round.
-func (l *Limiter) update(start time.Time, smp Sample) {
+// aimd is the rule of a Limiter (see Limiter).
+type aimd struct {
+	minCur, minPrev time.Duration // least latency of the current window and of the one before
+	windowStart     time.Time
+	// the current round: samples, their summed latency, and whether at
+	// least half the limit was in use during it
+	roundN    int
+	roundSum  time.Duration
+	roundUsed bool
+	// lastMax is the limit at the last decrease; good counts the good
+	// rounds since the last change.
+	lastMax float64
+	good    int
+}
+
+// update adapts the limit. Samples of requests whose slot was taken
+// before the limit last changed (stale) are left out: they tell of the
+// limit before, and would hide the effect of an increase for a round.
+func (a *aimd) update(l *Limiter, stale bool, smp Sample) {
 	now := l.now()
-	if now.Sub(l.windowStart) >= l.window {
-		l.minPrev, l.minCur, l.windowStart = l.minCur, 0, now
+	if now.Sub(a.windowStart) >= DefaultBaselineWindow {
+		a.minPrev, a.minCur, a.windowStart = a.minCur, 0, now
 	}
-	if !smp.Overload && smp.Latency > 0 && (l.minCur == 0 || smp.Latency < l.minCur) {
-		l.minCur = smp.Latency
+	if !smp.Overload && smp.Latency > 0 && (a.minCur == 0 || smp.Latency < a.minCur) {
+		a.minCur = smp.Latency
 	}
-	if start.Before(l.lastChange) {
+	if stale {
 		return
 	}
 	if smp.Overload {
-		l.decrease(now)
+		a.decrease(l)
 		return
 	}
-	l.roundN++
-	l.roundSum += smp.Latency
-	l.roundUsed = l.roundUsed || 2*(l.inFlight+1) >= int(l.limit)
+	a.roundN++
+	a.roundSum += smp.Latency
+	a.roundUsed = a.roundUsed || 2*(l.inFlight+1) >= int(l.limit)
 	// A round is about one request per slot, so about one round trip; a
 	// slow half round is enough to decrease, since at an overloaded target
 	// the rest of the round would take the longest.
 	n := int(l.limit)
-	if l.roundN < (n+1)/2 {
+	if a.roundN < (n+1)/2 {
 		return
 	}
-	avg := l.roundSum / time.Duration(l.roundN)
-	if base := l.baseline(); base > 0 && float64(avg) > l.tol*float64(base) {
-		l.decrease(now)
+	avg := a.roundSum / time.Duration(a.roundN)
+	if base := a.baseline(); base > 0 && float64(avg) > DefaultTolerance*float64(base) {
+		a.decrease(l)
 		return
 	}
-	if l.roundN < n {
+	if a.roundN < n {
 		return
 	}
-	if l.roundUsed {
-		l.good++
+	if a.roundUsed {
+		a.good++
 		// Going back to the limit of the last decrease costs every request
 		// if the target is still saturated there: do it only after
 		// probeRounds good rounds (as BIC and CUBIC slow down near the last
 		// maximum); elsewhere grow by one a round.
-		if math.Abs(l.limit+1-l.lastMax) >= 1 || l.good >= probeRounds {
-			l.limit = math.Min(l.max, l.limit+1)
-			l.lastChange = now
-			l.good = 0
+		if math.Abs(l.limit+1-a.lastMax) >= 1 || a.good >= probeRounds {
+			l.set(l.limit + 1)
+			a.good = 0
 		}
 	}
-	l.roundN, l.roundSum, l.roundUsed = 0, 0, false
+	a.roundN, a.roundSum, a.roundUsed = 0, 0, false
 }
 
-// decrease multiplies the limit by the ratio and starts a new round; l.mu
-// is held.
-func (l *Limiter) decrease(now time.Time) {
-	l.lastMax = l.limit
-	l.good = 0
-	l.limit = math.Max(l.min, math.Floor(l.limit*l.ratio))
-	l.lastChange = now
-	l.roundN, l.roundSum, l.roundUsed = 0, 0, false
+// decrease multiplies the limit by the ratio and starts a new round.
+func (a *aimd) decrease(l *Limiter) {
+	a.lastMax = l.limit
+	a.good = 0
+	l.set(math.Floor(l.limit * DefaultBackoffRatio))
+	a.roundN, a.roundSum, a.roundUsed = 0, 0, false
 }
 
-// baseline is the least latency of the last one or two windows; l.mu is
-// held.
-func (l *Limiter) baseline() time.Duration {
+// baseline is the least latency of the last one or two windows.
+func (a *aimd) baseline() time.Duration {
 	switch {
-	case l.minPrev == 0:
-		return l.minCur
-	case l.minCur == 0:
-		return l.minPrev
+	case a.minPrev == 0:
+		return a.minCur
+	case a.minCur == 0:
+		return a.minPrev
 	}
-	return min(l.minCur, l.minPrev)
+	return min(a.minCur, a.minPrev)
 }
 
 // TryAcquire takes a slot if one is free now, or returns nil.
@@ -237,5 +249,5 @@ func (l *Limiter) TryAcquire() *Slot {
 		return nil
 	}
 	l.inFlight++
-	return &Slot{l: l, Start: l.now()}
+	return &Slot{l: l, gen: l.gen}
 }
