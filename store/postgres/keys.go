@@ -28,7 +28,17 @@ type keyedCache struct {
 	names    map[string]bool
 	readAt   time.Time
 	repaired map[string]time.Time // when reactivateKeys last ran, by queue
+	// since is when this store first saw each queue keyed: for
+	// keyedCatchUp after it, repairs also give the default key to jobs
+	// that another store enqueued with a set read before the key was set.
+	since map[string]time.Time
 }
+
+// keyedCatchUp is how long after a store first sees a queue keyed its
+// repairs look for unfinished jobs of the queue without a key: an enqueue
+// on another store trusts a set of keyed queues up to keyedRefresh old,
+// and commits some time after reading it.
+const keyedCatchUp = 30 * time.Second
 
 // keyRepair is how often a store's claims of a keyed queue look for keys
 // left idle with available jobs (reactivateKeys).
@@ -48,6 +58,25 @@ func (s *Store) repairDue(queue string) bool {
 	}
 	c.repaired[queue] = time.Now()
 	return true
+}
+
+// catchingUp reports whether queue became keyed, as this store saw it,
+// less than keyedCatchUp ago.
+func (s *Store) catchingUp(queue string) bool {
+	c := &s.keyed
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.since[queue]
+	return ok && time.Since(t) < keyedCatchUp
+}
+
+// keyUnkeyed gives the default key to the unfinished jobs of a keyed
+// queue that have none: jobs enqueued with a set of keyed queues read
+// before the queue's key was set, which keyed claims would never see.
+func (s *Store) keyUnkeyed(ctx context.Context, db dbtx, queue string) error {
+	_, err := db.Exec(ctx, s.q.sql(`UPDATE {jobs} SET limit_key = '' WHERE queue = $1 AND limit_key IS NULL
+		AND state IN ('waiting', 'scheduled', 'available', 'running', 'retrying')`), queue)
+	return err
 }
 
 // keyedQueues returns the queues whose limits have a Key, read again
@@ -78,8 +107,20 @@ func (s *Store) keyedQueues(ctx context.Context, db dbtx) (map[string]bool, erro
 	}
 	c.mu.Lock()
 	if c.readAt.Before(started) { // not forgotten since the read began
-
 		c.names, c.readAt = names, started
+	}
+	if c.since == nil {
+		c.since = map[string]time.Time{}
+	}
+	for n := range names {
+		if _, ok := c.since[n]; !ok {
+			c.since[n] = started
+		}
+	}
+	for n := range c.since {
+		if !names[n] {
+			delete(c.since, n)
+		}
 	}
 	c.mu.Unlock()
 	return names, nil
@@ -307,7 +348,14 @@ func (s *Store) claimKeyedTx(ctx context.Context, p *store.ClaimParams) (res *st
 	if s.repairDue(p.Queue) {
 		// The claim has committed: a failed repair waits for the next.
 		// It runs on the claim's connection, outside its transaction.
-		if err := s.reactivateKeys(ctx, c, p.Queue); err != nil {
+		var err error
+		if s.catchingUp(p.Queue) {
+			err = s.keyUnkeyed(ctx, c, p.Queue)
+		}
+		if err == nil {
+			err = s.reactivateKeys(ctx, c, p.Queue)
+		}
+		if err != nil {
 			s.log.Warn("postgres: reactivating limit keys", "queue", p.Queue, "err", err)
 		}
 	}
@@ -588,8 +636,7 @@ func (s *Store) setKeyLimits(ctx context.Context, tx pgx.Tx, queue string, l sto
 		}
 	}
 	if l.Keyed() && !was.Keyed() {
-		if _, err := tx.Exec(ctx, s.q.sql(`UPDATE {jobs} SET limit_key = '' WHERE queue = $1 AND limit_key IS NULL
-			AND state IN ('waiting', 'scheduled', 'available', 'running', 'retrying')`), queue); err != nil {
+		if err := s.keyUnkeyed(ctx, tx, queue); err != nil {
 			return err
 		}
 		return s.reactivateKeys(ctx, tx, queue)

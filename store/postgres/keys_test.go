@@ -358,3 +358,29 @@ func TestKeyLimitStats(t *testing.T) {
 		t.Errorf("top key: %+v", k)
 	}
 }
+
+// TestKeyedQueueCatchesUpStaleEnqueues: a store whose set of keyed queues
+// was read before another store keyed the queue enqueues without a key;
+// the keyed claims' repair gives those jobs the default key, so they are
+// claimed, not left out of every keyed claim.
+func TestKeyedQueueCatchesUpStaleEnqueues(t *testing.T) {
+	t.Parallel()
+	a, b := twoNodes(t, nil)
+	enqueueAll(t, b, keyedJobs("warm", 1)) // b reads the set: no keyed queue
+	if got := len(claim(t, b, 10, t0).Jobs); got != 1 {
+		t.Fatalf("claimed %d of the unkeyed job", got)
+	}
+	setKeyed(t, a, store.Limits{Key: "args.tenant"})
+	enqueueAll(t, b, keyedJobs("late", 3)) // within b's keyedRefresh: no key
+	enqueueAll(t, a, keyedJobs("k", 2))
+	got := map[string]int{}
+	for _, j := range claim(t, a, 10, t0.Add(time.Second)).Jobs {
+		got[j.LimitKey]++
+	}
+	for _, j := range claim(t, a, 10, t0.Add(time.Second)).Jobs {
+		got[j.LimitKey]++
+	}
+	if got["k"] != 2 || got[store.DefaultLimitKey] != 3 {
+		t.Errorf("claimed by key %v, want the 2 jobs of key k and the 3 enqueued stale in the default key", got)
+	}
+}
