@@ -114,12 +114,7 @@ func (s *Store) claimBatch(p *store.ClaimParams) *pgx.Batch {
 	// (a claim lost in a crash leaves the job available), so its commit
 	// does not wait for the disk.
 	b.Queue(claimSettings)
-	b.Queue(s.q.sql(`UPDATE {jobs} j SET state = 'available', available_at = j.run_at
-		FROM (SELECT id FROM {jobs}
-			WHERE queue = $1 AND state IN ('scheduled', 'retrying') AND run_at <= $2
-			ORDER BY run_at LIMIT $3 FOR UPDATE SKIP LOCKED) due
-		WHERE j.id = due.id
-		RETURNING j.id::text, j.queue, j.kind, j.state`), p.Queue, now, promoteBatch)
+	b.Queue(s.q.sql(promoteDue), p.Queue, now, promoteBatch)
 	// The lease token is the attempt, a dot and 96 random bits in hex, as
 	// store.NewLeaseToken makes it: the bits are bytes 1-6 and 11-16 of two
 	// version 4 UUIDs from the server's strong random source (the version
@@ -317,3 +312,13 @@ func (s *Store) dependencies(ctx context.Context, jobs []*store.Job, waiting []s
 	})
 	return err
 }
+
+// promoteDue, first in a claim's batch, makes the scheduled and retrying
+// jobs of queue $1 whose run_at ($2) has come available, up to $3 of them,
+// and returns them for the change notifications.
+const promoteDue = `UPDATE {jobs} j SET state = 'available', available_at = j.run_at
+		FROM (SELECT id FROM {jobs}
+			WHERE queue = $1 AND state IN ('scheduled', 'retrying') AND run_at <= $2
+			ORDER BY run_at LIMIT $3 FOR UPDATE SKIP LOCKED) due
+		WHERE j.id = due.id
+		RETURNING j.id::text, j.queue, j.kind, j.state`

@@ -267,12 +267,7 @@ func (s *Store) claimKeyedTx(ctx context.Context, p *store.ClaimParams) (res *st
 	b.Queue(keyedSettings)
 	b.Queue(s.q.sql(`SELECT paused, limits, coalesce(key_concurrency, 0), coalesce(key_per_second, 0)
 		FROM {queues} WHERE name = $1 FOR UPDATE`), p.Queue)
-	b.Queue(s.q.sql(`UPDATE {jobs} j SET state = 'available', available_at = j.run_at
-		FROM (SELECT id FROM {jobs}
-			WHERE queue = $1 AND state IN ('scheduled', 'retrying') AND run_at <= $2
-			ORDER BY run_at LIMIT $3 FOR UPDATE SKIP LOCKED) due
-		WHERE j.id = due.id
-		RETURNING j.id::text, j.queue, j.kind, j.state`), p.Queue, now, promoteBatch)
+	b.Queue(s.q.sql(promoteDue), p.Queue, now, promoteBatch)
 	b.Queue(s.q.sql(takeTokens), p.Queue, now)
 	b.Queue(s.q.sql(keysSQL), p.Queue, now, p.Kinds, exclude, p.Max, true, 0.0, "", p.Max+keyWindowExtra)
 	br := c.SendBatch(ctx, b)
